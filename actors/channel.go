@@ -1,0 +1,467 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/client"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/rs/zerolog"
+
+	"github.com/sampan-io/sampan/internal/metrics"
+	"github.com/sampan-io/sampan/protocol"
+	"github.com/sampan-io/sampan/store"
+)
+
+// Kind is the cluster kind name of channel actors.
+const Kind = "channel"
+
+// Registry maps channel names to shard ids. store.DB implements it for a single node; the cluster moves it
+// to the metadata Raft group.
+type Registry interface {
+	ChannelShard(name string, create bool) (shardID uint64, created bool, err error)
+}
+
+// Env is what channel actors on a node share.
+type Env struct {
+	NodeHost  *dragonboat.NodeHost
+	Registry  Registry
+	DB        *store.DB
+	ReplicaID uint64
+	RaftAddr  string
+	// ShardConfig returns the Raft config of a channel shard replica.
+	ShardConfig func(shardID, replicaID uint64) config.Config
+	// Defaults are the settings every channel gets (proposed when a channel's stored settings differ).
+	Defaults store.ChannelConfig
+	// IdleTimeout passivates a channel actor after this long without messages.
+	IdleTimeout time.Duration
+	// ProposalTimeout bounds one proposal; past it the publish is answered CodeTimeout (outcome unknown).
+	ProposalTimeout time.Duration
+	// StartTimeout bounds activation (shard start + leader election).
+	StartTimeout time.Duration
+	// Gateways lists the gateway PIDs to announce activations to.
+	Gateways func() []*actor.PID
+	Metrics  *metrics.Metrics
+	Log      zerolog.Logger
+}
+
+func (e *Env) withDefaults() {
+	if e.IdleTimeout == 0 {
+		e.IdleTimeout = 5 * time.Minute
+	}
+	if e.ProposalTimeout == 0 {
+		e.ProposalTimeout = 10 * time.Second
+	}
+	if e.StartTimeout == 0 {
+		e.StartTimeout = 30 * time.Second
+	}
+	if e.ReplicaID == 0 {
+		e.ReplicaID = 1
+	}
+}
+
+// NewKind returns the channel actor kind bound to env.
+func NewKind(env *Env) *pcluster.Kind {
+	env.withDefaults()
+	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{env: env} })
+	return pcluster.NewKind(Kind, props)
+}
+
+type proposal struct {
+	msg   *Publish
+	start time.Time
+	time  int64 // the proposal timestamp, which the state machine gives every message of the entry
+	done  chan struct{}
+	res   dragonboat.RequestResult
+	err   error // set when Propose itself failed
+}
+
+type proposalDone struct{}
+
+type channelActor struct {
+	env      *Env
+	name     string
+	shardID  uint64
+	session  *client.Session
+	ready    bool
+	startErr *protocol.Error
+
+	lastSeq  uint64
+	lastTime int64
+	queue    []*proposal
+	gateways map[string]*actor.PID // by PID key
+	log      zerolog.Logger
+}
+
+func (a *channelActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pcluster.ClusterInit:
+		a.activate(ctx, m.Identity.Identity)
+	case *Publish:
+		a.publish(ctx, m)
+	case *proposalDone:
+		a.complete(ctx, false)
+	case *Register:
+		a.register(ctx, m)
+	case *Unregister:
+		if a.gateways != nil {
+			delete(a.gateways, m.Gateway.String())
+		}
+	case *Resolve:
+		ctx.Respond(a.resolve(m))
+	case *Fetch:
+		ctx.Respond(a.fetch(m))
+	case *Info:
+		ctx.Respond(a.info())
+	case *actor.Terminated:
+		delete(a.gateways, m.Who.String())
+	case *actor.ReceiveTimeout:
+		a.idle(ctx)
+	case *actor.Stopping:
+		a.shutdown(ctx)
+	}
+}
+
+func (a *channelActor) activate(ctx actor.Context, name string) {
+	a.name = name
+	a.gateways = map[string]*actor.PID{}
+	a.log = a.env.Log.With().Str("channel", name).Logger()
+	start := time.Now()
+	if err := protocol.ValidateChannel(name); err != nil {
+		a.startErr = asProtoErr(err)
+		a.stopSoon(ctx)
+		return
+	}
+	if err := a.startShard(); err != nil {
+		a.log.Error().Err(err).Msg("channel activation failed")
+		a.startErr = protocol.NewError(protocol.CodeUnavailable, "channel %s unavailable: %v", name, err)
+		a.stopSoon(ctx)
+		return
+	}
+	a.ready = true
+	a.env.Metrics.Activations.Inc()
+	a.env.Metrics.ActiveChannels.Inc()
+	a.env.Metrics.ActivationTime.Observe(time.Since(start).Seconds())
+	a.log.Debug().Uint64("shard", a.shardID).Dur("took", time.Since(start)).Uint64("last_seq", a.lastSeq).Msg("channel activated")
+	for _, gw := range a.env.Gateways() {
+		ctx.Send(gw, &Activated{Channel: name, Actor: ctx.Self()})
+	}
+	ctx.SetReceiveTimeout(a.env.IdleTimeout)
+}
+
+// stopSoon keeps a failed activation around briefly so queued requests get a clear error instead of
+// triggering an activation storm, then stops so a later request retries.
+func (a *channelActor) stopSoon(ctx actor.Context) {
+	ctx.SetReceiveTimeout(time.Second)
+}
+
+// startShard starts (or reopens) the channel's shard and waits until it has a leader.
+func (a *channelActor) startShard() error {
+	env := a.env
+	shardID, _, err := env.Registry.ChannelShard(a.name, true)
+	if err != nil {
+		return err
+	}
+	a.shardID = shardID
+	deadline := time.Now().Add(env.StartTimeout)
+	members := map[uint64]dragonboat.Target{env.ReplicaID: env.RaftAddr}
+	for {
+		err = env.NodeHost.StartOnDiskReplica(members, false, store.NewChannelStateMachine(env.DB),
+			env.ShardConfig(shardID, env.ReplicaID))
+		// A shard stopped by a passivation a moment ago can still be unloading.
+		if err == nil || !errors.Is(err, dragonboat.ErrShardAlreadyExist) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	a.session = env.NodeHost.GetNoOPSession(shardID)
+	for {
+		_, _, ok, err := env.NodeHost.GetLeaderID(shardID)
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = env.NodeHost.StopShard(shardID)
+			return errors.New("no raft leader before start timeout")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	st, err := a.state()
+	if err != nil {
+		_ = env.NodeHost.StopShard(shardID)
+		return err
+	}
+	a.lastSeq, a.lastTime = st.LastSeq, st.LastTime
+	if st.Config != env.Defaults {
+		// Settings are part of the replicated state (retention must be applied identically on every
+		// replica), so a change of defaults reaches a channel as a proposal.
+		cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: a.nextTime(), Config: &env.Defaults})
+		ctx, cancel := contextWithTimeout(env.ProposalTimeout)
+		defer cancel()
+		if _, err := env.NodeHost.SyncPropose(ctx, a.session, cmd); err != nil {
+			_ = env.NodeHost.StopShard(shardID)
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *channelActor) state() (store.ChannelState, error) {
+	v, err := a.env.NodeHost.StaleRead(a.shardID, &store.StateQuery{})
+	if err != nil {
+		return store.ChannelState{}, err
+	}
+	return v.(store.ChannelState), nil
+}
+
+// nextTime is the proposal timestamp: the wall clock, never going backwards within a channel.
+func (a *channelActor) nextTime() int64 {
+	now := time.Now().UnixNano()
+	if now < a.lastTime {
+		now = a.lastTime
+	}
+	a.lastTime = now
+	return now
+}
+
+func (a *channelActor) publish(ctx actor.Context, m *Publish) {
+	if !a.ready {
+		a.failBatch(ctx, m, a.unavailable())
+		return
+	}
+	now := a.nextTime()
+	cmd := store.Command{Op: store.OpPublish, Time: now, Msgs: m.Items}
+	buf := store.EncodeCommand(nil, &cmd)
+	p := &proposal{msg: m, start: time.Now(), time: now, done: make(chan struct{})}
+	rs, err := a.env.NodeHost.Propose(a.session, buf, a.env.ProposalTimeout)
+	if err != nil {
+		p.err = err
+		close(p.done)
+	} else {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		go func() {
+			p.res = <-rs.ResultC()
+			rs.Release()
+			close(p.done)
+			root.Send(self, &proposalDone{})
+		}()
+	}
+	a.queue = append(a.queue, p)
+	if err != nil {
+		a.complete(ctx, false)
+	}
+}
+
+// complete answers finished proposals at the head of the queue, in order. With wait it blocks until
+// every proposal has finished (shutdown).
+func (a *channelActor) complete(ctx actor.Context, wait bool) {
+	var deliver []store.Message
+	for len(a.queue) > 0 {
+		p := a.queue[0]
+		if wait {
+			<-p.done
+		} else {
+			select {
+			case <-p.done:
+			default:
+				goto out
+			}
+		}
+		a.queue[0] = nil
+		a.queue = a.queue[1:]
+		deliver = a.finish(ctx, p, deliver)
+	}
+out:
+	if len(a.queue) == 0 {
+		a.queue = nil
+	}
+	if len(deliver) > 0 {
+		d := &Deliver{Channel: a.name, Msgs: deliver, LastSeq: a.lastSeq}
+		for _, gw := range a.gateways {
+			ctx.Send(gw, d)
+		}
+	}
+}
+
+func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Message) []store.Message {
+	m := p.msg
+	res := &PublishResult{Channel: a.name, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
+	var perr *protocol.Error
+	switch {
+	case p.err != nil:
+		perr = proposeError(p.err)
+	case p.res.Completed():
+		r := p.res.GetResult()
+		pr, err := store.DecodePublishResult(r.Data)
+		if err != nil || len(pr.Seqs) != len(m.Items) {
+			perr = protocol.NewError(protocol.CodeInternal, "bad publish result")
+			break
+		}
+		a.env.Metrics.AckLatency.Observe(time.Since(p.start).Seconds())
+		for i, it := range m.Items {
+			res.Results[i] = PubResult{Req: m.Reqs[i], Seq: pr.Seqs[i], Dup: pr.Dup[i]}
+			if !pr.Dup[i] {
+				if pr.Seqs[i] > a.lastSeq {
+					a.lastSeq = pr.Seqs[i]
+				}
+				deliver = append(deliver, store.Message{Seq: pr.Seqs[i], Time: p.time, Headers: it.Headers, Payload: it.Payload})
+			}
+		}
+		a.env.Metrics.Acks.Add(float64(len(m.Items)))
+	case p.res.Timeout():
+		perr = protocol.NewError(protocol.CodeTimeout, "publish timed out: it may or may not have been stored")
+	case p.res.Terminated():
+		perr = protocol.NewError(protocol.CodeUnavailable, "channel shard stopped: publish may or may not have been stored")
+	default:
+		perr = protocol.NewError(protocol.CodeUnavailable, "publish dropped or rejected by raft; retry")
+	}
+	if perr != nil {
+		for i := range m.Items {
+			res.Results[i] = PubResult{Req: m.Reqs[i], Err: perr}
+		}
+		a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
+	}
+	if m.ReplyTo != nil {
+		ctx.Send(m.ReplyTo, res)
+	}
+	return deliver
+}
+
+func (a *channelActor) register(ctx actor.Context, m *Register) {
+	if !a.ready {
+		ctx.Respond(&Registered{Channel: a.name, Err: a.unavailable()})
+		return
+	}
+	key := m.Gateway.String()
+	if _, ok := a.gateways[key]; !ok {
+		a.gateways[key] = m.Gateway
+		ctx.Watch(m.Gateway)
+	}
+	ctx.Respond(&Registered{Channel: a.name, Actor: ctx.Self(), LastSeq: a.lastSeq})
+}
+
+func (a *channelActor) resolve(m *Resolve) *Resolved {
+	r := &Resolved{Channel: a.name, ID: m.ID}
+	if !a.ready {
+		r.Err = a.unavailable()
+		return r
+	}
+	r.LastSeq = a.lastSeq
+	switch m.Start {
+	case protocol.StartNew:
+		r.StartSeq = a.lastSeq + 1
+	case protocol.StartEarliest, protocol.StartSeq:
+		st, err := a.state()
+		if err != nil {
+			r.Err = protocol.NewError(protocol.CodeUnavailable, "read channel state: %v", err)
+			return r
+		}
+		r.StartSeq = st.FirstSeq
+		if m.Start == protocol.StartSeq && m.Seq > st.FirstSeq {
+			r.StartSeq = m.Seq
+		}
+	case protocol.StartTime:
+		v, err := a.env.NodeHost.StaleRead(a.shardID, &store.SeqForTimeQuery{Time: m.Time})
+		if err != nil {
+			r.Err = protocol.NewError(protocol.CodeUnavailable, "read channel state: %v", err)
+			return r
+		}
+		r.StartSeq = v.(uint64)
+	default:
+		r.Err = protocol.NewError(protocol.CodeInvalidArgument, "unknown start position %d", m.Start)
+	}
+	return r
+}
+
+func (a *channelActor) fetch(m *Fetch) *Fetched {
+	r := &Fetched{Channel: a.name, ID: m.ID}
+	if !a.ready {
+		r.Err = a.unavailable()
+		return r
+	}
+	v, err := a.env.NodeHost.StaleRead(a.shardID, &store.FetchQuery{From: m.From, MaxMsgs: m.MaxMsgs, MaxBytes: m.MaxBytes})
+	if err != nil {
+		r.Err = protocol.NewError(protocol.CodeUnavailable, "read channel: %v", err)
+		return r
+	}
+	fr := v.(*store.FetchResult)
+	r.Msgs, r.FirstSeq, r.LastSeq = fr.Msgs, fr.FirstSeq, fr.LastSeq
+	return r
+}
+
+func (a *channelActor) info() *ChannelInfo {
+	r := &ChannelInfo{Channel: a.name, ShardID: a.shardID}
+	if !a.ready {
+		r.Err = a.unavailable()
+		return r
+	}
+	st, err := a.state()
+	if err != nil {
+		r.Err = protocol.NewError(protocol.CodeUnavailable, "read channel state: %v", err)
+	}
+	r.State = st
+	return r
+}
+
+func (a *channelActor) idle(ctx actor.Context) {
+	if len(a.queue) > 0 {
+		// Receive timeouts are one-shot; proposals in flight keep the channel hot.
+		ctx.SetReceiveTimeout(a.env.IdleTimeout)
+		return
+	}
+	a.log.Debug().Msg("channel passivating")
+	ctx.Stop(ctx.Self())
+}
+
+// shutdown runs when the actor stops (passivation or node shutdown): every accepted publish is answered
+// before the shard stops, so a clean stop never leaves a client without an outcome.
+func (a *channelActor) shutdown(ctx actor.Context) {
+	a.complete(ctx, true)
+	if !a.ready {
+		return
+	}
+	a.ready = false
+	a.env.Metrics.ActiveChannels.Dec()
+	if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		a.log.Warn().Err(err).Msg("stop shard")
+	}
+}
+
+func (a *channelActor) unavailable() *protocol.Error {
+	if a.startErr != nil {
+		return a.startErr
+	}
+	return protocol.NewError(protocol.CodeUnavailable, "channel %s is not active", a.name)
+}
+
+func (a *channelActor) failBatch(ctx actor.Context, m *Publish, e *protocol.Error) {
+	res := &PublishResult{Channel: m.Channel, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
+	for i := range m.Items {
+		res.Results[i] = PubResult{Req: m.Reqs[i], Err: e}
+	}
+	a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
+	if m.ReplyTo != nil {
+		ctx.Send(m.ReplyTo, res)
+	}
+}
+
+func proposeError(err error) *protocol.Error {
+	if dragonboat.IsTempError(err) {
+		return protocol.NewError(protocol.CodeUnavailable, "channel busy: %v; retry", err)
+	}
+	return protocol.NewError(protocol.CodeUnavailable, "propose: %v", err)
+}
+
+func asProtoErr(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return protocol.NewError(protocol.CodeInternal, "%v", err)
+}

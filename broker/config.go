@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sampan-io/sampan/gateway"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// Default addresses. The client port is deliberately not NATS's 4222: Sampan often runs beside NATS.
+const (
+	DefaultListen = "127.0.0.1:7420"
+	DefaultHTTP   = "127.0.0.1:7480"
+	DefaultRaft   = "127.0.0.1:7100"
+	DefaultActor  = "127.0.0.1:0"
+	DefaultData   = "./sampan-data"
+)
+
+// Duration is a time.Duration that reads "90s", "5m", "24h" from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 90s or 24h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Config is a node's whole configuration. The YAML file (--config) holds the same keys as the flags;
+// flags win over the file, the file over the defaults.
+type Config struct {
+	Data     string `yaml:"data"`      // data dir: raft/ (Dragonboat) and store/ (messages)
+	Listen   string `yaml:"listen"`    // client protocol listener
+	HTTP     string `yaml:"http"`      // /healthz, /readyz, /metrics
+	Raft     string `yaml:"raft"`      // Raft address; the node's identity in its data dir
+	Actor    string `yaml:"actor"`     // protoactor remote address (port 0: any free port)
+	LogLevel string `yaml:"log_level"` // debug, info, warn, error
+	LogJSON  *bool  `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
+
+	Channels ChannelDefaults `yaml:"channels"`
+	Limits   Limits          `yaml:"limits"`
+	Tuning   Tuning          `yaml:"tuning"`
+}
+
+// ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.
+type ChannelDefaults struct {
+	IdleTimeout  Duration `yaml:"idle_timeout"`  // passivate a channel after this long without traffic
+	MaxMsgs      uint64   `yaml:"max_msgs"`      // retention: keep at most this many messages
+	MaxBytes     uint64   `yaml:"max_bytes"`     // retention: keep at most this many bytes
+	MaxAge       Duration `yaml:"max_age"`       // retention: drop messages older than this
+	DedupeWindow Duration `yaml:"dedupe_window"` // how long an idempotency key is remembered
+}
+
+// Limits are the per-connection limits advertised to clients.
+type Limits struct {
+	MaxFrame      uint32 `yaml:"max_frame"`
+	MaxPayload    uint32 `yaml:"max_payload"`
+	MaxInflight   uint32 `yaml:"max_inflight"`
+	MaxWindow     uint32 `yaml:"max_window"`
+	DefaultWindow uint32 `yaml:"default_window"`
+}
+
+// Tuning holds Raft settings. LogDBShards and ExecShards are fixed in the data dir at first start.
+type Tuning struct {
+	RTTMillisecond  uint64   `yaml:"rtt_ms"`
+	LogDBShards     uint64   `yaml:"logdb_shards"`
+	ExecShards      uint64   `yaml:"exec_shards"`
+	ProposalTimeout Duration `yaml:"proposal_timeout"`
+}
+
+// DefaultConfig returns the embedded defaults: `sampan serve` with no file and no flags uses these.
+func DefaultConfig() Config {
+	return Config{
+		Data: DefaultData, Listen: DefaultListen, HTTP: DefaultHTTP, Raft: DefaultRaft, Actor: DefaultActor,
+		LogLevel: "info",
+		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), DedupeWindow: Duration(2 * time.Minute)},
+		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
+			MaxInflight: 4096, MaxWindow: 8192, DefaultWindow: 1024},
+		Tuning: Tuning{RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, ProposalTimeout: Duration(10 * time.Second)},
+	}
+}
+
+// LoadFile reads a YAML config file over c. Unknown keys are an error: a typo must not silently fall
+// back to a default.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sampan: config: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("sampan: config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate reports the first configuration error.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return errors.New("sampan: data dir is empty")
+	}
+	for _, a := range []struct{ name, v string }{{"listen", c.Listen}, {"http", c.HTTP}, {"raft", c.Raft}, {"actor", c.Actor}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("sampan: %s address %q: %v", a.name, a.v, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Raft); err == nil {
+		if _, p, _ := net.SplitHostPort(c.Raft); p == "0" {
+			return errors.New("sampan: raft address needs a fixed port: it is the node's identity")
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("sampan: log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Channels.IdleTimeout < Duration(time.Second) {
+		return errors.New("sampan: channels.idle_timeout must be at least 1s")
+	}
+	if c.Tuning.ProposalTimeout < Duration(100*time.Millisecond) {
+		return errors.New("sampan: tuning.proposal_timeout must be at least 100ms")
+	}
+	gc := c.gatewayConfig()
+	return gc.Validate()
+}
+
+func (c *Config) gatewayConfig() gateway.Config {
+	g := gateway.DefaultConfig(c.Listen)
+	g.MaxFrame, g.MaxPayload = c.Limits.MaxFrame, c.Limits.MaxPayload
+	g.MaxInflight, g.MaxWindow, g.DefaultWindow = c.Limits.MaxInflight, c.Limits.MaxWindow, c.Limits.DefaultWindow
+	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
+		g.MaxPendingWrite = int(g.MaxFrame) * 2
+	}
+	return g
+}

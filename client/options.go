@@ -1,0 +1,54 @@
+package client
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Option configures Connect.
+type Option func(*options)
+
+type options struct {
+	name        string
+	maxInflight int
+	dialTimeout time.Duration
+	log         zerolog.Logger
+}
+
+// WithName names the connection (shown in server logs).
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithMaxInflight bounds unacknowledged publishes (the PublishAsync window). The server's own limit,
+// announced on connect, caps it. Default 1024.
+func WithMaxInflight(n int) Option { return func(o *options) { o.maxInflight = n } }
+
+// WithDialTimeout bounds the TCP connect when ctx has no earlier deadline. Default 5s.
+func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
+
+// WithLogger sets where the client logs connection problems. Default: nothing is logged.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
+
+// PubOption configures one publish.
+type PubOption func(*pubOptions)
+
+type pubOptions struct {
+	headers map[string]string
+	idemKey string
+}
+
+// WithHeaders attaches headers to the message.
+func WithHeaders(h map[string]string) PubOption { return func(p *pubOptions) { p.headers = h } }
+
+// WithIdempotencyKey makes the publish idempotent: a repeat with the same key within the channel's
+// dedupe window returns the first publish's seq and stores nothing.
+func WithIdempotencyKey(k string) PubOption { return func(p *pubOptions) { p.idemKey = k } }
+
+// SubOption configures a subscription.
+type SubOption func(*subOptions)
+
+type subOptions struct{ window uint32 }
+
+// WithWindow sets how many messages the server may have queued for this subscription on the connection
+// (0: the server default). The server caps it at its announced maximum.
+func WithWindow(n int) SubOption { return func(o *subOptions) { o.window = uint32(n) } }

@@ -1,0 +1,234 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// Message is a message delivered to a subscription.
+type Message struct {
+	Channel string
+	Seq     uint64
+	Time    time.Time // when the broker accepted it (proposal time)
+	Headers map[string]string
+	Payload []byte
+}
+
+// Start is where a subscription begins.
+type Start struct {
+	kind protocol.StartKind
+	seq  uint64
+	time time.Time
+}
+
+// StartNew delivers only messages published after the subscription is set up (the default; "latest").
+func StartNew() Start { return Start{kind: protocol.StartNew} }
+
+// StartEarliest delivers from the oldest message still retained.
+func StartEarliest() Start { return Start{kind: protocol.StartEarliest} }
+
+// StartAtSeq delivers from seq (or the oldest retained message if seq was deleted).
+func StartAtSeq(seq uint64) Start { return Start{kind: protocol.StartSeq, seq: seq} }
+
+// StartAtTime delivers from the first message accepted at or after t.
+func StartAtTime(t time.Time) Start { return Start{kind: protocol.StartTime, time: t} }
+
+// ParseStart parses the CLI form: "earliest", "latest" or "new" (new messages only), a seq number, or an
+// RFC 3339 time.
+func ParseStart(s string) (Start, error) {
+	switch strings.ToLower(s) {
+	case "", "latest", "new":
+		return StartNew(), nil
+	case "earliest", "first":
+		return StartEarliest(), nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		if n == 0 {
+			return Start{}, fmt.Errorf("sampan: start seq must be >= 1")
+		}
+		return StartAtSeq(n), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return StartAtTime(t), nil
+	}
+	return Start{}, fmt.Errorf("sampan: start %q: want earliest, latest, a seq number or an RFC 3339 time", s)
+}
+
+// Handler receives a subscription's messages, one at a time, in seq order, on the subscription's own
+// goroutine. While it runs, later messages wait: a slow handler slows this subscription's delivery (and,
+// once its buffer is full, the connection's reading), it never loses messages.
+type Handler func(*Message)
+
+// Subscription is an active subscription.
+type Subscription struct {
+	c       *Client
+	sid     uint64
+	channel string
+
+	ackc     chan struct{}
+	ackOnce  sync.Once
+	startSeq uint64
+	ackErr   error
+
+	ch       chan *protocol.Msg
+	stopping chan struct{} // Unsubscribe called: stop delivering
+	stopOnce sync.Once
+	ended    chan struct{} // no more messages will arrive
+	endOnce  sync.Once
+	err      error
+	done     chan struct{} // handler goroutine returned
+	last     atomic.Uint64
+}
+
+// Subscribe subscribes handler to channel from start and returns once the server confirmed it. Messages
+// arrive in seq order with no gap and no duplicate (gaps only where retention deleted messages).
+func (c *Client) Subscribe(ctx context.Context, channel string, start Start, handler Handler, opts ...SubOption) (*Subscription, error) {
+	var so subOptions
+	for _, o := range opts {
+		o(&so)
+	}
+	if err := protocol.ValidateChannel(channel); err != nil {
+		return nil, err
+	}
+	win := int(so.window)
+	if win == 0 {
+		win = 256
+	}
+	s := &Subscription{c: c, channel: channel, ackc: make(chan struct{}), ch: make(chan *protocol.Msg, win),
+		stopping: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{})}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.nextSid++
+	s.sid = c.nextSid
+	c.subs[s.sid] = s
+	c.mu.Unlock()
+	f := &protocol.Sub{Sid: s.sid, Channel: channel, Start: start.kind, Seq: start.seq, Window: so.window}
+	if start.kind == protocol.StartTime {
+		f.Time = start.time.UnixNano()
+	}
+	go s.run(handler)
+	if err := c.send(f); err != nil {
+		s.end(err)
+		return nil, err
+	}
+	select {
+	case <-s.ackc:
+		if s.ackErr != nil {
+			return nil, s.ackErr
+		}
+		return s, nil
+	case <-ctx.Done():
+		_ = s.Unsubscribe(context.Background())
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Subscription) run(h Handler) {
+	defer close(s.done)
+	for {
+		select {
+		case m := <-s.ch:
+			select {
+			case <-s.stopping:
+				return
+			default:
+			}
+			h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
+			s.last.Store(m.Seq)
+		case <-s.ended:
+			// Hand over what arrived before the end (unless Unsubscribe was called).
+			for {
+				select {
+				case m := <-s.ch:
+					select {
+					case <-s.stopping:
+						return
+					default:
+					}
+					h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
+					s.last.Store(m.Seq)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Subscription) deliver(m *protocol.Msg) {
+	select {
+	case s.ch <- m:
+	case <-s.stopping:
+	case <-s.ended:
+	}
+}
+
+func (s *Subscription) acked(a *protocol.SubAck, err error) {
+	s.ackOnce.Do(func() {
+		if a != nil {
+			s.startSeq = a.StartSeq
+		}
+		s.ackErr = err
+		close(s.ackc)
+	})
+}
+
+func (s *Subscription) end(err error) {
+	s.endOnce.Do(func() {
+		s.err = err
+		close(s.ended)
+	})
+}
+
+// Channel is the subscribed channel.
+func (s *Subscription) Channel() string { return s.channel }
+
+// StartSeq is the first seq the server will deliver (from SUBACK).
+func (s *Subscription) StartSeq() uint64 { return s.startSeq }
+
+// LastSeq is the seq of the last message the handler finished with (0 before the first).
+func (s *Subscription) LastSeq() uint64 { return s.last.Load() }
+
+// Done is closed when the subscription has ended and its handler has returned.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the subscription ended: nil after Unsubscribe, else the server's or connection's error.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.ended:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Unsubscribe stops delivery at once (the handler gets no further message) and waits for the server's
+// confirmation or ctx. It may be called from the handler.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	select {
+	case <-s.ended:
+		return nil
+	default:
+	}
+	if err := s.c.send(&protocol.Unsub{Sid: s.sid}); err != nil {
+		s.end(nil)
+		return nil // the connection is gone, so is the subscription
+	}
+	select {
+	case <-s.ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

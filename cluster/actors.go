@@ -1,0 +1,87 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/rs/zerolog"
+)
+
+// ActorConfig configures the node's actor system and its membership in the actor cluster.
+type ActorConfig struct {
+	// Name is the actor cluster's name; nodes with different names never talk.
+	Name string
+	// Addr is host:port for protoactor remote (gRPC). Port 0 picks a free port (single node only).
+	Addr string
+	// Kinds are the virtual actor kinds this node hosts.
+	Kinds []*pcluster.Kind
+	// RequestTimeout bounds cluster requests (activation, grain calls).
+	RequestTimeout time.Duration
+	Logger         zerolog.Logger
+}
+
+// ActorNode is a started actor system that is a member of the actor cluster.
+type ActorNode struct {
+	System   *actor.ActorSystem
+	Cluster  *pcluster.Cluster
+	Provider *StaticProvider
+}
+
+// StartActorNode starts the actor system, remote and cluster membership. The member list is fed by the
+// returned node's Provider; in the single-node broker it holds only this node.
+func StartActorNode(c ActorConfig) (*ActorNode, error) {
+	host, portStr, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: actor address %q: %w", c.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: actor address %q: bad port", c.Addr)
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	lg := c.Logger.With().Str("component", "actors").Logger()
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(NewSlogHandler(lg, slog.LevelWarn))
+		}),
+		// Dead letters are expected around passivation and are handled by the senders; don't log them.
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	provider := NewStaticProvider()
+	cfg := pcluster.Configure(c.Name, provider, disthash.New(), remote.Configure(host, port),
+		pcluster.WithKinds(c.Kinds...),
+		pcluster.WithRequestTimeout(c.RequestTimeout),
+	)
+	cl := pcluster.New(system, cfg)
+	if err := startMember(cl); err != nil {
+		system.Shutdown()
+		return nil, err
+	}
+	return &ActorNode{System: system, Cluster: cl, Provider: provider}, nil
+}
+
+// startMember converts StartMember's panics (e.g. the remote port is taken) into an error.
+func startMember(cl *pcluster.Cluster) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sampan: start actor cluster: %v", r)
+		}
+	}()
+	cl.StartMember()
+	return nil
+}
+
+// Stop leaves the cluster gracefully (the placement actor poisons every local grain and waits for it)
+// and shuts the actor system down.
+func (n *ActorNode) Stop() {
+	n.Cluster.Shutdown(true) // also shuts the actor system down
+}

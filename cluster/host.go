@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/rs/zerolog"
+)
+
+// HostConfig configures the node's Dragonboat NodeHost.
+type HostConfig struct {
+	// Dir is the NodeHost directory (Raft log, snapshots, node identity).
+	Dir string
+	// RaftAddr is the host:port other replicas reach this node on. It is the node's Raft identity: it must
+	// not change across restarts of the same data dir.
+	RaftAddr string
+	// RTTMillisecond is the Raft tick. Elections take 10-20 ticks (ElectionRTT 10). Every resident replica is
+	// ticked every RTT, so a small tick costs CPU per resident shard (see shared notes: ~10 us/replica/tick).
+	RTTMillisecond uint64
+	// LogDBShards and ExecShards are fixed in the NodeHost dir at first start and cannot change later. Fewer
+	// LogDB shards let one fsync cover entries of many channels (group commit): 1 is by far the fastest on
+	// small machines; see docs/decisions/0002-dragonboat-tuning.md.
+	LogDBShards uint64
+	ExecShards  uint64
+	// SmallMemory selects the tiny LogDB memtable budget (4 MiB x 4) instead of the 8 GB default.
+	SmallMemory bool
+	// Logger receives Dragonboat's and pebble's logs.
+	Logger zerolog.Logger
+}
+
+// DefaultHostConfig returns the settings a single small node runs with.
+func DefaultHostConfig(dir, raftAddr string) HostConfig {
+	return HostConfig{Dir: dir, RaftAddr: raftAddr, RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, SmallMemory: true}
+}
+
+// Validate reports a configuration error in terms the operator can act on.
+func (c *HostConfig) Validate() error {
+	if c.Dir == "" {
+		return errors.New("sampan: raft data dir is empty")
+	}
+	if c.RaftAddr == "" {
+		return errors.New("sampan: raft address is empty")
+	}
+	if c.RTTMillisecond == 0 {
+		return errors.New("sampan: raft rtt must be > 0")
+	}
+	if c.LogDBShards == 0 || c.ExecShards == 0 {
+		return errors.New("sampan: logdb and exec shard counts must be > 0")
+	}
+	return nil
+}
+
+// StartNodeHost opens (or creates) the NodeHost. Close it with NodeHost.Close exactly once.
+func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("sampan: create raft dir: %w", err)
+	}
+	setDragonboatLogger(c.Logger)
+	logdb := config.GetDefaultLogDBConfig()
+	if c.SmallMemory {
+		logdb = config.GetTinyMemLogDBConfig()
+	}
+	logdb.Shards = c.LogDBShards
+	engine := config.GetDefaultEngineConfig()
+	engine.ExecShards = c.ExecShards
+	engine.ApplyShards = c.ExecShards
+	engine.CommitShards = c.ExecShards
+	nhc := config.NodeHostConfig{
+		NodeHostDir:    filepath.Clean(c.Dir),
+		RTTMillisecond: c.RTTMillisecond,
+		RaftAddress:    c.RaftAddr,
+		Expert: config.ExpertConfig{
+			LogDB:  logdb,
+			Engine: engine,
+		},
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: start raft node host in %s: %w", c.Dir, err)
+	}
+	return nh, nil
+}
+
+// ShardConfig returns the Raft settings of a channel shard replica.
+func ShardConfig(shardID, replicaID uint64) config.Config {
+	return config.Config{
+		ShardID:      shardID,
+		ReplicaID:    replicaID,
+		ElectionRTT:  10,
+		HeartbeatRTT: 1,
+		CheckQuorum:  true,
+		// Snapshots of an on-disk state machine only record the applied index (cheap); they let
+		// Dragonboat compact the Raft log so it does not grow without bound.
+		SnapshotEntries:    10000,
+		CompactionOverhead: 5000,
+		WaitReady:          false,
+	}
+}

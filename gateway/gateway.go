@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/rs/zerolog"
+
+	"github.com/sampan-io/sampan/actors"
+)
+
+// GatewayName is the registered name of the per-node gateway actor; channel actors address gateways as
+// (node address, GatewayName).
+const GatewayName = "gateway"
+
+// The gateway actor receives each committed message of a channel once per node and fans it out to the
+// local sessions subscribed to that channel. It keeps the channel actor informed of the node's interest:
+// it registers when the first local session subscribes, registers again whenever the channel actor
+// (re)activates, and unregisters when the last session leaves.
+
+// addSub / removeSub are sent by sessions.
+type addSub struct {
+	channel string
+	session *actor.PID
+}
+
+type removeSub struct {
+	channel string
+	session *actor.PID
+}
+
+// Tip tells sessions the last committed seq of a channel, so that subscribers catch up on what committed
+// while no live delivery reached them (before registration, across passivation).
+type Tip struct {
+	Channel string
+	LastSeq uint64
+}
+
+type retryRegister struct{ channel string }
+
+type channelInterest struct {
+	sessions    map[string]*actor.PID
+	actor       *actor.PID // channel actor registered with (or being registered with)
+	registered  bool
+	registering bool
+}
+
+type gatewayActor struct {
+	cl       *pcluster.Cluster
+	channels map[string]*channelInterest
+	log      zerolog.Logger
+}
+
+func newGatewayActor(cl *pcluster.Cluster, log zerolog.Logger) *gatewayActor {
+	return &gatewayActor{cl: cl, channels: map[string]*channelInterest{}, log: log}
+}
+
+func (g *gatewayActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *addSub:
+		ci := g.channels[m.channel]
+		if ci == nil {
+			ci = &channelInterest{sessions: map[string]*actor.PID{}}
+			g.channels[m.channel] = ci
+		}
+		ci.sessions[m.session.String()] = m.session
+		if !ci.registered && !ci.registering {
+			g.register(ctx, m.channel, ci, nil)
+		}
+	case *removeSub:
+		ci := g.channels[m.channel]
+		if ci == nil {
+			return
+		}
+		delete(ci.sessions, m.session.String())
+		if len(ci.sessions) == 0 {
+			if ci.actor != nil {
+				ctx.Send(ci.actor, &actors.Unregister{Channel: m.channel, Gateway: ctx.Self()})
+				ctx.Unwatch(ci.actor)
+			}
+			delete(g.channels, m.channel)
+		}
+	case *actors.Deliver:
+		if ci := g.channels[m.Channel]; ci != nil {
+			for _, s := range ci.sessions {
+				ctx.Send(s, m)
+			}
+		}
+	case *actors.Activated:
+		// Register again even with the same PID: an actor restarted by its supervisor lost its interest set.
+		if ci := g.channels[m.Channel]; ci != nil {
+			g.register(ctx, m.Channel, ci, m.Actor)
+		}
+	case *actors.Registered:
+		ci := g.channels[m.Channel]
+		if ci == nil {
+			return
+		}
+		ci.registering = false
+		if m.Err != nil {
+			g.log.Debug().Str("channel", m.Channel).Err(m.Err).Msg("register interest failed; retrying")
+			g.retryLater(ctx, m.Channel)
+			return
+		}
+		ci.registered = true
+		ci.actor = m.Actor
+		tip := &Tip{Channel: m.Channel, LastSeq: m.LastSeq}
+		for _, s := range ci.sessions {
+			ctx.Send(s, tip)
+		}
+	case *retryRegister:
+		if ci := g.channels[m.channel]; ci != nil && !ci.registered && !ci.registering {
+			g.register(ctx, m.channel, ci, nil)
+		}
+	case *actor.DeadLetterResponse:
+		// A Register reached an actor that had just passivated: try the next activation.
+		for name, ci := range g.channels {
+			if ci.registering && ci.actor != nil && ci.actor.Equal(m.Target) {
+				ci.registering = false
+				g.retryLater(ctx, name)
+			}
+		}
+	case *actor.Terminated:
+		// The channel passivated. Its next activation announces itself with Activated; until then nothing
+		// commits, so there is nothing to deliver and no reason to wake it.
+		for _, ci := range g.channels {
+			if ci.actor != nil && ci.actor.Equal(m.Who) {
+				ci.registered = false
+			}
+		}
+	}
+}
+
+func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelInterest, pid *actor.PID) {
+	if pid == nil {
+		pid = g.cl.Get(channel, actors.Kind)
+		if pid == nil {
+			g.retryLater(ctx, channel)
+			return
+		}
+	}
+	if ci.actor != nil && !ci.actor.Equal(pid) {
+		ctx.Unwatch(ci.actor)
+	}
+	ci.actor = pid
+	ci.registering = true
+	ctx.Watch(pid)
+	ctx.Request(pid, &actors.Register{Channel: channel, Gateway: ctx.Self()})
+}
+
+func (g *gatewayActor) retryLater(ctx actor.Context, channel string) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(50*time.Millisecond, func() { root.Send(self, &retryRegister{channel: channel}) })
+}

@@ -1,0 +1,189 @@
+// Package gateway is the client-facing edge of a node: the TCP listener speaking the protocol package's
+// frames, one session actor per client connection, and the node's gateway actor that receives each
+// committed message of a channel once and fans it out to the local sessions subscribed to it.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/rs/zerolog"
+
+	"github.com/sampan-io/sampan/internal/metrics"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// Config holds the listener's settings and the limits advertised to clients in CONNACK.
+type Config struct {
+	Addr            string // host:port to listen on
+	ServerID        string
+	MaxFrame        uint32 // largest frame accepted, bytes
+	MaxPayload      uint32 // largest PUB payload, bytes
+	MaxHeaderBytes  int    // headers + idempotency key of one PUB, bytes
+	MaxInflight     uint32 // unacknowledged PUBs per connection; the server stops reading beyond it
+	MaxWindow       uint32 // largest per-subscription window
+	DefaultWindow   uint32 // window of a SUB that asks for none
+	MaxPendingWrite int    // bytes queued for a socket before the reader pauses
+	WriteTimeout    time.Duration
+}
+
+// DefaultConfig returns the defaults documented in README.md.
+func DefaultConfig(addr string) Config {
+	return Config{
+		Addr: addr, MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
+		MaxHeaderBytes: 64 << 10, MaxInflight: 4096, MaxWindow: 8192, DefaultWindow: 1024,
+		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second,
+	}
+}
+
+// Validate checks the limits are usable together.
+func (c *Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("sampan: listen address is empty")
+	case c.MaxFrame < 1024:
+		return fmt.Errorf("sampan: max frame %d is below 1024 bytes", c.MaxFrame)
+	case c.MaxPayload == 0 || c.MaxPayload+uint32(c.MaxHeaderBytes)+1024 > c.MaxFrame:
+		return fmt.Errorf("sampan: max payload %d plus max headers %d must fit in max frame %d with 1 KiB to spare", c.MaxPayload, c.MaxHeaderBytes, c.MaxFrame)
+	case c.MaxInflight == 0 || c.MaxWindow == 0 || c.DefaultWindow == 0 || c.DefaultWindow > c.MaxWindow:
+		return errors.New("sampan: max inflight, max window and default window must be > 0, default window <= max window")
+	case c.MaxPendingWrite < int(c.MaxFrame):
+		return errors.New("sampan: max pending write must be at least max frame")
+	}
+	return nil
+}
+
+// Server accepts client connections.
+type Server struct {
+	cfg      Config
+	ln       net.Listener
+	system   *actor.ActorSystem
+	cluster  *pcluster.Cluster
+	gateway  *actor.PID
+	metrics  *metrics.Metrics
+	log      zerolog.Logger
+	draining atomic.Bool
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+}
+
+// Start listens on cfg.Addr and spawns the node's gateway actor.
+func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m,
+		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}}
+	gw, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newGatewayActor(cl, s.log)
+	}), GatewayName)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("sampan: spawn gateway: %w", err)
+	}
+	s.gateway = gw
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// GatewayPID is the node's gateway actor.
+func (s *Server) GatewayPID() *actor.PID { return s.gateway }
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Msg("accept")
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		s.startSession(conn)
+	}
+}
+
+func (s *Server) startSession(conn net.Conn) {
+	id := sessionIDs.Add(1)
+	ss := &session{srv: s, id: id, conn: conn, tokens: make(chan struct{}, s.cfg.MaxInflight),
+		log: s.log.With().Uint64("session", id).Str("remote", conn.RemoteAddr().String()).Logger()}
+	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss }))
+	ss.w = newWriter(conn, s.cfg.WriteTimeout, func(c map[uint64]int) { s.system.Root.Send(pid, &credits{n: c}) })
+	s.mu.Lock()
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
+	s.metrics.Sessions.Inc()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ss.readLoop(pid, s.system.Root)
+	}()
+}
+
+func (s *Server) sessionDone(ss *session) {
+	s.mu.Lock()
+	_, ok := s.sessions[ss]
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	if ok {
+		s.metrics.Sessions.Dec()
+	}
+}
+
+// Drain stops accepting connections and new publishes, waits (until ctx is done) for every in-flight
+// publish to be answered and written, then closes all connections. Publishes arriving meanwhile get
+// ERR shutting_down.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	s.ln.Close()
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	var err error
+	for _, ss := range list {
+		for len(ss.tokens) > 0 {
+			select {
+			case <-ctx.Done():
+				err = fmt.Errorf("sampan: drain: %d publishes still in flight: %w", len(ss.tokens), ctx.Err())
+			case <-time.After(2 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		ss.w.closeAfterFlush()
+	}
+	for _, ss := range list {
+		select {
+		case <-ss.w.done:
+		case <-ctx.Done():
+			ss.w.close()
+		}
+	}
+	s.wg.Wait()
+	return err
+}

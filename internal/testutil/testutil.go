@@ -1,0 +1,80 @@
+// Package testutil holds helpers shared by Sampan's own tests: free ports, a broker on a temp dir with
+// its logs routed to t.Log, and waiting on conditions with a deadline instead of sleeping.
+package testutil
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sampan-io/sampan/broker"
+)
+
+// FreePort returns a 127.0.0.1 address whose port was free a moment ago. Dragonboat needs a fixed Raft
+// port (it is the node's identity), so port 0 cannot be used there.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Logger writes to t.Log at warn level and above (debug with -v and SAMPAN_TEST_DEBUG).
+func Logger(t testing.TB) zerolog.Logger {
+	w := zerolog.ConsoleWriter{Out: tWriter{t}, NoColor: true, TimeFormat: "15:04:05.000"}
+	return zerolog.New(w).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// Config returns a broker config on dir with ephemeral client/HTTP ports and a free Raft port.
+func Config(t testing.TB, dir string) broker.Config {
+	c := broker.DefaultConfig()
+	c.Data = dir
+	c.Listen = "127.0.0.1:0"
+	c.HTTP = "127.0.0.1:0"
+	c.Raft = FreePort(t)
+	c.Actor = "127.0.0.1:0"
+	return c
+}
+
+// StartBroker starts a broker with cfg and stops it at test cleanup.
+func StartBroker(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	b, err := broker.Start(cfg, Logger(t))
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	return b
+}
+
+// Eventually polls cond every few milliseconds until it holds or the deadline passes.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
