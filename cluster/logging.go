@@ -49,10 +49,12 @@ func (d *dragonboatLogger) log(l logger.LogLevel, zl zerolog.Level, format strin
 	lg.WithLevel(zl).Str("pkg", d.pkg).Msg(fmt.Sprintf(format, args...))
 }
 
-func (d *dragonboatLogger) Debugf(f string, a ...any)   { d.log(logger.DEBUG, zerolog.DebugLevel, f, a) }
-func (d *dragonboatLogger) Infof(f string, a ...any)    { d.log(logger.INFO, zerolog.InfoLevel, f, a) }
-func (d *dragonboatLogger) Warningf(f string, a ...any) { d.log(logger.WARNING, zerolog.WarnLevel, f, a) }
-func (d *dragonboatLogger) Errorf(f string, a ...any)   { d.log(logger.ERROR, zerolog.ErrorLevel, f, a) }
+func (d *dragonboatLogger) Debugf(f string, a ...any) { d.log(logger.DEBUG, zerolog.DebugLevel, f, a) }
+func (d *dragonboatLogger) Infof(f string, a ...any)  { d.log(logger.INFO, zerolog.InfoLevel, f, a) }
+func (d *dragonboatLogger) Warningf(f string, a ...any) {
+	d.log(logger.WARNING, zerolog.WarnLevel, f, a)
+}
+func (d *dragonboatLogger) Errorf(f string, a ...any) { d.log(logger.ERROR, zerolog.ErrorLevel, f, a) }
 func (d *dragonboatLogger) Panicf(f string, a ...any) {
 	msg := fmt.Sprintf(f, a...)
 	d.log(logger.CRITICAL, zerolog.ErrorLevel, "%s", []any{msg})

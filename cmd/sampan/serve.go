@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/sampan-io/sampan/broker"
+)
+
+func newServe() *cobra.Command {
+	var (
+		file string
+		flg  = broker.DefaultConfig()
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker",
+		Long: `Run a Sampan broker. With no flags and no config file it keeps its data in ./sampan-data and listens
+for clients on 127.0.0.1:7420 and for HTTP (/healthz, /readyz, /metrics) on 127.0.0.1:7480.
+Settings come from the defaults, then the YAML file given with --config, then the flags (flags win).
+SIGINT or SIGTERM shut it down cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := broker.DefaultConfig()
+			if file != "" {
+				if err := cfg.LoadFile(file); err != nil {
+					return err
+				}
+			}
+			f := cmd.Flags()
+			set := func(name string, dst *string, v string) {
+				if f.Changed(name) {
+					*dst = v
+				}
+			}
+			set("data", &cfg.Data, flg.Data)
+			set("listen", &cfg.Listen, flg.Listen)
+			set("http", &cfg.HTTP, flg.HTTP)
+			set("raft", &cfg.Raft, flg.Raft)
+			set("actor", &cfg.Actor, flg.Actor)
+			set("log-level", &cfg.LogLevel, flg.LogLevel)
+			if f.Changed("log-json") {
+				cfg.LogJSON = flg.LogJSON
+			}
+			if f.Changed("idle-timeout") {
+				cfg.Channels.IdleTimeout = flg.Channels.IdleTimeout
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			lg := newLogger(cfg)
+			b, err := broker.Start(cfg, lg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			lg.Info().Msg("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return b.Close(sctx)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&file, "config", "c", "", "YAML config file (same keys as the flags; flags win)")
+	fs.StringVar(&flg.Data, "data", flg.Data, "data directory")
+	fs.StringVar(&flg.Listen, "listen", flg.Listen, "client listener host:port")
+	fs.StringVar(&flg.HTTP, "http", flg.HTTP, "HTTP listener host:port (/healthz, /readyz, /metrics)")
+	fs.StringVar(&flg.Raft, "raft", flg.Raft, "Raft address host:port (the node's identity: keep it stable for a data dir)")
+	fs.StringVar(&flg.Actor, "actor", flg.Actor, "actor remote host:port (port 0: any free port)")
+	fs.StringVar(&flg.LogLevel, "log-level", flg.LogLevel, "log level: debug, info, warn, error")
+	flg.LogJSON = new(bool)
+	fs.BoolVar(flg.LogJSON, "log-json", false, "JSON logs even on a terminal (default: JSON unless stderr is a terminal)")
+	fs.Var((*durationFlag)(&flg.Channels.IdleTimeout), "idle-timeout", "passivate a channel after this long without traffic")
+	return cmd
+}
+
+type durationFlag broker.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+func (d *durationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	*d = durationFlag(v)
+	return err
+}
+func (d *durationFlag) Type() string { return "duration" }
+
+// newLogger logs human-readable lines on a terminal and JSON otherwise.
+func newLogger(cfg broker.Config) zerolog.Logger {
+	var w io.Writer = os.Stderr
+	jsonOut := !isatty.IsTerminal(os.Stderr.Fd())
+	if cfg.LogJSON != nil && *cfg.LogJSON {
+		jsonOut = true
+	}
+	if !jsonOut {
+		w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
+	}
+	lvl, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	lg := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	// Pebble (inside Dragonboat's LogDB) logs through the standard library logger.
+	log.SetFlags(0)
+	log.SetOutput(stdLogWriter{lg})
+	return lg
+}
+
+type stdLogWriter struct{ lg zerolog.Logger }
+
+func (w stdLogWriter) Write(p []byte) (int, error) {
+	w.lg.Debug().Str("component", "pebble").Msg(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
