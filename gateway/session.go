@@ -359,7 +359,8 @@ func (s *session) close(ctx actor.Context) {
 	for ch := range s.byChannel {
 		ctx.Send(s.srv.gateway, &removeSub{channel: ch, session: ctx.Self()})
 	}
-	s.w.close()
+	// Flush what is queued (e.g. the ERR explaining a fatal error); the write deadline bounds it.
+	s.w.closeAfterFlush()
 	s.srv.sessionDone(s)
 	ctx.Stop(ctx.Self())
 }
@@ -481,6 +482,9 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 }
 
 func (s *session) checkPub(f *protocol.Pub) *protocol.Error {
+	if f.Req == 0 {
+		return protocol.NewError(protocol.CodeInvalidArgument, "request id 0 is reserved")
+	}
 	if err := protocol.ValidateChannel(f.Channel); err != nil {
 		return asError(err)
 	}

@@ -1,0 +1,325 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
+	tu "github.com/sampan-io/sampan/internal/testutil"
+)
+
+func start(t *testing.T, mod ...func(*broker.Config)) *broker.Broker {
+	t.Helper()
+	cfg := tu.Config(t, t.TempDir())
+	for _, m := range mod {
+		m(&cfg)
+	}
+	return tu.StartBroker(t, cfg)
+}
+
+func connect(t *testing.T, ctx context.Context, b *broker.Broker) *client.Client {
+	t.Helper()
+	c, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// collector records a subscription's messages and checks order as they arrive.
+type collector struct {
+	mu   sync.Mutex
+	msgs []*client.Message
+	bad  error
+}
+
+func (c *collector) handle(m *client.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.msgs); n > 0 && m.Seq != c.msgs[n-1].Seq+1 && c.bad == nil {
+		c.bad = fmt.Errorf("seq %d after %d", m.Seq, c.msgs[n-1].Seq)
+	}
+	c.msgs = append(c.msgs, m)
+}
+
+func (c *collector) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+func (c *collector) check(t *testing.T, first, last uint64) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bad != nil {
+		t.Fatal(c.bad)
+	}
+	if uint64(len(c.msgs)) != last-first+1 {
+		t.Fatalf("got %d messages, want %d..%d", len(c.msgs), first, last)
+	}
+	for i, m := range c.msgs {
+		if m.Seq != first+uint64(i) {
+			t.Fatalf("message %d has seq %d, want %d", i, m.Seq, first+uint64(i))
+		}
+	}
+}
+
+// TestPassivationKeepsSubscriptions: a channel passivates when idle (shard stopped), its live
+// subscription survives, and the next publish reactivates it transparently.
+func TestPassivationKeepsSubscriptions(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pub, sub := connect(t, ctx, b), connect(t, ctx, b)
+	var col collector
+	if _, err := sub.Subscribe(ctx, "hib.one", client.StartNew(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := pub.Publish(ctx, "hib.one", []byte("before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "5 deliveries", func() bool { return col.len() == 5 })
+	tu.Eventually(t, 20*time.Second, "channel passivated", func() bool {
+		return testutil.ToFloat64(b.Metrics.ActiveChannels) == 0
+	})
+	for i := 0; i < 5; i++ {
+		seq, err := pub.Publish(ctx, "hib.one", []byte("after"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != uint64(6+i) {
+			t.Fatalf("seq %d after reactivation, want %d", seq, 6+i)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "10 deliveries", func() bool { return col.len() == 10 })
+	col.check(t, 1, 10)
+	if n := testutil.ToFloat64(b.Metrics.Activations); n < 2 {
+		t.Fatalf("%v activations, want a reactivation", n)
+	}
+}
+
+// TestReplayThenLive subscribes from the start while a publisher is running: the subscriber must see
+// every message once, in order, across the switch from store replay to live delivery.
+func TestReplayThenLive(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pub := connect(t, ctx, b)
+	const total = 3000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var pubErr error
+	go func() {
+		defer wg.Done()
+		for i := 0; i < total; i++ {
+			if _, err := pub.PublishAsync(ctx, "replay.live", []byte(fmt.Sprint(i))); err != nil {
+				pubErr = err
+				return
+			}
+		}
+	}()
+	// Start subscribers at different moments of the publishing run.
+	var cols []*collector
+	for i := 0; i < 4; i++ {
+		c := connect(t, ctx, b)
+		col := &collector{}
+		if _, err := c.Subscribe(ctx, "replay.live", client.StartEarliest(), col.handle, client.WithWindow(16*(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, col)
+	}
+	wg.Wait()
+	if pubErr != nil {
+		t.Fatal(pubErr)
+	}
+	for i, col := range cols {
+		tu.Eventually(t, 30*time.Second, fmt.Sprintf("subscriber %d complete", i), func() bool { return col.len() >= total })
+		col.check(t, 1, total)
+	}
+}
+
+// TestSlowSubscriberBounded: a subscriber that does not read at all neither blocks a fast subscriber
+// nor the publisher, and it still gets everything, in order, once it reads.
+func TestSlowSubscriberBounded(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pub, fast, slow := connect(t, ctx, b), connect(t, ctx, b), connect(t, ctx, b)
+	release := make(chan struct{})
+	var slowCol, fastCol collector
+	if _, err := slow.Subscribe(ctx, "slow.sub", client.StartNew(), func(m *client.Message) {
+		<-release
+		slowCol.handle(m)
+	}, client.WithWindow(8)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fast.Subscribe(ctx, "slow.sub", client.StartNew(), fastCol.handle); err != nil {
+		t.Fatal(err)
+	}
+	const total = 20000
+	payload := []byte(strings.Repeat("x", 512))
+	var last *client.PubFuture
+	for i := 0; i < total; i++ {
+		f, err := pub.PublishAsync(ctx, "slow.sub", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = f
+	}
+	if _, err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 30*time.Second, "fast subscriber complete", func() bool { return fastCol.len() == total })
+	fastCol.check(t, 1, total)
+	close(release)
+	tu.Eventually(t, 30*time.Second, "slow subscriber complete", func() bool { return slowCol.len() == total })
+	slowCol.check(t, 1, total)
+}
+
+func TestIdempotentPublish(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	s1, err := c.Publish(ctx, "idem", []byte("a"), client.WithIdempotencyKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, "idem", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.PublishAsync(ctx, "idem", []byte("a again"), client.WithIdempotencyKey("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Seq != s1 || !a.Duplicate {
+		t.Fatalf("repeat got %+v, want seq %d duplicate", a, s1)
+	}
+	s3, err := c.Publish(ctx, "idem", []byte("c"))
+	if err != nil || s3 != 3 {
+		t.Fatalf("next publish seq %d err %v, want 3: the duplicate must not use a seq", s3, err)
+	}
+}
+
+func TestRetentionMaxMsgs(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.MaxMsgs = 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	for i := 1; i <= 25; i++ {
+		if _, err := c.Publish(ctx, "ret", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var col collector
+	sub, err := c.Subscribe(ctx, "ret", client.StartEarliest(), col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.StartSeq() != 16 {
+		t.Fatalf("earliest start seq %d, want 16", sub.StartSeq())
+	}
+	tu.Eventually(t, 10*time.Second, "10 retained messages", func() bool { return col.len() == 10 })
+	col.check(t, 16, 25)
+}
+
+func TestStartPositions(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	var mid time.Time
+	for i := 1; i <= 10; i++ {
+		if i == 6 {
+			mid = time.Now()
+		}
+		if _, err := c.Publish(ctx, "pos", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		start client.Start
+		first uint64
+	}{
+		{"earliest", client.StartEarliest(), 1},
+		{"seq", client.StartAtSeq(4), 4},
+		{"time", client.StartAtTime(mid), 6},
+		{"new", client.StartNew(), 11},
+	} {
+		sub, err := c.Subscribe(ctx, "pos", tc.start, func(*client.Message) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sub.StartSeq() != tc.first {
+			t.Errorf("%s: start seq %d, want %d", tc.name, sub.StartSeq(), tc.first)
+		}
+		_ = sub.Unsubscribe(ctx)
+	}
+}
+
+// TestShutdownAnswersInflight closes the broker while a client has many publishes in flight: each gets
+// an ack or an error, none is left hanging, and every acked one is there after a restart.
+func TestShutdownAnswersInflight(t *testing.T) {
+	cfg := tu.Config(t, t.TempDir())
+	b, err := broker.Start(cfg, tu.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var futures []*client.PubFuture
+	for i := 0; i < 2000; i++ {
+		f, err := c.PublishAsync(ctx, "shut", []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var acked []uint64
+	for _, f := range futures {
+		a, err := f.Wait(ctx)
+		if err == nil {
+			acked = append(acked, a.Seq)
+		}
+	}
+	c.Close()
+	b2 := tu.StartBroker(t, cfg)
+	c2 := connect(t, ctx, b2)
+	if len(acked) == 0 {
+		t.Log("no publish was acked before shutdown")
+		return
+	}
+	var col collector
+	if _, err := c2.Subscribe(ctx, "shut", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, "acked messages replayed", func() bool { return col.len() >= len(acked) })
+	for i, s := range acked {
+		if s != uint64(i+1) {
+			t.Fatalf("ack %d seq %d", i, s)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
+	"github.com/sampan-io/sampan/internal/testutil"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// rawConn speaks the protocol by hand, to send what a correct client never would.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *protocol.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &rawConn{t: t, conn: c, r: protocol.NewReader(c, protocol.DefaultMaxFrame)}
+}
+
+func (r *rawConn) send(f protocol.Frame) {
+	r.t.Helper()
+	if err := protocol.WriteFrame(r.conn, f); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) sendRaw(b []byte) {
+	r.t.Helper()
+	if _, err := r.conn.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) next() protocol.Frame {
+	r.t.Helper()
+	f, err := r.r.Next()
+	if err != nil {
+		r.t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func (r *rawConn) expectErr(code protocol.ErrCode) *protocol.Err {
+	r.t.Helper()
+	f := r.next()
+	e, ok := f.(*protocol.Err)
+	if !ok || e.Code != code {
+		r.t.Fatalf("want ERR %s, got %#v", code, f)
+	}
+	return e
+}
+
+func (r *rawConn) expectClosed() {
+	r.t.Helper()
+	_, err := r.r.Next()
+	if err == nil {
+		r.t.Fatal("connection still open")
+	}
+}
+
+func (r *rawConn) connect() {
+	r.t.Helper()
+	r.send(&protocol.Connect{Version: protocol.Version})
+	if _, ok := r.next().(*protocol.ConnAck); !ok {
+		r.t.Fatal("no CONNACK")
+	}
+}
+
+func frame(typ byte, body []byte) []byte {
+	b := make([]byte, 5, 5+len(body))
+	binary.BigEndian.PutUint32(b, uint32(1+len(body)))
+	b[4] = typ
+	return append(b, body...)
+}
+
+func start(t *testing.T, mod ...func(*broker.Config)) *broker.Broker {
+	cfg := testutil.Config(t, t.TempDir())
+	for _, m := range mod {
+		m(&cfg)
+	}
+	return testutil.StartBroker(t, cfg)
+}
+
+// TestBadInput sends every kind of bad input while another client keeps publishing, and checks each gets
+// the documented ERR, fatal ones close only their own connection, and the good client loses nothing.
+func TestBadInput(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Limits.MaxPayload = 1024 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	good, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var acked []uint64
+	var pubErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			seq, err := good.Publish(ctx, "good.channel", []byte(fmt.Sprint(i)))
+			if err != nil {
+				pubErr = err
+				return
+			}
+			acked = append(acked, seq)
+		}
+	}()
+
+	t.Run("publish before connect", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.send(&protocol.Pub{Req: 1, Channel: "a", Payload: []byte("x")})
+		e := r.expectErr(protocol.CodeNotConnected)
+		if !e.Fatal {
+			t.Fatal("not_connected must be fatal")
+		}
+		r.expectClosed()
+	})
+	t.Run("unsupported version", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.send(&protocol.Connect{Version: 99})
+		r.expectErr(protocol.CodeUnsupportedVersion)
+		r.expectClosed()
+	})
+	t.Run("frame too large", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.sendRaw([]byte{0xff, 0xff, 0xff, 0xf0, byte(protocol.TypePub)})
+		r.expectErr(protocol.CodeFrameTooLarge)
+		r.expectClosed()
+	})
+	t.Run("malformed body then good frame", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.sendRaw(frame(byte(protocol.TypePub), []byte{0xc1, 0x00, 0x01}))
+		r.expectErr(protocol.CodeMalformedFrame)
+		r.send(&protocol.Ping{})
+		if _, ok := r.next().(*protocol.Pong); !ok {
+			t.Fatal("connection not usable after a malformed frame")
+		}
+	})
+	t.Run("unknown frame type", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.sendRaw(frame(200, []byte{0x80}))
+		r.expectErr(protocol.CodeUnknownFrame)
+		r.send(&protocol.Ping{})
+		if _, ok := r.next().(*protocol.Pong); !ok {
+			t.Fatal("connection not usable after an unknown frame")
+		}
+	})
+	t.Run("server frame from client", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.send(&protocol.PubAck{Req: 1, Seq: 1})
+		r.expectErr(protocol.CodeUnknownFrame)
+	})
+	t.Run("payload too large", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.send(&protocol.Pub{Req: 7, Channel: "big", Payload: bytes.Repeat([]byte("x"), 2000)})
+		e := r.expectErr(protocol.CodePayloadTooLarge)
+		if e.Req != 7 {
+			t.Fatalf("ERR names req %d, want 7", e.Req)
+		}
+		r.send(&protocol.Pub{Req: 8, Channel: "big", Payload: []byte("ok")})
+		if a, ok := r.next().(*protocol.PubAck); !ok || a.Req != 8 || a.Seq != 1 {
+			t.Fatalf("want PUBACK req 8 seq 1, got %#v", a)
+		}
+	})
+	t.Run("invalid channel names", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		for i, name := range []string{"", "a..b", ".a", "a b", "a/b", strings.Repeat("x", 256), "a.*", "a.>"} {
+			r.send(&protocol.Pub{Req: uint64(100 + i), Channel: name, Payload: []byte("x")})
+			if e := r.expectErr(protocol.CodeInvalidChannel); e.Req != uint64(100+i) {
+				t.Fatalf("%q: ERR req %d", name, e.Req)
+			}
+		}
+		r.send(&protocol.Sub{Sid: 1, Channel: "bad name"})
+		if e := r.expectErr(protocol.CodeInvalidChannel); e.Sid != 1 {
+			t.Fatalf("ERR sid %d", e.Sid)
+		}
+	})
+	t.Run("unknown subscription", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		r.send(&protocol.Unsub{Sid: 42})
+		r.expectErr(protocol.CodeUnknownSubscription)
+	})
+	t.Run("client rejects invalid input before sending", func(t *testing.T) {
+		_, err := good.Publish(ctx, "no spaces", []byte("x"))
+		if !errors.Is(err, client.ErrInvalidChannel) {
+			t.Fatalf("got %v", err)
+		}
+		_, err = good.Publish(ctx, "ok", make([]byte, 2000))
+		if !errors.Is(err, client.ErrPayloadTooLarge) {
+			t.Fatalf("got %v", err)
+		}
+	})
+
+	close(stop)
+	wg.Wait()
+	if pubErr != nil {
+		t.Fatalf("good client failed during bad input: %v", pubErr)
+	}
+	for i, s := range acked {
+		if s != uint64(i+1) {
+			t.Fatalf("good client's ack %d has seq %d", i, s)
+		}
+	}
+	// Everything acked is there, in order.
+	got := readAll(t, ctx, good, "good.channel", len(acked))
+	for i, m := range got {
+		if m.Seq != uint64(i+1) || string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: seq %d payload %q", i, m.Seq, m.Payload)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("good client published nothing")
+	}
+}
+
+// readAll subscribes from the earliest message and returns the first n.
+func readAll(t *testing.T, ctx context.Context, c *client.Client, channel string, n int) []*client.Message {
+	t.Helper()
+	got := make(chan *client.Message, n+16)
+	sub, err := c.Subscribe(ctx, channel, client.StartEarliest(), func(m *client.Message) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe(ctx)
+	out := make([]*client.Message, 0, n)
+	for len(out) < n {
+		select {
+		case m := <-got:
+			out = append(out, m)
+		case <-ctx.Done():
+			t.Fatalf("read %d of %d messages of %s: %v", len(out), n, channel, ctx.Err())
+		}
+	}
+	return out
+}
