@@ -71,12 +71,13 @@ func NewKind(env *Env) *pcluster.Kind {
 }
 
 type proposal struct {
-	msg   *Publish
-	start time.Time
-	time  int64 // the proposal timestamp, which the state machine gives every message of the entry
-	done  chan struct{}
-	res   dragonboat.RequestResult
-	err   error // set when Propose itself failed
+	msg      *Publish
+	rejected []PubResult // items refused before proposing, answered with the rest
+	start    time.Time
+	time     int64 // the proposal timestamp, which the state machine gives every message of the entry
+	done     chan struct{}
+	res      dragonboat.RequestResult
+	err      error // set when Propose itself failed
 }
 
 type proposalDone struct{}
@@ -192,19 +193,33 @@ func (a *channelActor) startShard() error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	st, err := a.state()
+	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
+	// LastSeq would make "new" subscriptions start in the past.
+	rctx, cancel := contextWithTimeout(time.Until(deadline))
+	v, err := env.NodeHost.SyncRead(rctx, shardID, &store.StateQuery{})
+	cancel()
 	if err != nil {
 		_ = env.NodeHost.StopShard(shardID)
 		return err
 	}
-	a.lastSeq, a.lastTime = st.LastSeq, st.LastTime
-	if st.Config != env.Defaults {
+	st := v.(store.ChannelState)
+	a.lastSeq, a.lastTime = st.LastSeq, max(st.LastTime, st.Clock)
+	var cmds []*store.Command
+	if !st.Configured || st.Config != env.Defaults {
 		// Settings are part of the replicated state (retention must be applied identically on every
 		// replica), so a change of defaults reaches a channel as a proposal.
-		cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: a.nextTime(), Config: &env.Defaults})
-		ctx, cancel := contextWithTimeout(env.ProposalTimeout)
-		defer cancel()
-		if _, err := env.NodeHost.SyncPropose(ctx, a.session, cmd); err != nil {
+		cmds = append(cmds, &store.Command{Op: store.OpConfigure, Time: a.nextTime(), Config: &env.Defaults})
+	}
+	if env.Defaults.MaxAge > 0 || env.Defaults.DedupeWindow > 0 {
+		// Age retention and dedupe expiry advance only with proposal time: catch up on the time the
+		// channel spent cold.
+		cmds = append(cmds, &store.Command{Op: store.OpTick, Time: a.nextTime()})
+	}
+	for _, c := range cmds {
+		pctx, cancel := contextWithTimeout(env.ProposalTimeout)
+		_, err := env.NodeHost.SyncPropose(pctx, a.session, store.EncodeCommand(nil, c))
+		cancel()
+		if err != nil {
 			_ = env.NodeHost.StopShard(shardID)
 			return err
 		}
@@ -235,10 +250,20 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 		a.failBatch(ctx, m, a.unavailable())
 		return
 	}
+	var rejected []PubResult
+	if limit := a.env.Defaults.MaxBytes; limit > 0 {
+		// A message larger than the channel's byte limit would get a seq and be deleted at once, with
+		// everything older: refuse it instead.
+		m, rejected = splitOversize(m, limit)
+		if len(m.Items) == 0 {
+			a.answer(ctx, m, rejected)
+			return
+		}
+	}
 	now := a.nextTime()
 	cmd := store.Command{Op: store.OpPublish, Time: now, Msgs: m.Items}
 	buf := store.EncodeCommand(nil, &cmd)
-	p := &proposal{msg: m, start: time.Now(), time: now, done: make(chan struct{})}
+	p := &proposal{msg: m, rejected: rejected, start: time.Now(), time: now, done: make(chan struct{})}
 	rs, err := a.env.NodeHost.Propose(a.session, buf, a.env.ProposalTimeout)
 	if err != nil {
 		p.err = err
@@ -327,10 +352,39 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 		}
 		a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
 	}
+	res.Results = append(res.Results, p.rejected...)
 	if m.ReplyTo != nil {
 		ctx.Send(m.ReplyTo, res)
 	}
 	return deliver
+}
+
+func (a *channelActor) answer(ctx actor.Context, m *Publish, results []PubResult) {
+	if m.ReplyTo != nil {
+		ctx.Send(m.ReplyTo, &PublishResult{Channel: a.name, Batch: m.Batch, Results: results})
+	}
+}
+
+// splitOversize separates the items whose stored size exceeds maxBytes.
+func splitOversize(m *Publish, maxBytes uint64) (*Publish, []PubResult) {
+	var rejected []PubResult
+	for i, it := range m.Items {
+		if store.MsgSize(it.Headers, it.Payload) > maxBytes {
+			rejected = append(rejected, PubResult{Req: m.Reqs[i], Err: protocol.NewError(protocol.CodePayloadTooLarge,
+				"message of %d bytes exceeds the channel's retention max_bytes %d", store.MsgSize(it.Headers, it.Payload), maxBytes)})
+		}
+	}
+	if rejected == nil {
+		return m, nil
+	}
+	n := &Publish{Channel: m.Channel, Batch: m.Batch, ReplyTo: m.ReplyTo}
+	for i, it := range m.Items {
+		if store.MsgSize(it.Headers, it.Payload) <= maxBytes {
+			n.Items = append(n.Items, it)
+			n.Reqs = append(n.Reqs, m.Reqs[i])
+		}
+	}
+	return n, rejected
 }
 
 func (a *channelActor) register(ctx actor.Context, m *Register) {

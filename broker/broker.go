@@ -59,7 +59,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 			b = nil
 		}
 	}()
-	if b.db, err = store.OpenDB(filepath.Join(cfg.Data, "store"), store.DBOptions{}); err != nil {
+	if b.db, err = store.OpenDB(filepath.Join(cfg.Data, "store"),
+		store.DBOptions{Logger: pebbleLogger{log.With().Str("component", "store").Logger()}}); err != nil {
 		return b, err
 	}
 	hc := cluster.DefaultHostConfig(filepath.Join(cfg.Data, "raft"), cfg.Raft)
