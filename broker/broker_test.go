@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -322,4 +323,44 @@ func TestShutdownAnswersInflight(t *testing.T) {
 			t.Fatalf("ack %d seq %d", i, s)
 		}
 	}
+}
+
+// TestPassivationRace publishes in bursts separated by pauses around a tiny idle timeout, so channel
+// actors passivate again and again while publishes are on their way to them. Every publish must be acked
+// exactly once, in publish order, with consecutive seqs, and a live subscriber must see them all in order.
+func TestPassivationRace(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(15 * time.Millisecond) })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub, sub := connect(t, ctx, b), connect(t, ctx, b)
+	var col collector
+	if _, err := sub.Subscribe(ctx, "race.ch", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	t.Logf("seed %d", seed)
+	var futures []*client.PubFuture
+	for burst := 0; burst < 60; burst++ {
+		for i := 0; i < 1+rng.Intn(20); i++ {
+			f, err := pub.PublishAsync(ctx, "race.ch", []byte(fmt.Sprint(len(futures))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			futures = append(futures, f)
+		}
+		time.Sleep(time.Duration(rng.Intn(30)) * time.Millisecond) // the pause is the test's input, not a wait
+	}
+	for i, f := range futures {
+		a, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatalf("seed %d: publish %d: %v", seed, i, err)
+		}
+		if a.Seq != uint64(i+1) {
+			t.Fatalf("seed %d: publish %d got seq %d: order broken across passivation", seed, i, a.Seq)
+		}
+	}
+	tu.Eventually(t, 30*time.Second, "subscriber complete", func() bool { return col.len() >= len(futures) })
+	col.check(t, 1, uint64(len(futures)))
+	t.Logf("%d publishes, %v activations", len(futures), testutil.ToFloat64(b.Metrics.Activations))
 }

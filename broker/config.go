@@ -128,8 +128,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("sampan: log level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.Channels.IdleTimeout < Duration(time.Second) {
-		return errors.New("sampan: channels.idle_timeout must be at least 1s")
+	if c.Channels.IdleTimeout < Duration(10*time.Millisecond) {
+		return errors.New("sampan: channels.idle_timeout must be at least 10ms")
 	}
 	if c.Tuning.ProposalTimeout < Duration(100*time.Millisecond) {
 		return errors.New("sampan: tuning.proposal_timeout must be at least 100ms")

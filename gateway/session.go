@@ -33,12 +33,6 @@ type connClosed struct{ err error }
 type credits struct{ n map[uint64]int }
 type resendFor struct{ pid *actor.PID }
 
-type pendingPub struct {
-	msg      *actors.Publish
-	pid      *actor.PID
-	attempts int
-}
-
 type subscription struct {
 	sid     uint64
 	channel string
@@ -61,7 +55,7 @@ type session struct {
 	log    zerolog.Logger
 	tokens chan struct{} // in-flight publish slots; the reader takes one per PUB
 
-	pending   map[uint64]*pendingPub
+	pubs      map[string]*pubPipe // by channel
 	watched   map[string]*actor.PID
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
@@ -73,16 +67,14 @@ type session struct {
 func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.pending = map[uint64]*pendingPub{}
+		s.pubs = map[string]*pubPipe{}
 		s.watched = map[string]*actor.PID{}
 		s.subs = map[uint64]*subscription{}
 		s.byChannel = map[string]map[uint64]*subscription{}
 		s.reqs = map[uint64]*request{}
 	case *pubBatch:
 		for _, p := range m.pubs {
-			pp := &pendingPub{msg: p}
-			s.pending[p.Batch] = pp
-			s.sendPub(ctx, pp)
+			s.publish(ctx, p)
 		}
 	case *actors.PublishResult:
 		s.onPublishResult(m)
@@ -93,9 +85,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *resendFor:
 		s.resend(ctx, m.pid)
 	case *retryPub:
-		if pp := s.pending[m.batch]; pp != nil && pp.pid == nil {
-			s.sendPub(ctx, pp)
-		}
+		s.retry(ctx, m.channel)
 	case *subFrame:
 		s.subscribe(ctx, m.sub)
 	case *unsubFrame:
@@ -132,66 +122,9 @@ func (s *session) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *session) sendPub(ctx actor.Context, pp *pendingPub) {
-	pid := s.srv.cluster.Get(pp.msg.Channel, actors.Kind)
-	if pid == nil {
-		s.failPub(pp, protocol.NewError(protocol.CodeUnavailable, "channel %s could not be activated", pp.msg.Channel))
-		return
-	}
-	pp.pid = pid
-	if _, ok := s.watched[pid.String()]; !ok {
-		s.watched[pid.String()] = pid
-		ctx.Watch(pid)
-	}
-	pp.msg.ReplyTo = ctx.Self()
-	ctx.Send(pid, pp.msg)
-}
 
-func (s *session) resend(ctx actor.Context, dead *actor.PID) {
-	for _, pp := range s.pending {
-		if pp.pid == nil || !pp.pid.Equal(dead) {
-			continue
-		}
-		pp.attempts++
-		pp.pid = nil
-		if pp.attempts > 50 {
-			s.failPub(pp, protocol.NewError(protocol.CodeUnavailable, "channel %s kept passivating; retry", pp.msg.Channel))
-			continue
-		}
-		if pp.attempts == 1 {
-			s.sendPub(ctx, pp)
-			continue
-		}
-		// The identity cache can still name the dead activation for a moment; back off.
-		batch := pp.msg.Batch
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(time.Duration(pp.attempts)*2*time.Millisecond, func() { root.Send(self, &retryPub{batch: batch}) })
-	}
-}
 
-func (s *session) failPub(pp *pendingPub, e *protocol.Error) {
-	res := &actors.PublishResult{Channel: pp.msg.Channel, Batch: pp.msg.Batch, Results: make([]actors.PubResult, len(pp.msg.Reqs))}
-	for i, r := range pp.msg.Reqs {
-		res.Results[i] = actors.PubResult{Req: r, Err: e}
-	}
-	s.srv.metrics.PublishErrors.Add(float64(len(pp.msg.Reqs)))
-	s.onPublishResult(res)
-}
 
-func (s *session) onPublishResult(m *actors.PublishResult) {
-	if _, ok := s.pending[m.Batch]; !ok {
-		return
-	}
-	delete(s.pending, m.Batch)
-	for _, r := range m.Results {
-		if r.Err != nil {
-			s.w.send(r.Err.Frame(r.Req, 0), 0)
-		} else {
-			s.w.send(&protocol.PubAck{Req: r.Req, Seq: r.Seq, Dup: r.Dup}, 0)
-		}
-		<-s.tokens
-	}
-}
 
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	if _, dup := s.subs[f.Sid]; dup || f.Sid == 0 {
@@ -299,7 +232,7 @@ func (s *session) emit(sub *subscription, msgs []store.Message) {
 }
 
 type retryReq struct{ id uint64 }
-type retryPub struct{ batch uint64 }
+type retryPub struct{ channel string }
 
 // newReq sends a request (Resolve/Fetch) to the channel actor, tracking it so that a request that hit a
 // passivated actor is retried on the next activation.
