@@ -122,10 +122,6 @@ func (s *session) Receive(ctx actor.Context) {
 	}
 }
 
-
-
-
-
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	if _, dup := s.subs[f.Sid]; dup || f.Sid == 0 {
 		s.protoErr(protocol.NewError(protocol.CodeInvalidArgument, "subscription id %d is zero or already in use", f.Sid), 0, f.Sid)
