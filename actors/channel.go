@@ -90,6 +90,9 @@ type channelActor struct {
 	ready    bool
 	startErr *protocol.Error
 
+	lastActive time.Time     // last message other than idleCheck
+	idleAfter  time.Duration // passivate after this long without messages
+
 	lastSeq  uint64
 	lastTime int64
 	queue    []*proposal
@@ -98,7 +101,11 @@ type channelActor struct {
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	msg := ctx.Message()
+	if _, tick := msg.(*idleCheck); !tick {
+		a.lastActive = time.Now()
+	}
+	switch m := msg.(type) {
 	case *pcluster.ClusterInit:
 		a.activate(ctx, m.Identity.Identity)
 	case *Publish:
@@ -119,7 +126,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		ctx.Respond(a.info())
 	case *actor.Terminated:
 		delete(a.gateways, m.Who.String())
-	case *actor.ReceiveTimeout:
+	case *idleCheck:
 		a.idle(ctx)
 	case *actor.Stopping:
 		a.shutdown(ctx)
@@ -150,13 +157,26 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	for _, gw := range a.env.Gateways() {
 		ctx.Send(gw, &Activated{Channel: name, Actor: ctx.Self()})
 	}
-	ctx.SetReceiveTimeout(a.env.IdleTimeout)
+	a.idleAfter = a.env.IdleTimeout
+	a.armIdle(ctx, a.idleAfter)
 }
 
 // stopSoon keeps a failed activation around briefly so queued requests get a clear error instead of
 // triggering an activation storm, then stops so a later request retries.
 func (a *channelActor) stopSoon(ctx actor.Context) {
-	ctx.SetReceiveTimeout(time.Second)
+	a.idleAfter = time.Second
+	a.armIdle(ctx, a.idleAfter)
+}
+
+// idleCheck drives passivation. protoactor's SetReceiveTimeout is not used: its timer callback and the
+// mailbox goroutine write the same timer field without synchronisation (a data race the race detector
+// reports, and a possible nil dereference), so the actor keeps its own clock and a plain timer that
+// only sends it a message.
+type idleCheck struct{}
+
+func (a *channelActor) armIdle(ctx actor.Context, d time.Duration) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
 }
 
 // startShard starts (or reopens) the channel's shard and waits until it has a leader.
@@ -464,9 +484,9 @@ func (a *channelActor) info() *ChannelInfo {
 }
 
 func (a *channelActor) idle(ctx actor.Context) {
-	if len(a.queue) > 0 {
-		// Receive timeouts are one-shot; proposals in flight keep the channel hot.
-		ctx.SetReceiveTimeout(a.env.IdleTimeout)
+	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || len(a.queue) > 0 {
+		// Active since the timer was armed, or proposals in flight: not idle yet.
+		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return
 	}
 	a.log.Debug().Msg("channel passivating")

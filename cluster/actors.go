@@ -80,8 +80,13 @@ func startMember(cl *pcluster.Cluster) (err error) {
 	return nil
 }
 
-// Stop leaves the cluster gracefully (the placement actor poisons every local grain and waits for it)
-// and shuts the actor system down.
+// Stop stops every local grain and waits for each (the placement actor poisons them; a channel actor
+// answers what it accepted and stops its shard), then shuts the actor system and remote down.
+//
+// protoactor's graceful Shutdown(true) does the same plus a fixed 2 s sleep "to wait for ownership
+// transfer"; Sampan's placement does not move with the actor cluster's membership, so the sleep only
+// delays every stop.
 func (n *ActorNode) Stop() {
-	n.Cluster.Shutdown(true) // also shuts the actor system down
+	n.Cluster.IdentityLookup.Shutdown()
+	n.Cluster.Shutdown(false)
 }
