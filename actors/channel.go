@@ -74,7 +74,8 @@ type proposal struct {
 	msg      *Publish
 	rejected []PubResult // items refused before proposing, answered with the rest
 	start    time.Time
-	time     int64 // the proposal timestamp, which the state machine gives every message of the entry
+	time     int64  // the proposal timestamp, which the state machine gives every message of the entry
+	cmd      []byte // encoded command, kept until Dragonboat accepted it
 	done     chan struct{}
 	res      dragonboat.RequestResult
 	err      error // set when Propose itself failed
@@ -95,7 +96,8 @@ type channelActor struct {
 
 	lastSeq  uint64
 	lastTime int64
-	queue    []*proposal
+	queue    []*proposal           // proposed (or answered without proposing), in order
+	blocked  []*proposal           // not yet accepted by Dragonboat (busy), in order, after everything in queue
 	gateways map[string]*actor.PID // by PID key
 	log      zerolog.Logger
 }
@@ -112,6 +114,8 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.publish(ctx, m)
 	case *proposalDone:
 		a.complete(ctx, false)
+	case *retryBlocked:
+		a.retryBlocked(ctx)
 	case *Register:
 		a.register(ctx, m)
 	case *Unregister:
@@ -275,32 +279,74 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 		// A message larger than the channel's byte limit would get a seq and be deleted at once, with
 		// everything older: refuse it instead.
 		m, rejected = splitOversize(m, limit)
-		if len(m.Items) == 0 {
-			a.answer(ctx, m, rejected)
-			return
-		}
 	}
-	now := a.nextTime()
-	cmd := store.Command{Op: store.OpPublish, Time: now, Msgs: m.Items}
-	buf := store.EncodeCommand(nil, &cmd)
-	p := &proposal{msg: m, rejected: rejected, start: time.Now(), time: now, done: make(chan struct{})}
-	rs, err := a.env.NodeHost.Propose(a.session, buf, a.env.ProposalTimeout)
+	p := &proposal{msg: m, rejected: rejected, start: time.Now(), done: make(chan struct{})}
+	if len(m.Items) == 0 {
+		// Nothing to propose; answered in turn so answers for a channel keep their order.
+		close(p.done)
+		a.queue = append(a.queue, p)
+		a.complete(ctx, false)
+		return
+	}
+	p.time = a.nextTime()
+	p.cmd = store.EncodeCommand(nil, &store.Command{Op: store.OpPublish, Time: p.time, Msgs: m.Items})
+	if len(a.blocked) > 0 || !a.propose(ctx, p) {
+		a.block(ctx, p)
+	}
+}
+
+// propose hands p to Dragonboat. It returns false, leaving p untouched, when Dragonboat is temporarily
+// too busy (its proposal queue is paused while the LogDB catches up): the caller retries it shortly
+// rather than failing a publish that only met back-pressure.
+func (a *channelActor) propose(ctx actor.Context, p *proposal) bool {
+	rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout)
+	if err != nil && dragonboat.IsTempError(err) && time.Since(p.start) < a.env.ProposalTimeout {
+		return false
+	}
+	p.cmd = nil
+	a.queue = append(a.queue, p)
 	if err != nil {
 		p.err = err
 		close(p.done)
-	} else {
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		go func() {
-			p.res = <-rs.ResultC()
-			rs.Release()
-			close(p.done)
-			root.Send(self, &proposalDone{})
-		}()
-	}
-	a.queue = append(a.queue, p)
-	if err != nil {
 		a.complete(ctx, false)
+		return true
 	}
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		p.res = <-rs.ResultC()
+		rs.Release()
+		close(p.done)
+		root.Send(self, &proposalDone{})
+	}()
+	return true
+}
+
+type retryBlocked struct{}
+
+// block queues p behind the proposals waiting for Dragonboat to accept them (order is kept: nothing is
+// proposed while older ones wait).
+func (a *channelActor) block(ctx actor.Context, p *proposal) {
+	a.blocked = append(a.blocked, p)
+	if len(a.blocked) == 1 {
+		a.armRetry(ctx)
+	}
+}
+
+func (a *channelActor) armRetry(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(2*time.Millisecond, func() { root.Send(self, &retryBlocked{}) })
+}
+
+func (a *channelActor) retryBlocked(ctx actor.Context) {
+	for len(a.blocked) > 0 {
+		if !a.propose(ctx, a.blocked[0]) {
+			a.armRetry(ctx)
+			return
+		}
+		a.blocked[0] = nil
+		a.blocked = a.blocked[1:]
+	}
+	a.blocked = nil
 }
 
 // complete answers finished proposals at the head of the queue, in order. With wait it blocks until
@@ -339,6 +385,7 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 	res := &PublishResult{Channel: a.name, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
 	var perr *protocol.Error
 	switch {
+	case len(m.Items) == 0:
 	case p.err != nil:
 		perr = proposeError(p.err)
 	case p.res.Completed():
@@ -484,7 +531,7 @@ func (a *channelActor) info() *ChannelInfo {
 }
 
 func (a *channelActor) idle(ctx actor.Context) {
-	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || len(a.queue) > 0 {
+	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || len(a.queue) > 0 || len(a.blocked) > 0 {
 		// Active since the timer was armed, or proposals in flight: not idle yet.
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return
@@ -496,6 +543,14 @@ func (a *channelActor) idle(ctx actor.Context) {
 // shutdown runs when the actor stops (passivation or node shutdown): every accepted publish is answered
 // before the shard stops, so a clean stop never leaves a client without an outcome.
 func (a *channelActor) shutdown(ctx actor.Context) {
+	for _, p := range a.blocked {
+		res := failedResult(p.msg, protocol.NewError(protocol.CodeUnavailable, "channel stopping; publish not stored, retry"))
+		res.Results = append(res.Results, p.rejected...)
+		if p.msg.ReplyTo != nil {
+			ctx.Send(p.msg.ReplyTo, res)
+		}
+	}
+	a.blocked = nil
 	a.complete(ctx, true)
 	if !a.ready {
 		return
@@ -515,14 +570,18 @@ func (a *channelActor) unavailable() *protocol.Error {
 }
 
 func (a *channelActor) failBatch(ctx actor.Context, m *Publish, e *protocol.Error) {
+	a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
+	if m.ReplyTo != nil {
+		ctx.Send(m.ReplyTo, failedResult(m, e))
+	}
+}
+
+func failedResult(m *Publish, e *protocol.Error) *PublishResult {
 	res := &PublishResult{Channel: m.Channel, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
 	for i := range m.Items {
 		res.Results[i] = PubResult{Req: m.Reqs[i], Err: e}
 	}
-	a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
-	if m.ReplyTo != nil {
-		ctx.Send(m.ReplyTo, res)
-	}
+	return res
 }
 
 func proposeError(err error) *protocol.Error {

@@ -65,6 +65,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	}
 	hc := cluster.DefaultHostConfig(filepath.Join(cfg.Data, "raft"), cfg.Raft)
 	hc.RTTMillisecond, hc.LogDBShards, hc.ExecShards = cfg.Tuning.RTTMillisecond, cfg.Tuning.LogDBShards, cfg.Tuning.ExecShards
+	hc.LogDBMemory = cfg.Tuning.LogDBMemory
 	hc.Logger = log
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err

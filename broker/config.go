@@ -77,6 +77,7 @@ type Tuning struct {
 	RTTMillisecond  uint64   `yaml:"rtt_ms"`
 	LogDBShards     uint64   `yaml:"logdb_shards"`
 	ExecShards      uint64   `yaml:"exec_shards"`
+	LogDBMemory     string   `yaml:"logdb_memory"` // tiny, small or large memtable budget
 	ProposalTimeout Duration `yaml:"proposal_timeout"`
 }
 
@@ -88,7 +89,7 @@ func DefaultConfig() Config {
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 			MaxInflight: 4096, MaxWindow: 8192, DefaultWindow: 1024},
-		Tuning: Tuning{RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, ProposalTimeout: Duration(10 * time.Second)},
+		Tuning: Tuning{RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -130,6 +131,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Channels.IdleTimeout < Duration(10*time.Millisecond) {
 		return errors.New("sampan: channels.idle_timeout must be at least 10ms")
+	}
+	switch c.Tuning.LogDBMemory {
+	case "tiny", "small", "large":
+	default:
+		return fmt.Errorf("sampan: tuning.logdb_memory %q: want tiny, small or large", c.Tuning.LogDBMemory)
+	}
+	if c.Tuning.RTTMillisecond == 0 || c.Tuning.LogDBShards == 0 || c.Tuning.ExecShards == 0 {
+		return errors.New("sampan: tuning.rtt_ms, tuning.logdb_shards and tuning.exec_shards must be > 0")
 	}
 	if c.Tuning.ProposalTimeout < Duration(100*time.Millisecond) {
 		return errors.New("sampan: tuning.proposal_timeout must be at least 100ms")

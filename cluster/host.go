@@ -26,15 +26,17 @@ type HostConfig struct {
 	// small machines; see docs/decisions/0002-dragonboat-tuning.md.
 	LogDBShards uint64
 	ExecShards  uint64
-	// SmallMemory selects the tiny LogDB memtable budget (4 MiB x 4) instead of the 8 GB default.
-	SmallMemory bool
+	// LogDBMemory selects the LogDB memtable budget: "tiny" (4 MiB x 4, tests), "small" (16 MiB x 4, the
+	// default) or "large" (Dragonboat's default, ~8 GB). Too small a budget makes Dragonboat pause
+	// proposals ("system busy") under heavy write load while the LogDB flushes.
+	LogDBMemory string
 	// Logger receives Dragonboat's and pebble's logs.
 	Logger zerolog.Logger
 }
 
 // DefaultHostConfig returns the settings a single small node runs with.
 func DefaultHostConfig(dir, raftAddr string) HostConfig {
-	return HostConfig{Dir: dir, RaftAddr: raftAddr, RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, SmallMemory: true}
+	return HostConfig{Dir: dir, RaftAddr: raftAddr, RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small"}
 }
 
 // Validate reports a configuration error in terms the operator can act on.
@@ -63,9 +65,16 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		return nil, fmt.Errorf("sampan: create raft dir: %w", err)
 	}
 	setDragonboatLogger(c.Logger)
-	logdb := config.GetDefaultLogDBConfig()
-	if c.SmallMemory {
+	var logdb config.LogDBConfig
+	switch c.LogDBMemory {
+	case "tiny":
 		logdb = config.GetTinyMemLogDBConfig()
+	case "small", "":
+		logdb = config.GetSmallMemLogDBConfig()
+	case "large":
+		logdb = config.GetLargeMemLogDBConfig()
+	default:
+		return nil, fmt.Errorf("sampan: logdb memory %q: want tiny, small or large", c.LogDBMemory)
 	}
 	logdb.Shards = c.LogDBShards
 	engine := config.GetDefaultEngineConfig()

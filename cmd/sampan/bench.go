@@ -36,6 +36,7 @@ type benchPubResult struct {
 	P90us      float64 `json:"p90_us"`
 	P99us      float64 `json:"p99_us"`
 	MaxUs      float64 `json:"max_us"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 func newBenchPub() *cobra.Command {
@@ -68,6 +69,9 @@ unacknowledged) spread over --channels channels, and print msgs/s, MB/s and ack 
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d msgs x %d B, %d publishers, %d channels, window %d: %.0f msgs/s, %.2f MB/s, ack latency p50 %.0fus p90 %.0fus p99 %.0fus max %.0fus, %d errors\n",
 				res.Count, res.Size, res.Publishers, res.Channels, res.Window, res.MsgsPerSec, res.MBPerSec, res.P50us, res.P90us, res.P99us, res.MaxUs, res.Errors)
+			if res.Errors > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "first error: %s\n", res.FirstError)
+			}
 			return nil
 		},
 	}
@@ -110,6 +114,8 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 	}
 	lat := make([][]time.Duration, publishers)
 	errs := make([]int, publishers)
+	var firstErr error
+	var errOnce sync.Once
 	var wg sync.WaitGroup
 	start := time.Now()
 	for p := 0; p < publishers; p++ {
@@ -132,6 +138,7 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 				for x := range q {
 					if _, err := x.f.Result(); err != nil {
 						errs[p]++
+						errOnce.Do(func() { firstErr = err })
 						continue
 					}
 					lat[p] = append(lat[p], time.Since(x.t))
@@ -181,8 +188,11 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 		Seconds: elapsed.Seconds(), MsgsPerSec: float64(len(all)) / elapsed.Seconds(),
 		MBPerSec: float64(len(all)*size) / elapsed.Seconds() / 1e6,
 		P50us:    pct(0.50), P90us: pct(0.90), P99us: pct(0.99), MaxUs: pct(1)}
-	if nerr > 0 && len(all) == 0 {
-		return r, fmt.Errorf("all %d publishes failed", nerr)
+	if nerr > 0 {
+		r.FirstError = fmt.Sprint(firstErr)
+		if len(all) == 0 {
+			return r, fmt.Errorf("all %d publishes failed: %v", nerr, firstErr)
+		}
 	}
 	return r, nil
 }

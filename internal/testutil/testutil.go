@@ -47,6 +47,7 @@ func Config(t testing.TB, dir string) broker.Config {
 	c.HTTP = "127.0.0.1:0"
 	c.Raft = FreePort(t)
 	c.Actor = "127.0.0.1:0"
+	c.Tuning.LogDBMemory = "tiny" // several nodes per test process
 	return c
 }
 
