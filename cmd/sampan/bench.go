@@ -17,7 +17,7 @@ import (
 
 func newBench() *cobra.Command {
 	b := &cobra.Command{Use: "bench", Short: "Benchmarks against a running broker"}
-	b.AddCommand(newBenchPub())
+	b.AddCommand(newBenchPub(), newBenchFsync())
 	return b
 }
 
@@ -195,4 +195,46 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 		}
 	}
 	return r, nil
+}
+
+func newBenchFsync() *cobra.Command {
+	var (
+		dir   string
+		count int
+		size  int
+	)
+	cmd := &cobra.Command{
+		Use:   "fsync",
+		Short: "Measure the disk's write+fsync latency (the floor under every durable ack)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := os.CreateTemp(dir, "sampan-fsync-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(f.Name())
+			defer f.Close()
+			buf := make([]byte, size)
+			lat := make([]time.Duration, 0, count)
+			for i := 0; i < count; i++ {
+				t := time.Now()
+				if _, err := f.Write(buf); err != nil {
+					return err
+				}
+				if err := f.Sync(); err != nil {
+					return err
+				}
+				lat = append(lat, time.Since(t))
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+			fmt.Fprintf(cmd.OutOrStdout(), "%d x %d B write+fsync in %s: p50 %v p90 %v p99 %v max %v\n",
+				count, size, dir, q(.5), q(.9), q(.99), q(1))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "directory on the disk to measure (use the data dir's disk)")
+	cmd.Flags().IntVar(&count, "count", 2000, "writes")
+	cmd.Flags().IntVar(&size, "size", 4096, "bytes per write")
+	return cmd
 }
