@@ -3,7 +3,9 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -363,4 +365,53 @@ func TestPassivationRace(t *testing.T) {
 	tu.Eventually(t, 30*time.Second, "subscriber complete", func() bool { return col.len() >= len(futures) })
 	col.check(t, 1, uint64(len(futures)))
 	t.Logf("%d publishes, %v activations", len(futures), testutil.ToFloat64(b.Metrics.Activations))
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	var col collector
+	if _, err := c.Subscribe(ctx, "http.metrics", client.StartNew(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := c.Publish(ctx, "http.metrics", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "deliveries", func() bool { return col.len() == 3 })
+	get := func(path string) (int, string) {
+		r, err := http.Get("http://" + b.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		body, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(body)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, _ := get(p); code != 200 {
+			t.Fatalf("%s: %d", p, code)
+		}
+	}
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		"sampan_publishes_total 3", "sampan_acks_total 3", "sampan_deliveries_total 3", "sampan_sessions 1",
+		"sampan_active_channels 1", "sampan_ack_latency_seconds_count 3", "go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "http.metrics") {
+		t.Error("/metrics has a per-channel label")
+	}
+	if code, _ := get("/nope"); code != 404 {
+		t.Fatalf("unknown path: %d", code)
+	}
 }
