@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -46,6 +48,21 @@ type Env struct {
 	Gateways func() []*actor.PID
 	Metrics  *metrics.Metrics
 	Log      zerolog.Logger
+
+	active sync.WaitGroup // activations not yet stopped
+}
+
+// Wait waits until every channel actor has stopped (after the actor system stopped them), or ctx ends.
+// The NodeHost and the store must outlive the actors using them.
+func (e *Env) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { e.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (e *Env) withDefaults() {
@@ -72,7 +89,8 @@ func NewKind(env *Env) *pcluster.Kind {
 
 type proposal struct {
 	msg      *Publish
-	rejected []PubResult // items refused before proposing, answered with the rest
+	orig     *Publish          // as received, when oversize items were taken out of msg
+	rejected []*protocol.Error // per item of orig: why it was refused before proposing (nil: proposed)
 	start    time.Time
 	time     int64  // the proposal timestamp, which the state machine gives every message of the entry
 	cmd      []byte // encoded command, kept until Dragonboat accepted it
@@ -84,12 +102,14 @@ type proposal struct {
 type proposalDone struct{}
 
 type channelActor struct {
-	env      *Env
-	name     string
-	shardID  uint64
-	session  *client.Session
-	ready    bool
-	startErr *protocol.Error
+	env          *Env
+	name         string
+	shardID      uint64
+	session      *client.Session
+	ready        bool
+	shardStarted bool // this activation started the shard and must stop it
+	counted      bool // counted in env.active
+	startErr     *protocol.Error
 
 	lastActive time.Time     // last message other than idleCheck
 	idleAfter  time.Duration // passivate after this long without messages
@@ -103,13 +123,28 @@ type channelActor struct {
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
+	defer func() {
+		// protoactor's default supervision would restart the actor with its state wiped (answers lost,
+		// its shard still loaded); stop it instead: shutdown answers what it accepted and stops the shard.
+		if r := recover(); r != nil {
+			a.env.Log.Error().Str("channel", a.name).Interface("panic", r).Type("message", ctx.Message()).Msg("channel actor failed; stopping it")
+			ctx.Stop(ctx.Self())
+		}
+	}()
 	msg := ctx.Message()
 	if _, tick := msg.(*idleCheck); !tick {
 		a.lastActive = time.Now()
 	}
 	switch m := msg.(type) {
 	case *pcluster.ClusterInit:
+		a.env.active.Add(1)
+		a.counted = true
 		a.activate(ctx, m.Identity.Identity)
+	case *actor.Stopped:
+		if a.counted {
+			a.counted = false
+			a.env.active.Done()
+		}
 	case *Publish:
 		a.publish(ctx, m)
 	case *proposalDone:
@@ -153,7 +188,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		a.stopSoon(ctx)
 		return
 	}
-	a.ready = true
+	a.ready, a.shardStarted = true, true
 	a.env.Metrics.Activations.Inc()
 	a.env.Metrics.ActiveChannels.Inc()
 	a.env.Metrics.ActivationTime.Observe(time.Since(start).Seconds())
@@ -274,13 +309,16 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 		a.failBatch(ctx, m, a.unavailable())
 		return
 	}
-	var rejected []PubResult
+	p := &proposal{msg: m, start: time.Now(), done: make(chan struct{})}
 	if limit := a.env.Defaults.MaxBytes; limit > 0 {
 		// A message larger than the channel's byte limit would get a seq and be deleted at once, with
 		// everything older: refuse it instead.
-		m, rejected = splitOversize(m, limit)
+		p.msg, p.rejected = splitOversize(m, limit)
+		if p.rejected != nil {
+			p.orig = m
+		}
+		m = p.msg
 	}
-	p := &proposal{msg: m, rejected: rejected, start: time.Now(), done: make(chan struct{})}
 	if len(m.Items) == 0 {
 		// Nothing to propose; answered in turn so answers for a channel keep their order.
 		close(p.done)
@@ -409,7 +447,7 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 	case p.res.Timeout():
 		perr = protocol.NewError(protocol.CodeTimeout, "publish timed out: it may or may not have been stored")
 	case p.res.Terminated():
-		perr = protocol.NewError(protocol.CodeUnavailable, "channel shard stopped: publish may or may not have been stored")
+		perr = protocol.NewError(protocol.CodeTimeout, "channel shard stopped: publish may or may not have been stored")
 	default:
 		perr = protocol.NewError(protocol.CodeUnavailable, "publish dropped or rejected by raft; retry")
 	}
@@ -419,11 +457,31 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 		}
 		a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
 	}
-	res.Results = append(res.Results, p.rejected...)
+	p.merge(res)
 	if m.ReplyTo != nil {
 		ctx.Send(m.ReplyTo, res)
 	}
 	return deliver
+}
+
+// merge puts the refused items back among the results, in the order the client sent them (answers for
+// a channel keep publish order).
+func (p *proposal) merge(res *PublishResult) {
+	if p.orig == nil {
+		return
+	}
+	out := make([]PubResult, 0, len(p.orig.Reqs))
+	j := 0
+	for i, req := range p.orig.Reqs {
+		if e := p.rejected[i]; e != nil {
+			out = append(out, PubResult{Req: req, Err: e})
+		} else {
+			out = append(out, res.Results[j])
+			j++
+		}
+	}
+	res.Batch = p.orig.Batch
+	res.Results = out
 }
 
 func (a *channelActor) answer(ctx actor.Context, m *Publish, results []PubResult) {
@@ -432,13 +490,16 @@ func (a *channelActor) answer(ctx actor.Context, m *Publish, results []PubResult
 	}
 }
 
-// splitOversize separates the items whose stored size exceeds maxBytes.
-func splitOversize(m *Publish, maxBytes uint64) (*Publish, []PubResult) {
-	var rejected []PubResult
+// splitOversize takes out the items whose stored size exceeds maxBytes. rejected is nil when none does.
+func splitOversize(m *Publish, maxBytes uint64) (*Publish, []*protocol.Error) {
+	var rejected []*protocol.Error
 	for i, it := range m.Items {
-		if store.MsgSize(it.Headers, it.Payload) > maxBytes {
-			rejected = append(rejected, PubResult{Req: m.Reqs[i], Err: protocol.NewError(protocol.CodePayloadTooLarge,
-				"message of %d bytes exceeds the channel's retention max_bytes %d", store.MsgSize(it.Headers, it.Payload), maxBytes)})
+		if size := store.MsgSize(it.Headers, it.Payload); size > maxBytes {
+			if rejected == nil {
+				rejected = make([]*protocol.Error, len(m.Items))
+			}
+			rejected[i] = protocol.NewError(protocol.CodePayloadTooLarge,
+				"message of %d bytes exceeds the channel's retention max_bytes %d", size, maxBytes)
 		}
 	}
 	if rejected == nil {
@@ -446,7 +507,7 @@ func splitOversize(m *Publish, maxBytes uint64) (*Publish, []PubResult) {
 	}
 	n := &Publish{Channel: m.Channel, Batch: m.Batch, ReplyTo: m.ReplyTo}
 	for i, it := range m.Items {
-		if store.MsgSize(it.Headers, it.Payload) <= maxBytes {
+		if rejected[i] == nil {
 			n.Items = append(n.Items, it)
 			n.Reqs = append(n.Reqs, m.Reqs[i])
 		}
@@ -531,6 +592,12 @@ func (a *channelActor) info() *ChannelInfo {
 }
 
 func (a *channelActor) idle(ctx actor.Context) {
+	if !a.ready {
+		// A failed activation stops after its delay however busy clients keep it: the next request
+		// then activates the channel afresh.
+		ctx.Stop(ctx.Self())
+		return
+	}
 	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || len(a.queue) > 0 || len(a.blocked) > 0 {
 		// Active since the timer was armed, or proposals in flight: not idle yet.
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
@@ -543,23 +610,22 @@ func (a *channelActor) idle(ctx actor.Context) {
 // shutdown runs when the actor stops (passivation or node shutdown): every accepted publish is answered
 // before the shard stops, so a clean stop never leaves a client without an outcome.
 func (a *channelActor) shutdown(ctx actor.Context) {
+	a.complete(ctx, true) // older than anything blocked: answered first
 	for _, p := range a.blocked {
 		res := failedResult(p.msg, protocol.NewError(protocol.CodeUnavailable, "channel stopping; publish not stored, retry"))
-		res.Results = append(res.Results, p.rejected...)
+		p.merge(res)
 		if p.msg.ReplyTo != nil {
 			ctx.Send(p.msg.ReplyTo, res)
 		}
 	}
 	a.blocked = nil
-	a.complete(ctx, true)
-	if !a.ready {
-		return
+	if a.shardStarted {
+		a.env.Metrics.ActiveChannels.Dec()
+		if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+			a.log.Warn().Err(err).Msg("stop shard")
+		}
 	}
-	a.ready = false
-	a.env.Metrics.ActiveChannels.Dec()
-	if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-		a.log.Warn().Err(err).Msg("stop shard")
-	}
+	a.ready, a.shardStarted = false, false
 }
 
 func (a *channelActor) unavailable() *protocol.Error {

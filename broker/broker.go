@@ -35,6 +35,7 @@ type Broker struct {
 	db       *store.DB
 	nh       *dragonboat.NodeHost
 	actors   *cluster.ActorNode
+	env      *actors.Env
 	gw       *gateway.Server
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -82,6 +83,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
+	b.env = env
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
 		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log}); err != nil {
 		return b, err
@@ -145,6 +147,10 @@ func (b *Broker) stop(ctx context.Context) error {
 	}
 	if b.actors != nil {
 		b.actors.Stop() // poisons channel actors: each answers what it accepted and stops its shard
+		// protoactor waits for them at most 10 s; Raft and the store must outlive every one of them.
+		if err := b.env.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sampan: channel actors still stopping: %w", err))
+		}
 	}
 	if b.nh != nil {
 		b.nh.Close()

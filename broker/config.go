@@ -68,6 +68,7 @@ type Limits struct {
 	MaxFrame      uint32 `yaml:"max_frame"`
 	MaxPayload    uint32 `yaml:"max_payload"`
 	MaxInflight   uint32 `yaml:"max_inflight"`
+	MaxInflightMB int    `yaml:"max_inflight_mb"` // MiB of unacknowledged PUB payloads per connection
 	MaxWindow     uint32 `yaml:"max_window"`
 	DefaultWindow uint32 `yaml:"default_window"`
 }
@@ -88,7 +89,7 @@ func DefaultConfig() Config {
 		LogLevel: "info",
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
-			MaxInflight: 4096, MaxWindow: 8192, DefaultWindow: 1024},
+			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024},
 		Tuning: Tuning{RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
 	}
 }
@@ -151,6 +152,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g := gateway.DefaultConfig(c.Listen)
 	g.MaxFrame, g.MaxPayload = c.Limits.MaxFrame, c.Limits.MaxPayload
 	g.MaxInflight, g.MaxWindow, g.DefaultWindow = c.Limits.MaxInflight, c.Limits.MaxWindow, c.Limits.DefaultWindow
+	g.MaxInflightBytes = c.Limits.MaxInflightMB << 20
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2
 	}

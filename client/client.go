@@ -175,7 +175,10 @@ func (c *Client) readLoop(r *protocol.Reader) {
 			s := c.subs[f.Sid]
 			c.mu.Unlock()
 			if s != nil {
-				s.deliver(f) // blocks when the handler is behind: TCP backpressure reaches the server
+				// Never blocks: the server sends at most a window of MSGs this subscription has not
+				// returned with CREDIT, so the queue is bounded, and a slow handler cannot hold up
+				// this connection's acks or other subscriptions.
+				s.deliver(f)
 			}
 		case *protocol.SubAck:
 			c.mu.Lock()
@@ -215,7 +218,7 @@ func (c *Client) onErr(f *protocol.Err) {
 			s.end(e)
 		}
 	case f.Fatal:
-		c.fail(e)
+		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, e))
 	default:
 		c.opts.log.Warn().Err(e).Msg("server error")
 	}

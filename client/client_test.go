@@ -47,3 +47,48 @@ func TestPublishSubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHandlerPublishesOnSameClient: a handler may publish on its own client while a backlog larger than
+// its window is streaming in (the connection reader must never wait for a handler).
+func TestHandlerPublishesOnSameClient(t *testing.T) {
+	b := testutil.StartBroker(t, testutil.Config(t, t.TempDir()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 600
+	var last *client.PubFuture
+	for i := 0; i < n; i++ {
+		if last, err = c.PublishAsync(ctx, "src", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	count := 0
+	_, err = c.Subscribe(ctx, "src", client.StartEarliest(), func(m *client.Message) {
+		if _, err := c.Publish(ctx, "dst", m.Payload); err != nil {
+			done <- err
+			return
+		}
+		if count++; count == n {
+			done <- nil
+		}
+	}, client.WithWindow(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("handler republished %d of %d: %v", count, n, ctx.Err())
+	}
+}

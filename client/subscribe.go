@@ -62,8 +62,9 @@ func ParseStart(s string) (Start, error) {
 }
 
 // Handler receives a subscription's messages, one at a time, in seq order, on the subscription's own
-// goroutine. While it runs, later messages wait: a slow handler slows this subscription's delivery (and,
-// once its buffer is full, the connection's reading), it never loses messages.
+// goroutine. A slow handler slows only its own subscription: the server stops sending to it once a window
+// of messages is waiting (flow control) and resumes from the store as the handler catches up. A handler
+// may call the client (Publish, Subscribe, Unsubscribe).
 type Handler func(*Message)
 
 // Subscription is an active subscription.
@@ -75,9 +76,12 @@ type Subscription struct {
 	ackc     chan struct{}
 	ackOnce  sync.Once
 	startSeq uint64
+	window   int
 	ackErr   error
 
-	ch       chan *protocol.Msg
+	qmu      sync.Mutex
+	queue    []*protocol.Msg // received, not yet handled; bounded by the window
+	notify   chan struct{}
 	stopping chan struct{} // Unsubscribe called: stop delivering
 	stopOnce sync.Once
 	ended    chan struct{} // no more messages will arrive
@@ -97,11 +101,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	if err := protocol.ValidateChannel(channel); err != nil {
 		return nil, err
 	}
-	win := int(so.window)
-	if win == 0 {
-		win = 256
-	}
-	s := &Subscription{c: c, channel: channel, ackc: make(chan struct{}), ch: make(chan *protocol.Msg, win),
+	s := &Subscription{c: c, channel: channel, ackc: make(chan struct{}), notify: make(chan struct{}, 1),
 		stopping: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
@@ -116,60 +116,84 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	if start.kind == protocol.StartTime {
 		f.Time = start.time.UnixNano()
 	}
-	go s.run(handler)
 	if err := c.send(f); err != nil {
 		s.end(err)
+		close(s.done)
 		return nil, err
 	}
 	select {
 	case <-s.ackc:
 		if s.ackErr != nil {
+			close(s.done)
 			return nil, s.ackErr
 		}
+		go s.run(handler)
 		return s, nil
 	case <-ctx.Done():
-		_ = s.Unsubscribe(context.Background())
+		close(s.done)
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Unsubscribe(uctx)
 		return nil, ctx.Err()
 	}
 }
 
 func (s *Subscription) run(h Handler) {
 	defer close(s.done)
+	credit := 0
+	batch := max(1, s.window/4)
+	giveCredit := func() {
+		if credit > 0 {
+			_ = s.c.send(&protocol.Credit{Sid: s.sid, N: uint32(credit)})
+			credit = 0
+		}
+	}
 	for {
+		s.qmu.Lock()
+		var m *protocol.Msg
+		if len(s.queue) > 0 {
+			m = s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+		}
+		s.qmu.Unlock()
 		select {
-		case m := <-s.ch:
+		case <-s.stopping:
+			return
+		default:
+		}
+		if m == nil {
+			giveCredit() // caught up: let the server send more right away
 			select {
+			case <-s.notify:
+				continue
 			case <-s.stopping:
 				return
-			default:
-			}
-			h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
-			s.last.Store(m.Seq)
-		case <-s.ended:
-			// Hand over what arrived before the end (unless Unsubscribe was called).
-			for {
-				select {
-				case m := <-s.ch:
-					select {
-					case <-s.stopping:
-						return
-					default:
-					}
-					h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
-					s.last.Store(m.Seq)
-				default:
+			case <-s.ended:
+				s.qmu.Lock()
+				empty := len(s.queue) == 0
+				s.qmu.Unlock()
+				if empty {
 					return
 				}
+				continue // hand over what arrived before the end
 			}
+		}
+		h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
+		s.last.Store(m.Seq)
+		if credit++; credit >= batch {
+			giveCredit()
 		}
 	}
 }
 
 func (s *Subscription) deliver(m *protocol.Msg) {
+	s.qmu.Lock()
+	s.queue = append(s.queue, m)
+	s.qmu.Unlock()
 	select {
-	case s.ch <- m:
-	case <-s.stopping:
-	case <-s.ended:
+	case s.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -177,6 +201,7 @@ func (s *Subscription) acked(a *protocol.SubAck, err error) {
 	s.ackOnce.Do(func() {
 		if a != nil {
 			s.startSeq = a.StartSeq
+			s.window = int(a.Window)
 		}
 		s.ackErr = err
 		close(s.ackc)

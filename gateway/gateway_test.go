@@ -268,3 +268,141 @@ func readAll(t *testing.T, ctx context.Context, c *client.Client, channel string
 	}
 	return out
 }
+
+// TestSubscriptionIDReuse: a sid reused right after UNSUB gets exactly its own SUBACK and messages.
+func TestSubscriptionIDReuse(t *testing.T) {
+	b := start(t)
+	r := dialRaw(t, b.Addr())
+	r.connect()
+	for i := 1; i <= 20; i++ {
+		r.send(&protocol.Pub{Req: uint64(i), Channel: "reuse.xx", Payload: []byte("x")})
+	}
+	for i := 1; i <= 3; i++ {
+		r.send(&protocol.Pub{Req: uint64(100 + i), Channel: "reuse.yy", Payload: []byte("y")})
+	}
+	for acks := 0; acks < 23; {
+		if _, ok := r.next().(*protocol.PubAck); !ok {
+			t.Fatal("want PUBACK")
+		}
+		acks++
+	}
+	r.send(&protocol.Sub{Sid: 1, Channel: "reuse.xx", Start: protocol.StartEarliest})
+	r.send(&protocol.Unsub{Sid: 1})
+	r.send(&protocol.Sub{Sid: 1, Channel: "reuse.yy", Start: protocol.StartNew})
+	r.send(&protocol.Pub{Req: 200, Channel: "reuse.yy", Payload: []byte("new")})
+	var subacks []*protocol.SubAck
+	unsubAcked := false
+	for {
+		switch f := r.next().(type) {
+		case *protocol.SubAck:
+			subacks = append(subacks, f)
+		case *protocol.UnsubAck:
+			unsubAcked = true
+		case *protocol.Msg:
+			if unsubAcked {
+				if f.Channel != "reuse.yy" || f.Seq != 4 {
+					t.Fatalf("after reuse got %s seq %d, want reuse.yy seq 4 only", f.Channel, f.Seq)
+				}
+				// The first SUB may or may not have been acked before its UNSUB; the reused sid gets exactly
+				// one SUBACK, its own.
+				if n := len(subacks); n == 0 || n > 2 || subacks[n-1].StartSeq != 4 || subacks[n-1].LastSeq != 3 {
+					for _, a := range subacks {
+						t.Logf("SUBACK %+v", *a)
+					}
+					t.Fatal("wrong SUBACKs for the reused sid")
+				}
+				return
+			}
+		case *protocol.PubAck:
+		default:
+			t.Fatalf("unexpected %#v", f)
+		}
+	}
+}
+
+// TestWindowWithoutCredit: a client that never returns credit gets exactly a window of messages, and
+// more once it does.
+func TestWindowWithoutCredit(t *testing.T) {
+	b := start(t)
+	r := dialRaw(t, b.Addr())
+	r.connect()
+	r.send(&protocol.Sub{Sid: 7, Channel: "credit.ch", Start: protocol.StartEarliest, Window: 5})
+	ack, ok := r.next().(*protocol.SubAck)
+	if !ok || ack.Window != 5 {
+		t.Fatalf("want SUBACK with window 5, got %#v", ack)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var last *client.PubFuture
+	for i := 0; i < 20; i++ {
+		if last, err = c.PublishAsync(ctx, "credit.ch", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		m, ok := r.next().(*protocol.Msg)
+		if !ok || m.Seq != uint64(i) {
+			t.Fatalf("want MSG seq %d, got %#v", i, m)
+		}
+	}
+	// Nothing more arrives without credit: a PING is answered before any further MSG.
+	r.send(&protocol.Ping{})
+	if f, ok := r.next().(*protocol.Pong); !ok {
+		t.Fatalf("got %#v before PONG: the server sent beyond the window", f)
+	}
+	r.send(&protocol.Credit{Sid: 7, N: 3})
+	for i := 6; i <= 8; i++ {
+		m, ok := r.next().(*protocol.Msg)
+		if !ok || m.Seq != uint64(i) {
+			t.Fatalf("want MSG seq %d after credit, got %#v", i, m)
+		}
+	}
+	r.send(&protocol.Ping{})
+	if f, ok := r.next().(*protocol.Pong); !ok {
+		t.Fatalf("got %#v before PONG: credit 3 gave more than 3", f)
+	}
+}
+
+// TestOversizeAnswersInOrder: with retention max_bytes, a message too large for the channel is refused
+// with payload_too_large, and answers keep publish order within the batch.
+func TestOversizeAnswersInOrder(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.MaxBytes = 100 })
+	r := dialRaw(t, b.Addr())
+	r.connect()
+	var buf []byte
+	for i, size := range []int{10, 500, 10, 500} {
+		var err error
+		buf, err = protocol.AppendFrame(buf, &protocol.Pub{Req: uint64(i + 1), Channel: "big.ret", Payload: bytes.Repeat([]byte("x"), size)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.sendRaw(buf) // one write: the server batches them into one proposal
+	seq := uint64(0)
+	for i := 1; i <= 4; i++ {
+		switch f := r.next().(type) {
+		case *protocol.PubAck:
+			if f.Req != uint64(i) || i%2 == 0 {
+				t.Fatalf("answer %d: PUBACK for req %d", i, f.Req)
+			}
+			if f.Seq <= seq {
+				t.Fatalf("seq %d after %d", f.Seq, seq)
+			}
+			seq = f.Seq
+		case *protocol.Err:
+			if f.Req != uint64(i) || i%2 == 1 || f.Code != protocol.CodePayloadTooLarge {
+				t.Fatalf("answer %d: %#v", i, f)
+			}
+		default:
+			t.Fatalf("answer %d: %#v", i, f)
+		}
+	}
+}

@@ -10,19 +10,19 @@ import (
 )
 
 // pubPipe is a session's publish pipeline to one channel. Batches go to one channel activation at a time,
-// in the order the client sent them, so the channel stores them in that order and acks return in it.
+// in the order the client sent them, so the channel stores them in that order and answers in it.
 //
 // Passivation can race with a send: a batch posted to an activation that is stopping is dropped unseen.
 // The session watches every activation it sends to; on its termination (processed after every result the
-// activation sent, see session.go) the batches still pending there were never proposed and are resent,
-// in order, to the next activation. While that is unresolved, newer batches are held back rather than
-// sent to the new activation ahead of the older ones.
+// activation sent, see session.go) the batches still pending there were never proposed (a channel actor
+// stops only with nothing in flight) and are resent, in order, to the next activation. While that is
+// unresolved, newer batches are held back rather than sent ahead of the older ones.
 type pubPipe struct {
 	pid      *actor.PID        // activation the sent batches went to
 	sent     []*actors.Publish // sent to pid, unanswered, in send order
-	held     []*actors.Publish // waiting for sent to be resolved
-	attempts int               // consecutive resends without progress
-	retrying bool
+	held     []*actors.Publish // waiting for sent to be resolved, in order
+	attempts int               // consecutive resends without an answer
+	retrying bool              // a retryPub is scheduled
 }
 
 func (s *session) pipe(channel string) *pubPipe {
@@ -41,14 +41,12 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 		p.held = append(p.held, m)
 		return
 	}
-	pid := s.srv.cluster.Get(m.Channel, actors.Kind)
-	if pid == nil {
-		s.failBatch(m, protocol.NewError(protocol.CodeUnavailable, "channel %s could not be activated", m.Channel))
-		return
-	}
-	if p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0 {
-		// A new activation while batches are pending at the old one: wait for the old one's fate.
+	pid := s.pidFor(ctx, m.Channel)
+	if pid == nil || (p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0) {
+		// No activation right now, or a new one while batches are pending at the old one: wait, so
+		// nothing overtakes what was sent before.
 		p.held = append(p.held, m)
+		s.scheduleRetry(ctx, p, m.Channel)
 		return
 	}
 	s.sendTo(ctx, p, pid, m)
@@ -56,12 +54,19 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 
 func (s *session) sendTo(ctx actor.Context, p *pubPipe, pid *actor.PID, m *actors.Publish) {
 	p.pid = pid
-	if _, ok := s.watched[pid.String()]; !ok {
-		s.watched[pid.String()] = pid
-		ctx.Watch(pid)
-	}
 	p.sent = append(p.sent, m)
 	ctx.Send(pid, m)
+}
+
+func (s *session) scheduleRetry(ctx actor.Context, p *pubPipe, channel string) {
+	if p.retrying {
+		return
+	}
+	p.retrying = true
+	p.attempts++
+	// The identity lookup can still name a dead activation for a moment: back off a little more each time.
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(time.Duration(p.attempts)*2*time.Millisecond, func() { root.Send(self, &retryPub{channel: channel}) })
 }
 
 // resend handles the termination of an activation: what it never answered goes to the next one.
@@ -71,27 +76,13 @@ func (s *session) resend(ctx actor.Context, dead *actor.PID) {
 			continue
 		}
 		p.pid = nil
-		if len(p.sent) == 0 {
-			if len(p.held) == 0 {
-				delete(s.pubs, ch)
-				continue
-			}
-		}
-		p.held = append(p.sent, p.held...)
-		p.sent = nil
-		p.attempts++
-		if p.attempts > 50 {
-			for _, m := range p.held {
-				s.failBatch(m, protocol.NewError(protocol.CodeUnavailable, "channel %s kept stopping; retry", ch))
-			}
+		if len(p.sent) == 0 && len(p.held) == 0 {
 			delete(s.pubs, ch)
 			continue
 		}
-		// The identity cache can still name the dead activation for a moment: back off a little more
-		// each time.
-		p.retrying = true
-		self, root, channel := ctx.Self(), ctx.ActorSystem().Root, ch
-		time.AfterFunc(time.Duration(p.attempts-1)*2*time.Millisecond, func() { root.Send(self, &retryPub{channel: channel}) })
+		p.held = append(p.sent, p.held...)
+		p.sent = nil
+		s.scheduleRetry(ctx, p, ch)
 	}
 }
 
@@ -102,29 +93,46 @@ func (s *session) retry(ctx actor.Context, channel string) {
 		return
 	}
 	p.retrying = false
-	held := p.held
-	p.held = nil
-	if len(held) == 0 {
+	if len(p.held) == 0 {
 		return
 	}
-	pid := s.srv.cluster.Get(channel, actors.Kind)
-	if pid == nil {
-		for _, m := range held {
-			s.failBatch(m, protocol.NewError(protocol.CodeUnavailable, "channel %s could not be activated", channel))
+	if p.attempts > 50 {
+		for _, m := range p.held {
+			s.failBatch(m, protocol.NewError(protocol.CodeUnavailable, "channel %s could not be reached; publish not stored, retry", channel))
+		}
+		p.held = nil
+		if len(p.sent) == 0 {
+			delete(s.pubs, channel)
 		}
 		return
 	}
+	pid := s.pidFor(ctx, channel)
+	if pid == nil || (p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0) {
+		s.scheduleRetry(ctx, p, channel)
+		return
+	}
+	held := p.held
+	p.held = nil
 	for _, m := range held {
 		s.sendTo(ctx, p, pid, m)
 	}
 }
 
+// failBatch answers every publish of m with e and frees their budget.
 func (s *session) failBatch(m *actors.Publish, e *protocol.Error) {
 	for _, r := range m.Reqs {
-		s.w.send(e.Frame(r, 0), 0)
-		<-s.tokens
+		s.w.send(e.Frame(r, 0))
 	}
+	s.releaseBatch(m)
 	s.srv.metrics.PublishErrors.Add(float64(len(m.Reqs)))
+}
+
+func (s *session) releaseBatch(m *actors.Publish) {
+	size := 0
+	for _, it := range m.Items {
+		size += pubSize(it.Payload, it.Headers, it.IdemKey)
+	}
+	s.budget.release(len(m.Reqs), size)
 }
 
 func (s *session) onPublishResult(m *actors.PublishResult) {
@@ -132,26 +140,26 @@ func (s *session) onPublishResult(m *actors.PublishResult) {
 	if p == nil {
 		return
 	}
-	found := false
+	var batch *actors.Publish
 	for i, b := range p.sent {
 		if b.Batch == m.Batch {
+			batch = b
 			p.sent = append(p.sent[:i], p.sent[i+1:]...)
-			found = true
 			break
 		}
 	}
-	if !found {
-		return // answered before: cannot happen, a batch is only resent when unanswered
+	if batch == nil {
+		return // cannot happen: a batch is resent only when unanswered
 	}
 	p.attempts = 0
 	for _, r := range m.Results {
 		if r.Err != nil {
-			s.w.send(r.Err.Frame(r.Req, 0), 0)
+			s.w.send(r.Err.Frame(r.Req, 0))
 		} else {
-			s.w.send(&protocol.PubAck{Req: r.Req, Seq: r.Seq, Dup: r.Dup}, 0)
+			s.w.send(&protocol.PubAck{Req: r.Req, Seq: r.Seq, Dup: r.Dup})
 		}
-		<-s.tokens
 	}
+	s.releaseBatch(batch)
 	if len(p.sent) == 0 && len(p.held) == 0 && !p.retrying {
 		delete(s.pubs, m.Channel)
 	}

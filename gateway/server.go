@@ -22,23 +22,24 @@ import (
 
 // Config holds the listener's settings and the limits advertised to clients in CONNACK.
 type Config struct {
-	Addr            string // host:port to listen on
-	ServerID        string
-	MaxFrame        uint32 // largest frame accepted, bytes
-	MaxPayload      uint32 // largest PUB payload, bytes
-	MaxHeaderBytes  int    // headers + idempotency key of one PUB, bytes
-	MaxInflight     uint32 // unacknowledged PUBs per connection; the server stops reading beyond it
-	MaxWindow       uint32 // largest per-subscription window
-	DefaultWindow   uint32 // window of a SUB that asks for none
-	MaxPendingWrite int    // bytes queued for a socket before the reader pauses
-	WriteTimeout    time.Duration
+	Addr             string // host:port to listen on
+	ServerID         string
+	MaxFrame         uint32 // largest frame accepted, bytes
+	MaxPayload       uint32 // largest PUB payload, bytes
+	MaxHeaderBytes   int    // headers + idempotency key of one PUB, bytes
+	MaxInflight      uint32 // unacknowledged PUBs per connection; the server stops reading beyond it
+	MaxInflightBytes int    // bytes of unacknowledged PUBs (payload + headers) per connection, likewise
+	MaxWindow        uint32 // largest per-subscription window
+	DefaultWindow    uint32 // window of a SUB that asks for none
+	MaxPendingWrite  int    // bytes queued for a socket before the reader pauses
+	WriteTimeout     time.Duration
 }
 
 // DefaultConfig returns the defaults documented in README.md.
 func DefaultConfig(addr string) Config {
 	return Config{
 		Addr: addr, MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
-		MaxHeaderBytes: 64 << 10, MaxInflight: 4096, MaxWindow: 8192, DefaultWindow: 1024,
+		MaxHeaderBytes: 64 << 10, MaxInflight: 4096, MaxInflightBytes: 64 << 20, MaxWindow: 8192, DefaultWindow: 1024,
 		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second,
 	}
 }
@@ -52,6 +53,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sampan: max frame %d is below 1024 bytes", c.MaxFrame)
 	case c.MaxPayload == 0 || c.MaxPayload+uint32(c.MaxHeaderBytes)+1024 > c.MaxFrame:
 		return fmt.Errorf("sampan: max payload %d plus max headers %d must fit in max frame %d with 1 KiB to spare", c.MaxPayload, c.MaxHeaderBytes, c.MaxFrame)
+	case c.MaxInflightBytes < int(c.MaxPayload):
+		return errors.New("sampan: max inflight bytes must be at least max payload")
 	case c.MaxInflight == 0 || c.MaxWindow == 0 || c.DefaultWindow == 0 || c.DefaultWindow > c.MaxWindow:
 		return errors.New("sampan: max inflight, max window and default window must be > 0, default window <= max window")
 	case c.MaxPendingWrite < int(c.MaxFrame):
@@ -73,7 +76,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	wg       sync.WaitGroup
+	accept   sync.WaitGroup // the accept loop
+	wg       sync.WaitGroup // session readers
 }
 
 // Start listens on cfg.Addr and spawns the node's gateway actor.
@@ -95,7 +99,7 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		return nil, fmt.Errorf("sampan: spawn gateway: %w", err)
 	}
 	s.gateway = gw
-	s.wg.Add(1)
+	s.accept.Add(1)
 	go s.acceptLoop()
 	return s, nil
 }
@@ -107,7 +111,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) GatewayPID() *actor.PID { return s.gateway }
 
 func (s *Server) acceptLoop() {
-	defer s.wg.Done()
+	defer s.accept.Done()
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
@@ -127,13 +131,13 @@ func (s *Server) acceptLoop() {
 
 func (s *Server) startSession(conn net.Conn) {
 	id := sessionIDs.Add(1)
-	ss := &session{srv: s, id: id, conn: conn, tokens: make(chan struct{}, s.cfg.MaxInflight),
+	ss := &session{srv: s, id: id, conn: conn, budget: newBudget(int(s.cfg.MaxInflight), s.cfg.MaxInflightBytes),
+		w:   newWriter(conn, s.cfg.WriteTimeout),
 		log: s.log.With().Uint64("session", id).Str("remote", conn.RemoteAddr().String()).Logger()}
-	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss }))
-	ss.w = newWriter(conn, s.cfg.WriteTimeout, func(c map[uint64]int) { s.system.Root.Send(pid, &credits{n: c}) })
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
+	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss }))
 	s.metrics.Sessions.Inc()
 	s.wg.Add(1)
 	go func() {
@@ -154,10 +158,12 @@ func (s *Server) sessionDone(ss *session) {
 
 // Drain stops accepting connections and new publishes, waits (until ctx is done) for every in-flight
 // publish to be answered and written, then closes all connections. Publishes arriving meanwhile get
-// ERR shutting_down.
+// ERR shutting_down. When ctx ends first, connections are closed anyway and the error says how many
+// publishes were still unanswered (their outcome is unknown to their clients).
 func (s *Server) Drain(ctx context.Context) error {
 	s.draining.Store(true)
 	s.ln.Close()
+	s.accept.Wait() // no session is being set up any more
 	s.mu.Lock()
 	list := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {
@@ -165,15 +171,15 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	var err error
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
 	for _, ss := range list {
-		for len(ss.tokens) > 0 {
+		for ss.budget.inflight() > 0 && err == nil {
 			select {
 			case <-ctx.Done():
-				err = fmt.Errorf("sampan: drain: %d publishes still in flight: %w", len(ss.tokens), ctx.Err())
-			case <-time.After(2 * time.Millisecond):
-				continue
+				err = fmt.Errorf("sampan: drain: publishes still in flight: %w", ctx.Err())
+			case <-tick.C:
 			}
-			break
 		}
 		ss.w.closeAfterFlush()
 	}
@@ -184,6 +190,16 @@ func (s *Server) Drain(ctx context.Context) error {
 			ss.w.close()
 		}
 	}
-	s.wg.Wait()
+	readers := make(chan struct{})
+	go func() { s.wg.Wait(); close(readers) }()
+	select {
+	case <-readers:
+	case <-ctx.Done():
+		for _, ss := range list {
+			ss.budget.close() // a reader waiting for publish room gives up
+			ss.w.close()
+		}
+		<-readers
+	}
 	return err
 }

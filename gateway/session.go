@@ -16,34 +16,39 @@ import (
 )
 
 // A session is one client connection: a reader goroutine that parses frames and batches publishes, the
-// session actor that owns the connection's state (pending publishes, subscriptions), and a writer.
+// session actor that owns the connection's state (publish pipelines, subscriptions, requests to channel
+// actors), and a writer goroutine. Only Receive touches the actor's state.
 //
-// Publishes: the reader groups the PUBs that arrived together by channel into one actors.Publish per
-// channel (one Raft entry) and hands them to the actor, which sends them to the channel actor and keeps
-// them pending until their PublishResult. If the channel actor terminates (passivation racing with the
-// send) the batches it never answered are resent to the next activation: the channel actor answers
-// everything it accepted before it stops, and its answers precede the termination notice in our mailbox.
+// Channel activations can stop at any moment (passivation), and a stopping actor drops what is left in
+// its mailbox without a dead letter. So the session watches every activation it talks to and, on its
+// Terminated, redoes whatever that activation left unanswered: publish batches (publish.go) and
+// Resolve/Fetch requests (below).
 
-// pubBatch is what the reader hands to the session actor.
+// Messages from the reader goroutine.
 type pubBatch struct{ pubs []*actors.Publish }
-
 type subFrame struct{ sub *protocol.Sub }
 type unsubFrame struct{ sid uint64 }
+type creditFrame struct {
+	sid uint64
+	n   uint32
+}
 type connClosed struct{ err error }
-type credits struct{ n map[uint64]int }
+
+// Messages to self.
 type resendFor struct{ pid *actor.PID }
+type retryReq struct{ id uint64 }
+type retryPub struct{ channel string }
 
 type subscription struct {
 	sid     uint64
 	channel string
 	cur     *cursor
-	pid     *actor.PID // channel actor last used for resolve/fetch
 }
 
+// request is a Resolve or Fetch in flight to a channel actor.
 type request struct {
-	sid uint64
-	pid *actor.PID
-	// what to re-send when the target had passivated
+	sub *subscription
+	pid *actor.PID // where it was sent; nil while waiting to be retried
 	msg any
 }
 
@@ -53,10 +58,11 @@ type session struct {
 	conn   net.Conn
 	w      *writer
 	log    zerolog.Logger
-	tokens chan struct{} // in-flight publish slots; the reader takes one per PUB
+	budget *budget // unanswered publishes; the reader acquires, the actor releases
 
-	pubs      map[string]*pubPipe // by channel
+	pids      map[string]*actor.PID // channel -> activation last resolved, until it terminates
 	watched   map[string]*actor.PID
+	pubs      map[string]*pubPipe // by channel
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
@@ -65,10 +71,19 @@ type session struct {
 }
 
 func (s *session) Receive(ctx actor.Context) {
+	defer func() {
+		// A bug in handling one message must not take the process down, nor leave a session restarted
+		// with its state wiped (protoactor's default supervision): end this connection cleanly instead.
+		if r := recover(); r != nil {
+			s.log.Error().Interface("panic", r).Type("message", ctx.Message()).Msg("session failed; closing connection")
+			s.close(ctx)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		s.pubs = map[string]*pubPipe{}
+		s.pids = map[string]*actor.PID{}
 		s.watched = map[string]*actor.PID{}
+		s.pubs = map[string]*pubPipe{}
 		s.subs = map[uint64]*subscription{}
 		s.byChannel = map[string]map[uint64]*subscription{}
 		s.reqs = map[uint64]*request{}
@@ -79,17 +94,37 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actors.PublishResult:
 		s.onPublishResult(m)
 	case *actor.Terminated:
-		// Queue behind the results already in the mailbox; see the type comment.
-		delete(s.watched, m.Who.String())
+		key := m.Who.String()
+		delete(s.watched, key)
+		for ch, pid := range s.pids {
+			if pid.Equal(m.Who) {
+				delete(s.pids, ch)
+			}
+		}
+		// Handled after the answers the activation sent before stopping, which are already queued in
+		// our mailbox ahead of this self-message (Terminated itself is a system message and jumps the
+		// queue).
 		ctx.Send(ctx.Self(), &resendFor{pid: m.Who})
 	case *resendFor:
 		s.resend(ctx, m.pid)
+		s.retryReqsTo(ctx, m.pid)
+	case *actor.DeadLetterResponse:
+		s.retryReqsTo(ctx, m.Target)
 	case *retryPub:
 		s.retry(ctx, m.channel)
+	case *retryReq:
+		if r := s.reqs[m.id]; r != nil && r.pid == nil {
+			s.sendReq(ctx, m.id, r)
+		}
 	case *subFrame:
 		s.subscribe(ctx, m.sub)
 	case *unsubFrame:
 		s.unsubscribe(ctx, m.sid)
+	case *creditFrame:
+		if sub := s.subs[m.sid]; sub != nil {
+			sub.cur.creditBack(int(m.n))
+			s.maybeFetch(ctx, sub)
+		}
 	case *actors.Resolved:
 		s.onResolved(ctx, m)
 	case *actors.Fetched:
@@ -104,22 +139,27 @@ func (s *session) Receive(ctx actor.Context) {
 			sub.cur.seeTip(m.LastSeq)
 			s.maybeFetch(ctx, sub)
 		}
-	case *credits:
-		for sid, n := range m.n {
-			if sub := s.subs[sid]; sub != nil {
-				sub.cur.creditBack(n)
-				s.maybeFetch(ctx, sub)
-			}
-		}
-	case *actor.DeadLetterResponse:
-		s.onDeadLetter(ctx, m.Target)
-	case *retryReq:
-		if r := s.reqs[m.id]; r != nil {
-			s.sendReq(ctx, m.id, r)
-		}
 	case *connClosed:
 		s.close(ctx)
 	}
+}
+
+// pidFor returns the channel's activation, resolving (and activating) it when none is known. The cluster
+// lookup is a round trip to the placement actor, so known activations are reused until they terminate.
+func (s *session) pidFor(ctx actor.Context, channel string) *actor.PID {
+	if pid := s.pids[channel]; pid != nil {
+		return pid
+	}
+	pid := s.srv.cluster.Get(channel, actors.Kind)
+	if pid == nil {
+		return nil
+	}
+	s.pids[channel] = pid
+	if _, ok := s.watched[pid.String()]; !ok {
+		s.watched[pid.String()] = pid
+		ctx.Watch(pid)
+	}
+	return pid
 }
 
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
@@ -131,9 +171,7 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	if win == 0 {
 		win = int(s.srv.cfg.DefaultWindow)
 	}
-	if win > int(s.srv.cfg.MaxWindow) {
-		win = int(s.srv.cfg.MaxWindow)
-	}
+	win = min(win, int(s.srv.cfg.MaxWindow))
 	sub := &subscription{sid: f.Sid, channel: f.Channel, cur: newCursor(win)}
 	s.subs[f.Sid] = sub
 	if s.byChannel[f.Channel] == nil {
@@ -141,7 +179,7 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 		ctx.Send(s.srv.gateway, &addSub{channel: f.Channel, session: ctx.Self()})
 	}
 	s.byChannel[f.Channel][f.Sid] = sub
-	s.newReq(ctx, f.Sid, &actors.Resolve{Channel: f.Channel, Start: f.Start, Seq: f.Seq, Time: f.Time})
+	s.newReq(ctx, sub, &actors.Resolve{Channel: f.Channel, Start: f.Start, Seq: f.Seq, Time: f.Time})
 }
 
 func (s *session) unsubscribe(ctx actor.Context, sid uint64) {
@@ -151,11 +189,16 @@ func (s *session) unsubscribe(ctx actor.Context, sid uint64) {
 		return
 	}
 	s.dropSub(ctx, sub)
-	s.w.send(&protocol.UnsubAck{Sid: sid}, 0)
+	s.w.send(&protocol.UnsubAck{Sid: sid})
 }
 
 func (s *session) dropSub(ctx actor.Context, sub *subscription) {
 	delete(s.subs, sub.sid)
+	for id, r := range s.reqs {
+		if r.sub == sub {
+			delete(s.reqs, id) // a late answer must not reach a new subscription reusing the sid
+		}
+	}
 	bc := s.byChannel[sub.channel]
 	delete(bc, sub.sid)
 	if len(bc) == 0 {
@@ -170,16 +213,13 @@ func (s *session) onResolved(ctx actor.Context, m *actors.Resolved) {
 		return
 	}
 	delete(s.reqs, m.ID)
-	sub := s.subs[r.sid]
-	if sub == nil {
-		return // unsubscribed meanwhile
-	}
+	sub := r.sub
 	if m.Err != nil {
 		s.protoErr(m.Err, 0, sub.sid)
 		s.dropSub(ctx, sub)
 		return
 	}
-	s.w.send(&protocol.SubAck{Sid: sub.sid, StartSeq: m.StartSeq, LastSeq: m.LastSeq}, 0)
+	s.w.send(&protocol.SubAck{Sid: sub.sid, StartSeq: m.StartSeq, LastSeq: m.LastSeq, Window: uint32(sub.cur.window)})
 	sub.cur.resolve(m.StartSeq, m.LastSeq)
 	s.maybeFetch(ctx, sub)
 }
@@ -189,11 +229,8 @@ func (s *session) maybeFetch(ctx actor.Context, sub *subscription) {
 	if !ok {
 		return
 	}
-	if n > 512 {
-		n = 512
-	}
 	sub.cur.fetching = true
-	s.newReq(ctx, sub.sid, &actors.Fetch{Channel: sub.channel, From: sub.cur.next, MaxMsgs: n, MaxBytes: 1 << 20})
+	s.newReq(ctx, sub, &actors.Fetch{Channel: sub.channel, From: sub.cur.next, MaxMsgs: min(n, 512), MaxBytes: 1 << 20})
 }
 
 func (s *session) onFetched(ctx actor.Context, m *actors.Fetched) {
@@ -202,15 +239,13 @@ func (s *session) onFetched(ctx actor.Context, m *actors.Fetched) {
 		return
 	}
 	delete(s.reqs, m.ID)
-	sub := s.subs[r.sid]
-	if sub == nil {
-		return
-	}
+	sub := r.sub
 	if m.Err != nil {
-		// Transient (channel restarting): try again shortly rather than failing the subscription.
+		// Transient (the channel is restarting): read again shortly rather than fail the subscription.
+		s.log.Debug().Err(m.Err).Str("channel", sub.channel).Msg("fetch failed; retrying")
 		sub.cur.fetching = false
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		time.AfterFunc(20*time.Millisecond, func() { root.Send(self, &Tip{Channel: sub.channel}) })
+		self, root, ch := ctx.Self(), ctx.ActorSystem().Root, sub.channel
+		time.AfterFunc(20*time.Millisecond, func() { root.Send(self, &Tip{Channel: ch}) })
 		return
 	}
 	s.emit(sub, sub.cur.fetched(m.Msgs, m.FirstSeq, m.LastSeq))
@@ -218,21 +253,18 @@ func (s *session) onFetched(ctx actor.Context, m *actors.Fetched) {
 }
 
 func (s *session) emit(sub *subscription, msgs []store.Message) {
-	if len(msgs) > 0 {
-		s.srv.metrics.Deliveries.Add(float64(len(msgs)))
+	if len(msgs) == 0 {
+		return
 	}
+	s.srv.metrics.Deliveries.Add(float64(len(msgs)))
 	for i := range msgs {
 		m := &msgs[i]
-		s.w.send(&protocol.Msg{Sid: sub.sid, Channel: sub.channel, Seq: m.Seq, Time: m.Time, Headers: m.Headers, Payload: m.Payload}, sub.sid)
+		s.w.send(&protocol.Msg{Sid: sub.sid, Channel: sub.channel, Seq: m.Seq, Time: m.Time, Headers: m.Headers, Payload: m.Payload})
 	}
 }
 
-type retryReq struct{ id uint64 }
-type retryPub struct{ channel string }
-
-// newReq sends a request (Resolve/Fetch) to the channel actor, tracking it so that a request that hit a
-// passivated actor is retried on the next activation.
-func (s *session) newReq(ctx actor.Context, sid uint64, msg any) {
+// newReq sends a Resolve or Fetch for sub, tracked so that it is redone if its target stops.
+func (s *session) newReq(ctx actor.Context, sub *subscription, msg any) {
 	s.nextReq++
 	id := s.nextReq
 	switch m := msg.(type) {
@@ -241,18 +273,13 @@ func (s *session) newReq(ctx actor.Context, sid uint64, msg any) {
 	case *actors.Fetch:
 		m.ID = id
 	}
-	r := &request{sid: sid, msg: msg}
+	r := &request{sub: sub, msg: msg}
 	s.reqs[id] = r
 	s.sendReq(ctx, id, r)
 }
 
 func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
-	sub := s.subs[r.sid]
-	if sub == nil {
-		delete(s.reqs, id)
-		return
-	}
-	pid := s.srv.cluster.Get(sub.channel, actors.Kind)
+	pid := s.pidFor(ctx, r.sub.channel)
 	if pid == nil {
 		s.retryReqLater(ctx, id)
 		return
@@ -266,7 +293,13 @@ func (s *session) retryReqLater(ctx actor.Context, id uint64) {
 	time.AfterFunc(20*time.Millisecond, func() { root.Send(self, &retryReq{id: id}) })
 }
 
-func (s *session) onDeadLetter(ctx actor.Context, target *actor.PID) {
+// retryReqsTo redoes the requests an activation will never answer.
+func (s *session) retryReqsTo(ctx actor.Context, target *actor.PID) {
+	for ch, pid := range s.pids {
+		if pid.Equal(target) {
+			delete(s.pids, ch)
+		}
+	}
 	for id, r := range s.reqs {
 		if r.pid != nil && r.pid.Equal(target) {
 			r.pid = nil
@@ -277,7 +310,7 @@ func (s *session) onDeadLetter(ctx actor.Context, target *actor.PID) {
 
 func (s *session) protoErr(e *protocol.Error, req, sid uint64) {
 	s.srv.metrics.ProtocolErrors.Inc()
-	s.w.send(e.Frame(req, sid), 0)
+	s.w.send(e.Frame(req, sid))
 }
 
 func (s *session) close(ctx actor.Context) {
@@ -288,11 +321,23 @@ func (s *session) close(ctx actor.Context) {
 	for ch := range s.byChannel {
 		ctx.Send(s.srv.gateway, &removeSub{channel: ch, session: ctx.Self()})
 	}
+	for _, pid := range s.watched {
+		ctx.Unwatch(pid)
+	}
+	// Unanswered publishes will never be answered to this connection: free the reader (if it is blocked)
+	// and tell Drain not to wait for them.
+	s.budget.close()
 	// Flush what is queued (e.g. the ERR explaining a fatal error); the write deadline bounds it.
 	s.w.closeAfterFlush()
 	s.srv.sessionDone(s)
 	ctx.Stop(ctx.Self())
 }
+
+// Batches handed to a channel actor are cut at this many messages or bytes: one Raft entry each.
+const (
+	maxBatchMsgs  = 1024
+	maxBatchBytes = 4 << 20
+)
 
 // readLoop runs on its own goroutine: it parses frames, answers what needs no actor (CONNECT, PING,
 // bad input) and hands publishes and subscriptions to the session actor.
@@ -302,6 +347,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	connected := false
 	var batch []*actors.Publish
 	byCh := map[string]*actors.Publish{}
+	batchBytes := map[*actors.Publish]int{}
 	var nextBatch uint64
 	flush := func() {
 		if len(batch) == 0 {
@@ -310,6 +356,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 		root.Send(self, &pubBatch{pubs: batch})
 		batch = nil
 		clear(byCh)
+		clear(batchBytes)
 	}
 	var closeErr error
 	defer func() { root.Send(self, &connClosed{err: closeErr}) }()
@@ -318,24 +365,23 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			flush()
 			s.w.waitBelow(cfg.MaxPendingWrite)
 		}
-		if r.Buffered() == 0 {
-			flush()
+		if !r.FrameBuffered() {
+			flush() // the next frame is not here yet: don't hold back the ones that are
 		}
 		f, err := r.Next()
 		if err != nil {
+			flush()
 			var pe *protocol.Error
 			if errors.As(err, &pe) {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(pe.Frame(0, 0), 0)
+				s.w.send(pe.Frame(0, 0))
 				if pe.Fatal {
-					flush()
 					s.w.closeAfterFlush()
 					closeErr = pe
 					return
 				}
 				continue
 			}
-			flush()
 			if !errors.Is(err, io.EOF) && !s.srv.draining.Load() {
 				s.log.Debug().Err(err).Msg("read")
 			}
@@ -356,56 +402,60 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			}
 			connected = true
 			s.w.send(&protocol.ConnAck{Version: protocol.Version, ServerID: cfg.ServerID, MaxFrame: cfg.MaxFrame,
-				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow}, 0)
+				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow})
 			continue
 		}
 		switch f := f.(type) {
 		case *protocol.Pub:
 			if e := s.checkPub(f); e != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(e.Frame(f.Req, 0), 0)
+				s.w.send(e.Frame(f.Req, 0))
 				continue
 			}
 			if s.srv.draining.Load() {
-				s.w.send(protocol.NewError(protocol.CodeShuttingDown, "server is shutting down").Frame(f.Req, 0), 0)
+				s.w.send(protocol.NewError(protocol.CodeShuttingDown, "server is shutting down").Frame(f.Req, 0))
 				continue
 			}
-			select {
-			case s.tokens <- struct{}{}:
-			default:
-				flush() // what we hold must be able to complete before we wait for a slot
-				s.tokens <- struct{}{}
+			size := pubSize(f.Payload, f.Headers, f.IdemKey)
+			if !s.budget.tryAcquire(size) {
+				flush() // what we hold must be able to complete before we wait for room
+				if !s.budget.acquire(size) {
+					return // session closed
+				}
 			}
 			s.srv.metrics.Publishes.Inc()
 			p := byCh[f.Channel]
-			if p == nil || len(p.Items) >= 1024 {
+			if p == nil || len(p.Items) >= maxBatchMsgs || batchBytes[p]+size > maxBatchBytes {
 				nextBatch++
 				p = &actors.Publish{Channel: f.Channel, Batch: nextBatch}
 				byCh[f.Channel] = p
 				batch = append(batch, p)
 			}
+			batchBytes[p] += size
 			p.Reqs = append(p.Reqs, f.Req)
 			p.Items = append(p.Items, store.PublishItem{IdemKey: f.IdemKey, Headers: f.Headers, Payload: f.Payload})
 		case *protocol.Sub:
 			flush()
 			if err := protocol.ValidateChannel(f.Channel); err != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(asError(err).Frame(0, f.Sid), 0)
+				s.w.send(asError(err).Frame(0, f.Sid))
 				continue
 			}
 			root.Send(self, &subFrame{sub: f})
 		case *protocol.Unsub:
 			flush()
 			root.Send(self, &unsubFrame{sid: f.Sid})
+		case *protocol.Credit:
+			root.Send(self, &creditFrame{sid: f.Sid, n: f.N})
 		case *protocol.Ping:
-			s.w.send(&protocol.Pong{}, 0)
+			s.w.send(&protocol.Pong{})
 		case *protocol.Pong:
 		case *protocol.Connect:
 			s.srv.metrics.ProtocolErrors.Inc()
-			s.w.send(protocol.NewError(protocol.CodeInvalidArgument, "already connected").Frame(0, 0), 0)
+			s.w.send(protocol.NewError(protocol.CodeInvalidArgument, "already connected").Frame(0, 0))
 		default:
 			s.srv.metrics.ProtocolErrors.Inc()
-			s.w.send(protocol.NewError(protocol.CodeUnknownFrame, "%s is a server frame", f.Type()).Frame(0, 0), 0)
+			s.w.send(protocol.NewError(protocol.CodeUnknownFrame, "%s is a server frame", f.Type()).Frame(0, 0))
 		}
 	}
 }
@@ -420,11 +470,7 @@ func (s *session) checkPub(f *protocol.Pub) *protocol.Error {
 	if uint32(len(f.Payload)) > s.srv.cfg.MaxPayload {
 		return protocol.NewError(protocol.CodePayloadTooLarge, "payload %d bytes over the maximum %d", len(f.Payload), s.srv.cfg.MaxPayload)
 	}
-	hb := len(f.IdemKey)
-	for k, v := range f.Headers {
-		hb += len(k) + len(v)
-	}
-	if hb > s.srv.cfg.MaxHeaderBytes {
+	if hb := pubSize(nil, f.Headers, f.IdemKey); hb > s.srv.cfg.MaxHeaderBytes {
 		return protocol.NewError(protocol.CodeInvalidArgument, "headers and idempotency key are %d bytes, over the maximum %d", hb, s.srv.cfg.MaxHeaderBytes)
 	}
 	return nil
@@ -433,7 +479,7 @@ func (s *session) checkPub(f *protocol.Pub) *protocol.Error {
 func (s *session) fatal(e *protocol.Error) {
 	e.Fatal = true
 	s.srv.metrics.ProtocolErrors.Inc()
-	s.w.send(e.Frame(0, 0), 0)
+	s.w.send(e.Frame(0, 0))
 	s.w.closeAfterFlush()
 }
 

@@ -20,38 +20,29 @@ type writer struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when buf drained (reader backpressure)
 	buf     []byte
-	credits map[uint64]int // MSG frames per sid in buf
 	closed  bool
 	closing bool // write what is pending, then close
 	err     error
 
-	wake    chan struct{}
-	done    chan struct{}
-	flushed func(map[uint64]int) // called after MSG frames were written, with the count per sid
+	wake chan struct{}
+	done chan struct{}
 }
 
-func newWriter(conn net.Conn, timeout time.Duration, flushed func(map[uint64]int)) *writer {
-	w := &writer{conn: conn, timeout: timeout, wake: make(chan struct{}, 1), done: make(chan struct{}), flushed: flushed}
+func newWriter(conn net.Conn, timeout time.Duration) *writer {
+	w := &writer{conn: conn, timeout: timeout, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.cond = sync.NewCond(&w.mu)
 	go w.loop()
 	return w
 }
 
-// send queues a frame. sid != 0 marks a MSG frame of that subscription (credit accounting).
-func (w *writer) send(f protocol.Frame, sid uint64) {
+// send queues a frame.
+func (w *writer) send(f protocol.Frame) {
 	w.mu.Lock()
 	if w.closed || w.closing {
 		w.mu.Unlock()
 		return
 	}
-	var err error
-	w.buf, err = protocol.AppendFrame(w.buf, f)
-	if err == nil && sid != 0 {
-		if w.credits == nil {
-			w.credits = map[uint64]int{}
-		}
-		w.credits[sid]++
-	}
+	w.buf, _ = protocol.AppendFrame(w.buf, f) // only fails for a nil frame
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -110,8 +101,6 @@ func (w *writer) loop() {
 				return
 			}
 			out, w.buf = w.buf, out[:0]
-			credits := w.credits
-			w.credits = nil
 			closing := w.closing
 			w.cond.Broadcast()
 			w.mu.Unlock()
@@ -131,9 +120,6 @@ func (w *writer) loop() {
 				w.mu.Unlock()
 				w.close()
 				return
-			}
-			if len(credits) > 0 && w.flushed != nil {
-				w.flushed(credits)
 			}
 			if cap(out) > 1<<20 {
 				out = nil // don't pin a burst's buffer forever

@@ -145,6 +145,8 @@ func newFrame(t FrameType) bodyCodec {
 		return new(Unsub)
 	case TypeUnsubAck:
 		return new(UnsubAck)
+	case TypeCredit:
+		return new(Credit)
 	case TypeMsg:
 		return new(Msg)
 	case TypePing:
@@ -441,10 +443,11 @@ func (f *SubAck) appendBody(b []byte) ([]byte, bool) {
 	if f == nil {
 		return b, false
 	}
-	b = appendMapHeader(b, 3)
+	b = appendMapHeader(b, 4)
 	b = appendUint(appendStr(b, "s"), f.Sid)
 	b = appendUint(appendStr(b, "start_seq"), f.StartSeq)
 	b = appendUint(appendStr(b, "last_seq"), f.LastSeq)
+	b = appendUint(appendStr(b, "w"), uint64(f.Window))
 	return b, true
 }
 
@@ -465,6 +468,8 @@ func (f *SubAck) decodeFrom(d *decoder) error {
 			f.StartSeq, err = d.u64()
 		case "last_seq":
 			f.LastSeq, err = d.u64()
+		case "w":
+			f.Window, err = d.u32()
 		default:
 			err = d.skip()
 		}
@@ -520,6 +525,52 @@ func (f *UnsubAck) appendBody(b []byte) ([]byte, bool) {
 }
 
 func (f *UnsubAck) decodeFrom(d *decoder) error { return decodeSidBody(d, &f.Sid) }
+
+// ---- Credit ----
+
+func (f *Credit) appendBody(b []byte) ([]byte, bool) {
+	if f == nil {
+		return b, false
+	}
+	b = appendMapHeader(b, 2)
+	b = appendUint(appendStr(b, "s"), f.Sid)
+	b = appendUint(appendStr(b, "n"), uint64(f.N))
+	return b, true
+}
+
+func (f *Credit) decodeFrom(d *decoder) error {
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		switch string(k) {
+		case "s":
+			f.Sid, err = d.u64()
+		case "n":
+			f.N, err = d.u32()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return fieldErr(k, err)
+		}
+	}
+	return nil
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.
+func (f *Credit) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(enc, f) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
+func (f *Credit) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*f = Credit{}
+	return decodeMsgpack(dec, f)
+}
 
 // ---- Msg ----
 

@@ -146,6 +146,8 @@ func TestInteropReflection(t *testing.T) {
 		{TypePubAck, map[string]any{"r": uint16(300), "seq": uint64(1) << 63, "dup": true}, &PubAck{Req: 300, Seq: 1 << 63, Dup: true}},
 		{TypeSub, map[string]any{"s": 1, "c": "c", "start": 3, "time": int64(-1), "w": 10, "seq": 0}, &Sub{Sid: 1, Channel: "c", Start: StartTime, Time: -1, Window: 10}},
 		{TypeSubAck, map[string]any{"s": 1, "start_seq": 5, "last_seq": 4}, &SubAck{Sid: 1, StartSeq: 5, LastSeq: 4}},
+		{TypeSubAck, map[string]any{"s": 1, "start_seq": 5, "last_seq": 4, "w": 32}, &SubAck{Sid: 1, StartSeq: 5, LastSeq: 4, Window: 32}},
+		{TypeCredit, map[string]any{"n": 16, "s": 2}, &Credit{Sid: 2, N: 16}},
 		{TypeUnsub, map[string]any{"s": 9}, &Unsub{Sid: 9}},
 		{TypeUnsubAck, map[string]any{"s": 9}, &UnsubAck{Sid: 9}},
 		{TypeMsg, map[string]any{"p": []byte{1}, "t": int64(1700000000000000000), "seq": 2, "c": "x.y", "s": 4}, &Msg{Sid: 4, Channel: "x.y", Seq: 2, Time: 1700000000000000000, Payload: []byte{1}}},

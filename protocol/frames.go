@@ -43,6 +43,7 @@ const (
 	TypePing     FrameType = 10 // C/S: liveness probe
 	TypePong     FrameType = 11 // C/S: answer to PING
 	TypeErr      FrameType = 12 // S: error, possibly fatal
+	TypeCredit   FrameType = 13 // C: the client consumed messages of a subscription
 )
 
 var frameTypeNames = [...]string{
@@ -58,6 +59,7 @@ var frameTypeNames = [...]string{
 	TypePing:     "PING",
 	TypePong:     "PONG",
 	TypeErr:      "ERR",
+	TypeCredit:   "CREDIT",
 }
 
 // String returns the upper-case protocol name of t ("PUB", "MSG", ...) or
@@ -76,7 +78,7 @@ func (t FrameType) Known() bool {
 
 // Frame is one protocol message. It is implemented by the pointer types
 // *Connect, *ConnAck, *Pub, *PubAck, *Sub, *SubAck, *Unsub, *UnsubAck, *Msg,
-// *Ping, *Pong and *Err; AppendFrame and WriteFrame accept only those.
+// *Ping, *Pong, *Err and *Credit; AppendFrame and WriteFrame accept only those.
 type Frame interface {
 	// Type returns the wire frame type of the concrete frame.
 	Type() FrameType
@@ -181,10 +183,21 @@ type Sub struct {
 // SubAck confirms subscription Sid. StartSeq is the sequence of the first MSG
 // that will be delivered; LastSeq is the channel's last stored sequence at the
 // moment the subscription opened (0 for an empty channel).
+//
+// Window is the subscription's effective window: the server never has more
+// than Window MSGs of this subscription sent but not yet returned by CREDIT.
 type SubAck struct {
 	Sid      uint64 `msgpack:"s"`
 	StartSeq uint64 `msgpack:"start_seq"`
 	LastSeq  uint64 `msgpack:"last_seq"`
+	Window   uint32 `msgpack:"w"`
+}
+
+// Credit tells the server the client has consumed N more MSGs of
+// subscription Sid, so the server may send N more (flow control, §7.3).
+type Credit struct {
+	Sid uint64 `msgpack:"s"`
+	N   uint32 `msgpack:"n"`
 }
 
 // Unsub closes subscription Sid.
@@ -248,6 +261,9 @@ func (*Unsub) Type() FrameType { return TypeUnsub }
 
 // Type implements Frame.
 func (*UnsubAck) Type() FrameType { return TypeUnsubAck }
+
+// Type implements Frame.
+func (*Credit) Type() FrameType { return TypeCredit }
 
 // Type implements Frame.
 func (*Msg) Type() FrameType { return TypeMsg }

@@ -128,3 +128,18 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// FrameBuffered reports whether a whole frame is already buffered, so that Next returns without waiting
+// for the network. A server batches the frames that arrived together and must not hold them back while
+// only part of the next frame has arrived.
+func (r *Reader) FrameBuffered() bool {
+	n := r.br.Buffered()
+	if n < 4 {
+		return false
+	}
+	h, err := r.br.Peek(4)
+	if err != nil {
+		return false
+	}
+	return uint64(n) >= 4+uint64(binary.BigEndian.Uint32(h))
+}
