@@ -49,6 +49,7 @@ type SubOption func(*subOptions)
 
 type subOptions struct{ window uint32 }
 
-// WithWindow sets how many messages the server may have queued for this subscription on the connection
-// (0: the server default). The server caps it at its announced maximum.
+// WithWindow sets how many messages of this subscription the server may send before the handler has
+// consumed them (0: the server default, 1024). The server caps it at its announced maximum. The client
+// buffers at most this many messages per subscription.
 func WithWindow(n int) SubOption { return func(o *subOptions) { o.window = uint32(n) } }
