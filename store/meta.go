@@ -1,0 +1,290 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The metadata state machine: the cluster's single source of truth for node membership and the channel
+// registry (channel -> shard id, replicas). It runs as its own small Raft group (MetaShardID) on up to 3
+// or 5 nodes. Its state is small (a few hundred bytes per channel), so it lives in memory and is
+// snapshotted whole; Dragonboat replays the log after the last snapshot on restart.
+//
+// Update is deterministic: placement reads only the replicated state (ties broken by node id), and ids
+// come from counters in that state, so every replica allocates the same ids and they are never reused.
+
+// MetaShardID is the Raft shard of the metadata group. Channel shards start at FirstChannelShardID.
+const MetaShardID uint64 = 1
+
+// NodeInfo is a cluster member as registered in the metadata group.
+type NodeInfo struct {
+	ID      uint64 `msgpack:"id"`
+	Raft    string `msgpack:"raft"`    // Raft address (Dragonboat)
+	Client  string `msgpack:"client"`  // client protocol listener
+	Actor   string `msgpack:"actor"`   // protoactor remote address
+	HTTP    string `msgpack:"http"`    // HTTP listener
+	Removed bool   `msgpack:"removed"` // removed from the cluster; its id is never reused
+}
+
+// Replica is one replica of a channel shard.
+type Replica struct {
+	ReplicaID uint64 `msgpack:"r"`
+	NodeID    uint64 `msgpack:"n"`
+}
+
+// ChannelInfo is a channel's registry entry.
+type ChannelInfo struct {
+	Name     string    `msgpack:"name"`
+	ShardID  uint64    `msgpack:"shard"`
+	Replicas []Replica `msgpack:"replicas"`
+}
+
+// ReplicaOn returns the channel's replica id on node, or 0.
+func (c *ChannelInfo) ReplicaOn(node uint64) uint64 {
+	for _, r := range c.Replicas {
+		if r.NodeID == node {
+			return r.ReplicaID
+		}
+	}
+	return 0
+}
+
+// MetaOp is a metadata command.
+type MetaOp uint8
+
+const (
+	// MetaRegisterNode adds a node or updates its addresses (a removed node stays removed).
+	MetaRegisterNode MetaOp = 1
+	// MetaCreateChannel registers a channel if it is new, placing its replicas; the result names it.
+	MetaCreateChannel MetaOp = 2
+)
+
+// MetaCommand is the payload of a metadata proposal.
+type MetaCommand struct {
+	Op       MetaOp   `msgpack:"op"`
+	Node     NodeInfo `msgpack:"node,omitempty"`
+	Channel  string   `msgpack:"channel,omitempty"`
+	Replicas int      `msgpack:"replicas,omitempty"` // wanted replica count; capped at the live node count
+}
+
+// EncodeMetaCommand encodes c for a proposal.
+func EncodeMetaCommand(c *MetaCommand) []byte {
+	b, err := msgpack.Marshal(c)
+	if err != nil {
+		panic(err) // plain struct of strings and ints: cannot fail
+	}
+	return b
+}
+
+// Metadata queries for Lookup (nh.SyncRead / StaleRead).
+type (
+	// MetaChannelQuery -> *ChannelInfo, nil when unknown.
+	MetaChannelQuery struct{ Name string }
+	// MetaNodesQuery -> []NodeInfo sorted by id (removed ones included).
+	MetaNodesQuery struct{}
+	// MetaChannelsQuery -> []ChannelInfo sorted by name.
+	MetaChannelsQuery struct{}
+)
+
+// MetaState is the metadata group's replicated state.
+type MetaState struct {
+	Nodes         map[uint64]*NodeInfo    `msgpack:"nodes"`
+	Channels      map[string]*ChannelInfo `msgpack:"channels"`
+	NextShardID   uint64                  `msgpack:"next_shard"`
+	NextReplicaID uint64                  `msgpack:"next_replica"`
+}
+
+// NewMetaState returns the empty state.
+func NewMetaState() *MetaState {
+	return &MetaState{Nodes: map[uint64]*NodeInfo{}, Channels: map[string]*ChannelInfo{},
+		NextShardID: FirstChannelShardID, NextReplicaID: 1}
+}
+
+// Apply applies one command. It returns the channel concerned for MetaCreateChannel.
+func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
+	switch c.Op {
+	case MetaRegisterNode:
+		if c.Node.ID == 0 {
+			return nil, errors.New("node id 0")
+		}
+		if old := s.Nodes[c.Node.ID]; old != nil && old.Removed {
+			return nil, fmt.Errorf("node %d was removed", c.Node.ID)
+		}
+		n := c.Node
+		n.Removed = false
+		s.Nodes[n.ID] = &n
+		return nil, nil
+	case MetaCreateChannel:
+		if ch := s.Channels[c.Channel]; ch != nil {
+			return ch, nil
+		}
+		if c.Channel == "" {
+			return nil, errors.New("empty channel name")
+		}
+		nodes := s.place(max(c.Replicas, 1))
+		if len(nodes) == 0 {
+			return nil, errors.New("no live node to place the channel on")
+		}
+		ch := &ChannelInfo{Name: c.Channel, ShardID: s.NextShardID}
+		s.NextShardID++
+		for _, n := range nodes {
+			ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: n})
+			s.NextReplicaID++
+		}
+		s.Channels[c.Channel] = ch
+		return ch, nil
+	default:
+		return nil, fmt.Errorf("unknown metadata op %d", c.Op)
+	}
+}
+
+// place picks the n live nodes holding the fewest replicas (ties: lowest node id).
+func (s *MetaState) place(n int) []uint64 {
+	load := map[uint64]int{}
+	var live []uint64
+	for id, node := range s.Nodes {
+		if !node.Removed {
+			live = append(live, id)
+			load[id] = 0
+		}
+	}
+	for _, ch := range s.Channels {
+		for _, r := range ch.Replicas {
+			if _, ok := load[r.NodeID]; ok {
+				load[r.NodeID]++
+			}
+		}
+	}
+	sort.Slice(live, func(i, j int) bool {
+		if load[live[i]] != load[live[j]] {
+			return load[live[i]] < load[live[j]]
+		}
+		return live[i] < live[j]
+	})
+	if n > len(live) {
+		n = len(live)
+	}
+	out := append([]uint64(nil), live[:n]...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Lookup answers a metadata query from the state.
+func (s *MetaState) Lookup(q any) (any, error) {
+	switch q := q.(type) {
+	case *MetaChannelQuery:
+		if ch := s.Channels[q.Name]; ch != nil {
+			c := *ch
+			c.Replicas = append([]Replica(nil), ch.Replicas...)
+			return &c, nil
+		}
+		return (*ChannelInfo)(nil), nil
+	case MetaChannelQuery:
+		return s.Lookup(&q)
+	case *MetaNodesQuery, MetaNodesQuery:
+		out := make([]NodeInfo, 0, len(s.Nodes))
+		for _, n := range s.Nodes {
+			out = append(out, *n)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
+	case *MetaChannelsQuery, MetaChannelsQuery:
+		out := make([]ChannelInfo, 0, len(s.Channels))
+		for _, c := range s.Channels {
+			cc := *c
+			cc.Replicas = append([]Replica(nil), c.Replicas...)
+			out = append(out, cc)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out, nil
+	default:
+		return nil, fmt.Errorf("unknown metadata query %T", q)
+	}
+}
+
+// metaSM is the Dragonboat IStateMachine around MetaState.
+type metaSM struct {
+	mu    sync.RWMutex
+	state *MetaState
+}
+
+// NewMetaStateMachine is the Dragonboat factory for the metadata shard.
+func NewMetaStateMachine(shardID, replicaID uint64) sm.IStateMachine {
+	return &metaSM{state: NewMetaState()}
+}
+
+// Update implements sm.IStateMachine. A command that cannot apply (bad op, removed node) is answered
+// with Value ResultRejected and the error text in Data; the entry still counts as applied.
+func (m *metaSM) Update(e sm.Entry) (sm.Result, error) {
+	var c MetaCommand
+	if err := msgpack.Unmarshal(e.Cmd, &c); err != nil {
+		return sm.Result{Value: ResultRejected, Data: []byte(err.Error())}, nil
+	}
+	m.mu.Lock()
+	ch, err := m.state.Apply(&c)
+	m.mu.Unlock()
+	if err != nil {
+		return sm.Result{Value: ResultRejected, Data: []byte(err.Error())}, nil
+	}
+	if ch == nil {
+		return sm.Result{}, nil
+	}
+	b, _ := msgpack.Marshal(ch)
+	return sm.Result{Value: ch.ShardID, Data: b}, nil
+}
+
+// DecodeMetaResult returns the channel a MetaCreateChannel proposal created or found.
+func DecodeMetaResult(r sm.Result) (*ChannelInfo, error) {
+	if r.Value == ResultRejected {
+		return nil, fmt.Errorf("sampan: metadata command rejected: %s", r.Data)
+	}
+	var ch ChannelInfo
+	if err := msgpack.Unmarshal(r.Data, &ch); err != nil {
+		return nil, err
+	}
+	return &ch, nil
+}
+
+// Lookup implements sm.IStateMachine.
+func (m *metaSM) Lookup(q any) (any, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.state.Lookup(q)
+}
+
+// SaveSnapshot implements sm.IStateMachine: the whole state in msgpack.
+func (m *metaSM) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	m.mu.RLock()
+	b, err := msgpack.Marshal(m.state)
+	m.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// RecoverFromSnapshot implements sm.IStateMachine.
+func (m *metaSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	st := NewMetaState()
+	if err := msgpack.Unmarshal(b, st); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.state = st
+	m.mu.Unlock()
+	return nil
+}
+
+// Close implements sm.IStateMachine.
+func (m *metaSM) Close() error { return nil }

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"testing"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+func regNode(s *MetaState, id uint64) {
+	if _, err := s.Apply(&MetaCommand{Op: MetaRegisterNode, Node: NodeInfo{ID: id, Raft: fmt.Sprintf("n%d:7100", id)}}); err != nil {
+		panic(err)
+	}
+}
+
+func TestMetaPlacementSpreadsAndNeverReusesIDs(t *testing.T) {
+	s := NewMetaState()
+	for id := uint64(1); id <= 4; id++ {
+		regNode(s, id)
+	}
+	shards := map[uint64]bool{}
+	replicas := map[uint64]bool{}
+	for i := 0; i < 40; i++ {
+		ch, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("c%d", i), Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Replicas) != 3 || shards[ch.ShardID] || ch.ShardID < FirstChannelShardID {
+			t.Fatalf("channel %d: %+v", i, ch)
+		}
+		shards[ch.ShardID] = true
+		nodes := map[uint64]bool{}
+		for _, r := range ch.Replicas {
+			if replicas[r.ReplicaID] || nodes[r.NodeID] {
+				t.Fatalf("replica id or node used twice: %+v", ch)
+			}
+			replicas[r.ReplicaID], nodes[r.NodeID] = true, true
+		}
+	}
+	load := map[uint64]int{}
+	for _, ch := range s.Channels {
+		for _, r := range ch.Replicas {
+			load[r.NodeID]++
+		}
+	}
+	for id, n := range load {
+		if n != 30 { // 40 channels x 3 replicas over 4 nodes
+			t.Fatalf("node %d holds %d replicas, want 30 (load %v)", id, n, load)
+		}
+	}
+	// Creating again returns the same entry and allocates nothing.
+	again, _ := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "c7", Replicas: 3})
+	if again != s.Channels["c7"] || s.NextShardID != FirstChannelShardID+40 {
+		t.Fatal("second create of c7 allocated")
+	}
+}
+
+func TestMetaReplicasCappedAndRemovedNodes(t *testing.T) {
+	s := NewMetaState()
+	if _, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "x", Replicas: 3}); err == nil {
+		t.Fatal("placed a channel with no nodes")
+	}
+	regNode(s, 5)
+	ch, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "x", Replicas: 3})
+	if err != nil || len(ch.Replicas) != 1 || ch.Replicas[0].NodeID != 5 || ch.ReplicaOn(5) == 0 {
+		t.Fatalf("%+v %v", ch, err)
+	}
+	s.Nodes[5].Removed = true
+	if _, err := s.Apply(&MetaCommand{Op: MetaRegisterNode, Node: NodeInfo{ID: 5}}); err == nil {
+		t.Fatal("a removed node registered again")
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "y", Replicas: 1}); err == nil {
+		t.Fatal("placed on a removed node")
+	}
+}
+
+// TestMetaDeterminism applies one random command sequence to two state machines through Update and
+// checks identical results and snapshots; then restores a snapshot into a third and compares.
+func TestMetaDeterminism(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		a, b := NewMetaStateMachine(MetaShardID, 1), NewMetaStateMachine(MetaShardID, 2)
+		for i := uint64(1); i <= 300; i++ {
+			var c MetaCommand
+			switch rng.Intn(4) {
+			case 0:
+				c = MetaCommand{Op: MetaRegisterNode, Node: NodeInfo{ID: uint64(1 + rng.Intn(6)), Client: fmt.Sprint(rng.Intn(100))}}
+			default:
+				c = MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("ch%d", rng.Intn(80)), Replicas: 1 + rng.Intn(5)}
+			}
+			e := sm.Entry{Index: i, Cmd: EncodeMetaCommand(&c)}
+			ra, _ := a.Update(e)
+			rb, _ := b.Update(e)
+			if !reflect.DeepEqual(ra, rb) {
+				t.Fatalf("seed %d entry %d: results differ: %+v vs %+v", seed, i, ra, rb)
+			}
+		}
+		var sa, sb bytes.Buffer
+		_ = a.SaveSnapshot(&sa, nil, nil)
+		_ = b.SaveSnapshot(&sb, nil, nil)
+		qa, _ := a.Lookup(&MetaChannelsQuery{})
+		qb, _ := b.Lookup(&MetaChannelsQuery{})
+		if !reflect.DeepEqual(qa, qb) {
+			t.Fatalf("seed %d: registries differ", seed)
+		}
+		c := NewMetaStateMachine(MetaShardID, 3)
+		if err := c.RecoverFromSnapshot(&sa, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		qc, _ := c.Lookup(&MetaChannelsQuery{})
+		na, _ := a.Lookup(&MetaNodesQuery{})
+		nc, _ := c.Lookup(&MetaNodesQuery{})
+		if !reflect.DeepEqual(qa, qc) || !reflect.DeepEqual(na, nc) {
+			t.Fatalf("seed %d: snapshot restore differs", seed)
+		}
+	}
+}
+
+func TestMetaBadCommandRejected(t *testing.T) {
+	m := NewMetaStateMachine(MetaShardID, 1)
+	r, err := m.Update(sm.Entry{Index: 1, Cmd: []byte{0xc1}})
+	if err != nil || r.Value != ResultRejected {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if _, err := DecodeMetaResult(r); err == nil {
+		t.Fatal("rejected result decoded")
+	}
+}
