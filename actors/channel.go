@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/rs/zerolog"
 
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
@@ -21,19 +23,20 @@ import (
 // Kind is the cluster kind name of channel actors.
 const Kind = "channel"
 
-// Registry maps channel names to shard ids. store.DB implements it for a single node; the cluster moves it
-// to the metadata Raft group.
+// Registry is the channel registry and node directory: the metadata Raft group (cluster.Meta).
 type Registry interface {
-	ChannelShard(name string, create bool) (shardID uint64, created bool, err error)
+	// Channel returns the channel's shard and replicas, registering the channel if create is set.
+	Channel(ctx context.Context, name string, create bool) (*store.ChannelInfo, error)
+	// Node returns a node's addresses.
+	Node(id uint64) (store.NodeInfo, bool)
 }
 
 // Env is what channel actors on a node share.
 type Env struct {
 	NodeHost  *dragonboat.NodeHost
-	Registry  Registry
-	DB        *store.DB
-	ReplicaID uint64
-	RaftAddr  string
+	Registry Registry
+	DB       *store.DB
+	NodeID   uint64
 	// ShardConfig returns the Raft config of a channel shard replica.
 	ShardConfig func(shardID, replicaID uint64) config.Config
 	// Defaults are the settings every channel gets (proposed when a channel's stored settings differ).
@@ -75,15 +78,13 @@ func (e *Env) withDefaults() {
 	if e.StartTimeout == 0 {
 		e.StartTimeout = 30 * time.Second
 	}
-	if e.ReplicaID == 0 {
-		e.ReplicaID = 1
-	}
 }
 
 // NewKind returns the channel actor kind bound to env.
 func NewKind(env *Env) *pcluster.Kind {
 	env.withDefaults()
-	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{env: env} })
+	props := actor.PropsFromProducer(func() actor.Actor { return &channelActor{env: env} },
+		actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
 	return pcluster.NewKind(Kind, props)
 }
 
@@ -113,6 +114,8 @@ type channelActor struct {
 
 	lastActive time.Time     // last message other than idleCheck
 	idleAfter  time.Duration // passivate after this long without messages
+
+	replicas []store.Replica
 
 	lastSeq  uint64
 	lastTime int64
@@ -158,11 +161,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 			delete(a.gateways, m.Gateway.String())
 		}
 	case *Resolve:
-		ctx.Respond(a.resolve(m))
+		sc.Respond(ctx, a.resolve(m))
 	case *Fetch:
-		ctx.Respond(a.fetch(m))
+		sc.Respond(ctx, a.fetch(m))
 	case *Info:
-		ctx.Respond(a.info())
+		sc.Respond(ctx, a.info())
 	case *actor.Terminated:
 		delete(a.gateways, m.Who.String())
 	case *idleCheck:
@@ -182,8 +185,9 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		a.stopSoon(ctx)
 		return
 	}
-	if err := a.startShard(); err != nil {
+	if err := a.startShard(ctx); err != nil {
 		a.log.Error().Err(err).Msg("channel activation failed")
+		a.stopRemoteReplicas(ctx)
 		a.startErr = protocol.NewError(protocol.CodeUnavailable, "channel %s unavailable: %v", name, err)
 		a.stopSoon(ctx)
 		return
@@ -194,7 +198,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	a.env.Metrics.ActivationTime.Observe(time.Since(start).Seconds())
 	a.log.Debug().Uint64("shard", a.shardID).Dur("took", time.Since(start)).Uint64("last_seq", a.lastSeq).Msg("channel activated")
 	for _, gw := range a.env.Gateways() {
-		ctx.Send(gw, &Activated{Channel: name, Actor: ctx.Self()})
+		sc.Send(ctx, gw, &Activated{Channel: name, Actor: ctx.Self()})
 	}
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
@@ -218,19 +222,43 @@ func (a *channelActor) armIdle(ctx actor.Context, d time.Duration) {
 	time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
 }
 
-// startShard starts (or reopens) the channel's shard and waits until it has a leader.
-func (a *channelActor) startShard() error {
+// startShard starts (or reopens) the channel's shard replicas, here and on the other replica nodes, and
+// waits until the shard has a leader.
+func (a *channelActor) startShard(ctx actor.Context) error {
 	env := a.env
-	shardID, _, err := env.Registry.ChannelShard(a.name, true)
+	deadline := time.Now().Add(env.StartTimeout)
+	rctx, cancel := context.WithDeadline(context.Background(), deadline)
+	info, err := env.Registry.Channel(rctx, a.name, true)
+	cancel()
 	if err != nil {
 		return err
 	}
-	a.shardID = shardID
-	deadline := time.Now().Add(env.StartTimeout)
-	members := map[uint64]dragonboat.Target{env.ReplicaID: env.RaftAddr}
+	shardID := info.ShardID
+	a.shardID, a.replicas = shardID, info.Replicas
+	mine := info.ReplicaOn(env.NodeID)
+	if mine == 0 {
+		return fmt.Errorf("node %d holds no replica of channel %s", env.NodeID, a.name)
+	}
+	members := map[uint64]string{}
+	for _, r := range info.Replicas {
+		n, ok := env.Registry.Node(r.NodeID)
+		if !ok {
+			return fmt.Errorf("replica node %d of channel %s is not registered", r.NodeID, a.name)
+		}
+		members[r.ReplicaID] = n.Raft
+	}
+	// The other replicas must run for the shard to elect a leader: Raft messages for a shard that is not
+	// started on the receiving host are dropped.
+	if err := a.startRemoteReplicas(ctx, info, members, deadline); err != nil {
+		return err
+	}
+	targets := map[uint64]dragonboat.Target{}
+	for id, addr := range members {
+		targets[id] = addr
+	}
 	for {
-		err = env.NodeHost.StartOnDiskReplica(members, false, store.NewChannelStateMachine(env.DB),
-			env.ShardConfig(shardID, env.ReplicaID))
+		err = env.NodeHost.StartOnDiskReplica(targets, false, store.NewChannelStateMachine(env.DB),
+			env.ShardConfig(shardID, mine))
 		// A shard stopped by a passivation a moment ago can still be unloading.
 		if err == nil || !errors.Is(err, dragonboat.ErrShardAlreadyExist) || time.Now().After(deadline) {
 			break
@@ -254,7 +282,7 @@ func (a *channelActor) startShard() error {
 	}
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
 	// LastSeq would make "new" subscriptions start in the past.
-	rctx, cancel := contextWithTimeout(time.Until(deadline))
+	rctx, cancel = contextWithTimeout(time.Until(deadline))
 	v, err := env.NodeHost.SyncRead(rctx, shardID, &store.StateQuery{})
 	cancel()
 	if err != nil {
@@ -413,7 +441,7 @@ out:
 	if len(deliver) > 0 {
 		d := &Deliver{Channel: a.name, Msgs: deliver, LastSeq: a.lastSeq}
 		for _, gw := range a.gateways {
-			ctx.Send(gw, d)
+			sc.Send(ctx, gw, d)
 		}
 	}
 }
@@ -459,7 +487,7 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 	}
 	p.merge(res)
 	if m.ReplyTo != nil {
-		ctx.Send(m.ReplyTo, res)
+		sc.Send(ctx, m.ReplyTo, res)
 	}
 	return deliver
 }
@@ -486,7 +514,7 @@ func (p *proposal) merge(res *PublishResult) {
 
 func (a *channelActor) answer(ctx actor.Context, m *Publish, results []PubResult) {
 	if m.ReplyTo != nil {
-		ctx.Send(m.ReplyTo, &PublishResult{Channel: a.name, Batch: m.Batch, Results: results})
+		sc.Send(ctx, m.ReplyTo, &PublishResult{Channel: a.name, Batch: m.Batch, Results: results})
 	}
 }
 
@@ -517,7 +545,7 @@ func splitOversize(m *Publish, maxBytes uint64) (*Publish, []*protocol.Error) {
 
 func (a *channelActor) register(ctx actor.Context, m *Register) {
 	if !a.ready {
-		ctx.Respond(&Registered{Channel: a.name, Err: a.unavailable()})
+		sc.Respond(ctx, &Registered{Channel: a.name, Err: a.unavailable()})
 		return
 	}
 	key := m.Gateway.String()
@@ -525,7 +553,7 @@ func (a *channelActor) register(ctx actor.Context, m *Register) {
 		a.gateways[key] = m.Gateway
 		ctx.Watch(m.Gateway)
 	}
-	ctx.Respond(&Registered{Channel: a.name, Actor: ctx.Self(), LastSeq: a.lastSeq})
+	sc.Respond(ctx, &Registered{Channel: a.name, Actor: ctx.Self(), LastSeq: a.lastSeq})
 }
 
 func (a *channelActor) resolve(m *Resolve) *Resolved {
@@ -615,7 +643,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		res := failedResult(p.msg, protocol.NewError(protocol.CodeUnavailable, "channel stopping; publish not stored, retry"))
 		p.merge(res)
 		if p.msg.ReplyTo != nil {
-			ctx.Send(p.msg.ReplyTo, res)
+			sc.Send(ctx, p.msg.ReplyTo, res)
 		}
 	}
 	a.blocked = nil
@@ -624,6 +652,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 			a.log.Warn().Err(err).Msg("stop shard")
 		}
+		a.stopRemoteReplicas(ctx)
 	}
 	a.ready, a.shardStarted = false, false
 }
@@ -638,7 +667,7 @@ func (a *channelActor) unavailable() *protocol.Error {
 func (a *channelActor) failBatch(ctx actor.Context, m *Publish, e *protocol.Error) {
 	a.env.Metrics.PublishErrors.Add(float64(len(m.Items)))
 	if m.ReplyTo != nil {
-		ctx.Send(m.ReplyTo, failedResult(m, e))
+		sc.Send(ctx, m.ReplyTo, failedResult(m, e))
 	}
 }
 

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
 )
@@ -117,4 +118,15 @@ type ChannelInfo struct {
 	ShardID uint64
 	State   store.ChannelState
 	Err     *protocol.Error
+}
+
+func init() {
+	for name, m := range map[string]any{
+		"sampan.Publish": &Publish{}, "sampan.PublishResult": &PublishResult{}, "sampan.Deliver": &Deliver{},
+		"sampan.Register": &Register{}, "sampan.Registered": &Registered{}, "sampan.Unregister": &Unregister{},
+		"sampan.Activated": &Activated{}, "sampan.Resolve": &Resolve{}, "sampan.Resolved": &Resolved{},
+		"sampan.Fetch": &Fetch{}, "sampan.Fetched": &Fetched{}, "sampan.Info": &Info{}, "sampan.ChannelInfo": &ChannelInfo{},
+	} {
+		sc.RegisterMessage(name, m)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Broker struct {
 	nh       *dragonboat.NodeHost
 	actors   *cluster.ActorNode
 	env      *actors.Env
+	metaPtr  atomic.Pointer[cluster.Meta] // set once the listeners are up (its node info names them)
+
+	stopMembers chan struct{}
 	gw       *gateway.Server
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -71,25 +76,34 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err
 	}
+	peers, err := cfg.PeerList()
+	if err != nil {
+		return b, err
+	}
 	var gwPID *actor.PID
 	env := &actors.Env{
-		NodeHost: b.nh, Registry: b.db, DB: b.db, ReplicaID: 1, RaftAddr: cfg.Raft,
+		NodeHost: b.nh, DB: b.db, NodeID: cfg.NodeID, Registry: registry{b},
 		ShardConfig: cluster.ShardConfig,
 		Defaults: store.ChannelConfig{MaxMsgs: cfg.Channels.MaxMsgs, MaxBytes: cfg.Channels.MaxBytes,
 			MaxAge: int64(cfg.Channels.MaxAge), DedupeWindow: int64(cfg.Channels.DedupeWindow)},
 		IdleTimeout:     time.Duration(cfg.Channels.IdleTimeout),
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
-		Gateways:        func() []*actor.PID { return []*actor.PID{gwPID} },
+		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
 	b.env = env
+	lookup := &cluster.PlacementLookup{Target: b.placeActor}
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
+		ID: fmt.Sprintf("node-%d", cfg.NodeID), Lookup: lookup,
 		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log}); err != nil {
 		return b, err
 	}
+	if _, err = b.actors.System.Root.SpawnNamed(actors.NewShardManager(env), actors.ShardsName); err != nil {
+		return b, fmt.Errorf("sampan: spawn shard manager: %w", err)
+	}
 	gc := cfg.gatewayConfig()
-	gc.ServerID = cfg.Raft
+	gc.ServerID = fmt.Sprintf("node-%d", cfg.NodeID)
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
 	}
@@ -99,6 +113,23 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	}
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = b.httpSrv.Serve(b.httpLn) }()
+	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
+	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas, Log: log})
+	if err != nil {
+		return b, err
+	}
+	b.metaPtr.Store(meta)
+	b.stopMembers = make(chan struct{})
+	go b.syncMembers()
+	if len(peers) == 1 {
+		// A single node always reaches its own quorum: serve only once it has.
+		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = meta.WaitReady(wctx)
+		cancel()
+		if err != nil {
+			return b, fmt.Errorf("sampan: metadata group did not become ready: %w", err)
+		}
+	}
 	log.Info().Str("listen", b.Addr()).Str("http", b.HTTPAddr()).Str("data", cfg.Data).Msg("sampan serving")
 	return b, nil
 }
@@ -111,10 +142,131 @@ func (b *Broker) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if !b.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"not ready","reason":"cluster metadata not caught up"}` + "\n"))
+			return
+		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}))
 	return mux
+}
+
+// Ready reports whether the node has joined the cluster metadata and caught up with it (/readyz).
+func (b *Broker) Ready() bool {
+	m := b.metaPtr.Load()
+	return m != nil && m.Ready()
+}
+
+// WaitReady waits until Ready or ctx ends.
+func (b *Broker) WaitReady(ctx context.Context) error {
+	for !b.Ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// registry is the channel actors' view of the metadata group; it answers ErrNotReady until the group
+// is started.
+type registry struct{ b *Broker }
+
+func (r registry) Channel(ctx context.Context, name string, create bool) (*store.ChannelInfo, error) {
+	m := r.b.metaPtr.Load()
+	if m == nil {
+		return nil, cluster.ErrNotReady
+	}
+	return m.Channel(ctx, name, create)
+}
+
+func (r registry) Node(id uint64) (store.NodeInfo, bool) {
+	m := r.b.metaPtr.Load()
+	if m == nil {
+		return store.NodeInfo{}, false
+	}
+	return m.Node(id)
+}
+
+// placeActor chooses the node that runs a channel's actor: the lowest-id registered node holding a
+// replica of its shard. Every node computes the same answer from the same registry entry, so one
+// activation serves everyone.
+func (b *Broker) placeActor(identity, _ string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := registry{b}.Channel(ctx, identity, true)
+	if err != nil {
+		return "", err
+	}
+	var best uint64
+	for _, r := range info.Replicas {
+		if best == 0 || r.NodeID < best {
+			best = r.NodeID
+		}
+	}
+	if best == b.cfg.NodeID {
+		return b.actors.System.Address(), nil
+	}
+	n, ok := registry{b}.Node(best)
+	if !ok {
+		return "", fmt.Errorf("sampan: node %d is not registered", best)
+	}
+	return n.Actor, nil
+}
+
+// gateways lists every live node's gateway actor (channel actors announce activations to them).
+func (b *Broker) gateways(local *actor.PID) []*actor.PID {
+	m := b.metaPtr.Load()
+	if m == nil {
+		return []*actor.PID{local}
+	}
+	nodes, err := m.Nodes()
+	if err != nil {
+		return []*actor.PID{local}
+	}
+	out := make([]*actor.PID, 0, len(nodes))
+	for _, n := range nodes {
+		switch {
+		case n.Removed:
+		case n.ID == b.cfg.NodeID:
+			out = append(out, local)
+		default:
+			out = append(out, actor.NewPID(n.Actor, gateway.GatewayName))
+		}
+	}
+	return out
+}
+
+// syncMembers feeds the actor cluster's member list from the metadata group, its source of truth.
+func (b *Broker) syncMembers() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last string
+	for {
+		if nodes, err := b.metaPtr.Load().Nodes(); err == nil {
+			var members []*pcluster.Member
+			for _, n := range nodes {
+				host, portStr, err := net.SplitHostPort(n.Actor)
+				port, perr := strconv.Atoi(portStr)
+				if n.Removed || err != nil || perr != nil {
+					continue
+				}
+				members = append(members, &pcluster.Member{Id: fmt.Sprintf("node-%d", n.ID), Host: host, Port: int32(port), Kinds: []string{actors.Kind}})
+			}
+			if key := fmt.Sprint(members); key != last && len(members) > 0 {
+				last = key
+				b.actors.Provider.SetMembers(members)
+			}
+		}
+		select {
+		case <-b.stopMembers:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Addr is the client listener's address.
@@ -144,6 +296,12 @@ func (b *Broker) stop(ctx context.Context) error {
 		if err := b.gw.Drain(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if b.stopMembers != nil {
+		close(b.stopMembers)
+	}
+	if m := b.metaPtr.Load(); m != nil {
+		m.Close()
 	}
 	if b.actors != nil {
 		b.actors.Stop() // poisons channel actors: each answers what it accepted and stops its shard

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
 	"github.com/sampan-io/sampan/protocol"
 )
@@ -41,6 +43,9 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Config is a node's whole configuration. The YAML file (--config) holds the same keys as the flags;
 // flags win over the file, the file over the defaults.
 type Config struct {
+	NodeID   uint64 `yaml:"node_id"`   // this node's id in the cluster (>= 1, never reused)
+	Peers    string `yaml:"peers"`     // every node of the cluster as ID@RAFT_ADDR,... (empty: just this node)
+	Replicas int    `yaml:"replicas"`  // replicas per channel, capped at the node count
 	Data     string `yaml:"data"`      // data dir: raft/ (Dragonboat) and store/ (messages)
 	Listen   string `yaml:"listen"`    // client protocol listener
 	HTTP     string `yaml:"http"`      // /healthz, /readyz, /metrics
@@ -85,6 +90,7 @@ type Tuning struct {
 // DefaultConfig returns the embedded defaults: `sampan serve` with no file and no flags uses these.
 func DefaultConfig() Config {
 	return Config{
+		NodeID: 1, Replicas: 3,
 		Data: DefaultData, Listen: DefaultListen, HTTP: DefaultHTTP, Raft: DefaultRaft, Actor: DefaultActor,
 		LogLevel: "info",
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), DedupeWindow: Duration(2 * time.Minute)},
@@ -125,6 +131,31 @@ func (c *Config) Validate() error {
 			return errors.New("sampan: raft address needs a fixed port: it is the node's identity")
 		}
 	}
+	if c.NodeID == 0 {
+		return errors.New("sampan: node id must be >= 1")
+	}
+	if c.Replicas < 1 {
+		return errors.New("sampan: replicas must be >= 1")
+	}
+	peers, err := c.PeerList()
+	if err != nil {
+		return err
+	}
+	self := false
+	for _, p := range peers {
+		if p.ID == c.NodeID {
+			self = true
+			if p.Raft != c.Raft {
+				return fmt.Errorf("sampan: peers give node %d the raft address %s, but --raft is %s", p.ID, p.Raft, c.Raft)
+			}
+		}
+	}
+	if !self {
+		return fmt.Errorf("sampan: node %d is not in peers %q", c.NodeID, c.Peers)
+	}
+	if len(peers) > cluster.MaxMetaReplicas {
+		return fmt.Errorf("sampan: %d peers: clusters of more than %d nodes are not supported yet", len(peers), cluster.MaxMetaReplicas)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -146,6 +177,14 @@ func (c *Config) Validate() error {
 	}
 	gc := c.gatewayConfig()
 	return gc.Validate()
+}
+
+// PeerList returns the cluster's nodes: Peers parsed, or just this node when Peers is empty.
+func (c *Config) PeerList() ([]cluster.Peer, error) {
+	if strings.TrimSpace(c.Peers) == "" {
+		return []cluster.Peer{{ID: c.NodeID, Raft: c.Raft}}, nil
+	}
+	return cluster.ParsePeers(c.Peers)
 }
 
 func (c *Config) gatewayConfig() gateway.Config {

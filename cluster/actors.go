@@ -24,6 +24,10 @@ type ActorConfig struct {
 	Kinds []*pcluster.Kind
 	// RequestTimeout bounds cluster requests (activation, grain calls).
 	RequestTimeout time.Duration
+	// ID names this node in the actor cluster's member list (e.g. "node-1"); empty: random.
+	ID string
+	// Lookup places virtual actors; nil: protoactor's disthash (rendezvous over members).
+	Lookup pcluster.IdentityLookup
 	Logger         zerolog.Logger
 }
 
@@ -56,8 +60,15 @@ func StartActorNode(c ActorConfig) (*ActorNode, error) {
 		// Dead letters are expected around passivation and are handled by the senders; don't log them.
 		actor.WithDeadLetterRequestLogging(false),
 	)
+	if c.ID != "" {
+		system.ID = c.ID
+	}
+	lookup := c.Lookup
+	if lookup == nil {
+		lookup = disthash.New()
+	}
 	provider := NewStaticProvider()
-	cfg := pcluster.Configure(c.Name, provider, disthash.New(), remote.Configure(host, port),
+	cfg := pcluster.Configure(c.Name, provider, lookup, remote.Configure(host, port),
 		pcluster.WithKinds(c.Kinds...),
 		pcluster.WithRequestTimeout(c.RequestTimeout),
 	)

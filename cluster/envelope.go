@@ -122,3 +122,13 @@ func UnwrapMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 		next(c, env)
 	}
 }
+
+// WrapOrSelf is Wrap for callers that address a PID whose node is not known to be local (futures):
+// registered messages are always enveloped, which a local receiver with UnwrapMiddleware decodes too.
+func WrapOrSelf(msg any) any {
+	w, err := Wrap(msg)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}

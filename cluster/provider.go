@@ -53,3 +53,14 @@ func (p *StaticProvider) Members() []*pcluster.Member {
 	defer p.mu.Unlock()
 	return append([]*pcluster.Member(nil), p.members...)
 }
+
+// SetMembers replaces the member list (this node stays in it) and tells the actor cluster.
+func (p *StaticProvider) SetMembers(members []*pcluster.Member) {
+	p.mu.Lock()
+	p.members = members
+	cl := p.cl
+	p.mu.Unlock()
+	if cl != nil {
+		cl.MemberList.UpdateClusterTopology(members)
+	}
+}

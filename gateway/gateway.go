@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/actors"
+	sc "github.com/sampan-io/sampan/cluster"
 )
 
 // GatewayName is the registered name of the per-node gateway actor; channel actors address gateways as
@@ -76,7 +77,7 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 		delete(ci.sessions, m.session.String())
 		if len(ci.sessions) == 0 {
 			if ci.actor != nil {
-				ctx.Send(ci.actor, &actors.Unregister{Channel: m.channel, Gateway: ctx.Self()})
+				sc.Send(ctx, ci.actor, &actors.Unregister{Channel: m.channel, Gateway: ctx.Self()})
 				ctx.Unwatch(ci.actor)
 			}
 			delete(g.channels, m.channel)
@@ -146,7 +147,7 @@ func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelIn
 	ci.actor = pid
 	ci.registering = true
 	ctx.Watch(pid)
-	ctx.Request(pid, &actors.Register{Channel: channel, Gateway: ctx.Self()})
+	sc.Request(ctx, pid, &actors.Register{Channel: channel, Gateway: ctx.Self()})
 }
 
 func (g *gatewayActor) retryLater(ctx actor.Context, channel string) {

@@ -6,6 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/sampan-io/sampan/actors"
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/protocol"
 )
 
@@ -55,7 +56,7 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 func (s *session) sendTo(ctx actor.Context, p *pubPipe, pid *actor.PID, m *actors.Publish) {
 	p.pid = pid
 	p.sent = append(p.sent, m)
-	ctx.Send(pid, m)
+	sc.Send(ctx, pid, m)
 }
 
 func (s *session) scheduleRetry(ctx actor.Context, p *pubPipe, channel string) {

@@ -16,6 +16,7 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
 
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
 )
@@ -93,7 +94,7 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}}
 	gw, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newGatewayActor(cl, s.log)
-	}), GatewayName)
+	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware)), GatewayName)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("sampan: spawn gateway: %w", err)
@@ -137,7 +138,8 @@ func (s *Server) startSession(conn net.Conn) {
 	s.mu.Lock()
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
-	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss }))
+	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss },
+		actor.WithReceiverMiddleware(sc.UnwrapMiddleware)))
 	s.metrics.Sessions.Inc()
 	s.wg.Add(1)
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/actors"
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
 )
@@ -285,7 +286,7 @@ func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
 		return
 	}
 	r.pid = pid
-	ctx.Request(pid, r.msg)
+	sc.Request(ctx, pid, r.msg)
 }
 
 func (s *session) retryReqLater(ctx actor.Context, id uint64) {

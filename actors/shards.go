@@ -1,0 +1,146 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/lni/dragonboat/v4"
+
+	sc "github.com/sampan-io/sampan/cluster"
+	"github.com/sampan-io/sampan/store"
+)
+
+// ShardsName is the registered name of each node's shard manager actor: it starts and stops this node's
+// replicas of channel shards whose channel actor runs on another node.
+const ShardsName = "shards"
+
+// StartShard asks a node to start (or keep running) its replica of a channel shard. Answered with
+// ShardStarted.
+type StartShard struct {
+	ShardID   uint64
+	ReplicaID uint64
+	Members   map[uint64]string // replica id -> Raft address
+}
+
+// ShardStarted answers StartShard; Err is empty on success.
+type ShardStarted struct {
+	ShardID uint64
+	Err     string
+}
+
+// StopShard asks a node to stop (unload) its replica of a shard, e.g. after the channel passivated.
+type StopShard struct{ ShardID uint64 }
+
+// NewShardManager returns the props of the node's shard manager actor.
+func NewShardManager(env *Env) *actor.Props {
+	return actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *StartShard:
+			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, Err: errString(env.startReplica(m))})
+		case *StopShard:
+			if err := env.NodeHost.StopShard(m.ShardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+				env.Log.Warn().Err(err).Uint64("shard", m.ShardID).Msg("stop replica")
+			}
+		}
+	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
+}
+
+func (e *Env) startReplica(m *StartShard) error {
+	targets := map[uint64]dragonboat.Target{}
+	for id, addr := range m.Members {
+		targets[id] = addr
+	}
+	deadline := time.Now().Add(e.StartTimeout)
+	for {
+		err := e.NodeHost.StartOnDiskReplica(targets, false, store.NewChannelStateMachine(e.DB), e.ShardConfig(m.ShardID, m.ReplicaID))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+			return err
+		}
+		// Already running (the usual case for a follower replica of an active channel), or still unloading
+		// after a stop: either way it will be running in a moment.
+		if _, err := e.NodeHost.GetNodeUser(m.ShardID); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// startRemoteReplicas asks every other replica node to start its replica and waits for them all, in
+// parallel. A replica node that cannot be reached fails the activation only when the remaining replicas
+// are not a quorum.
+func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, members map[uint64]string, deadline time.Time) error {
+	type pending struct {
+		node uint64
+		fut  actor.Future
+	}
+	var waits []pending
+	for _, r := range info.Replicas {
+		if r.NodeID == a.env.NodeID {
+			continue
+		}
+		n, _ := a.env.Registry.Node(r.NodeID)
+		pid := actor.NewPID(n.Actor, ShardsName)
+		fut := ctx.RequestFuture(pid, sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}), time.Until(deadline))
+		waits = append(waits, pending{r.NodeID, fut})
+	}
+	failed := 0
+	var firstErr error
+	for _, w := range waits {
+		res, err := w.fut.Result()
+		if err == nil {
+			var v any
+			if v, err = sc.Unwrap(res); err == nil {
+				if st, ok := v.(*ShardStarted); !ok {
+					err = fmt.Errorf("unexpected answer %T", v)
+				} else if st.Err != "" {
+					err = errors.New(st.Err)
+				}
+			}
+		}
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("start replica on node %d: %w", w.node, err)
+			}
+			a.log.Warn().Err(err).Uint64("node", w.node).Msg("replica not started")
+		}
+	}
+	if quorum := len(info.Replicas)/2 + 1; len(info.Replicas)-failed < quorum {
+		return firstErr
+	}
+	return nil
+}
+
+// stopRemoteReplicas unloads the other replicas after the channel passivated (best effort: a replica
+// that missed it keeps running until its node restarts).
+func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
+	for _, r := range a.replicas {
+		if r.NodeID == a.env.NodeID {
+			continue
+		}
+		if n, ok := a.env.Registry.Node(r.NodeID); ok {
+			sc.Send(ctx, actor.NewPID(n.Actor, ShardsName), &StopShard{ShardID: a.shardID})
+		}
+	}
+}
+
+func init() {
+	sc.RegisterMessage("sampan.StartShard", &StartShard{})
+	sc.RegisterMessage("sampan.ShardStarted", &ShardStarted{})
+	sc.RegisterMessage("sampan.StopShard", &StopShard{})
+}
