@@ -33,7 +33,7 @@ type Registry interface {
 
 // Env is what channel actors on a node share.
 type Env struct {
-	NodeHost  *dragonboat.NodeHost
+	NodeHost *dragonboat.NodeHost
 	Registry Registry
 	DB       *store.DB
 	NodeID   uint64

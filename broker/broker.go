@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,20 +32,20 @@ import (
 
 // Broker is a running node.
 type Broker struct {
-	cfg      Config
-	log      zerolog.Logger
-	db       *store.DB
-	nh       *dragonboat.NodeHost
-	actors   *cluster.ActorNode
-	env      *actors.Env
-	metaPtr  atomic.Pointer[cluster.Meta] // set once the listeners are up (its node info names them)
+	cfg     Config
+	log     zerolog.Logger
+	db      *store.DB
+	nh      *dragonboat.NodeHost
+	actors  *cluster.ActorNode
+	env     *actors.Env
+	metaPtr atomic.Pointer[cluster.Meta] // set once the listeners are up (its node info names them)
 
 	stopMembers chan struct{}
-	gw       *gateway.Server
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	Registry *prometheus.Registry
-	Metrics  *metrics.Metrics
+	gw          *gateway.Server
+	httpLn      net.Listener
+	httpSrv     *http.Server
+	Registry    *prometheus.Registry
+	Metrics     *metrics.Metrics
 
 	closeOnce sync.Once
 	closeErr  error

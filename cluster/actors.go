@@ -28,7 +28,7 @@ type ActorConfig struct {
 	ID string
 	// Lookup places virtual actors; nil: protoactor's disthash (rendezvous over members).
 	Lookup pcluster.IdentityLookup
-	Logger         zerolog.Logger
+	Logger zerolog.Logger
 }
 
 // ActorNode is a started actor system that is a member of the actor cluster.

@@ -84,7 +84,6 @@ type Meta struct {
 	wg      sync.WaitGroup
 }
 
-
 // StartMeta starts this node's metadata replica and, in the background, registers the node and then
 // waits for the read-index barrier that makes it ready (Ready).
 func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
