@@ -323,3 +323,17 @@ func (b *Broker) stop(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// LocalChannelState reads a channel's state from this node's replica of its shard (which must be loaded:
+// the channel is active). It is not linearizable: a follower can lag the leader a little.
+func (b *Broker) LocalChannelState(ctx context.Context, name string) (store.ChannelState, error) {
+	info, err := registry{b}.Channel(ctx, name, false)
+	if err != nil {
+		return store.ChannelState{}, err
+	}
+	v, err := b.nh.StaleRead(info.ShardID, &store.StateQuery{})
+	if err != nil {
+		return store.ChannelState{}, err
+	}
+	return v.(store.ChannelState), nil
+}

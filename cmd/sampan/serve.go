@@ -48,6 +48,13 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			set("raft", &cfg.Raft, flg.Raft)
 			set("actor", &cfg.Actor, flg.Actor)
 			set("log-level", &cfg.LogLevel, flg.LogLevel)
+			set("peers", &cfg.Peers, flg.Peers)
+			if f.Changed("node-id") {
+				cfg.NodeID = flg.NodeID
+			}
+			if f.Changed("replicas") {
+				cfg.Replicas = flg.Replicas
+			}
 			if f.Changed("log-json") {
 				cfg.LogJSON = flg.LogJSON
 			}
@@ -73,6 +80,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&file, "config", "c", "", "YAML config file (same keys as the flags; flags win)")
+	fs.Uint64Var(&flg.NodeID, "node-id", flg.NodeID, "this node's id in the cluster (>= 1)")
+	fs.StringVar(&flg.Peers, "peers", "", "every node of the cluster: ID@RAFT_HOST:PORT,... (empty: a single node)")
+	fs.IntVar(&flg.Replicas, "replicas", flg.Replicas, "replicas per channel (capped at the node count)")
 	fs.StringVar(&flg.Data, "data", flg.Data, "data directory")
 	fs.StringVar(&flg.Listen, "listen", flg.Listen, "client listener host:port")
 	fs.StringVar(&flg.HTTP, "http", flg.HTTP, "HTTP listener host:port (/healthz, /readyz, /metrics)")
