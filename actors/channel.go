@@ -49,8 +49,10 @@ type Env struct {
 	StartTimeout time.Duration
 	// Gateways lists the gateway PIDs to announce activations to.
 	Gateways func() []*actor.PID
-	Metrics  *metrics.Metrics
-	Log      zerolog.Logger
+	// Up reports whether a node is believed alive; nil: all are.
+	Up      func(node uint64) bool
+	Metrics *metrics.Metrics
+	Log     zerolog.Logger
 
 	active sync.WaitGroup // activations not yet stopped
 }
@@ -115,7 +117,10 @@ type channelActor struct {
 	lastActive time.Time     // last message other than idleCheck
 	idleAfter  time.Duration // passivate after this long without messages
 
-	replicas []store.Replica
+	replicas   []store.Replica
+	members    map[uint64]string // replica id -> Raft address
+	lagging    map[uint64]uint64 // node -> replica id: replicas not started (node was down)
+	checkArmed bool
 
 	lastSeq  uint64
 	lastTime int64
@@ -170,6 +175,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		delete(a.gateways, m.Who.String())
 	case *idleCheck:
 		a.idle(ctx)
+	case *replicaCheck:
+		a.checkReplicas(ctx)
+	case *ShardStarted:
+		a.onShardStarted(m)
 	case *actor.Stopping:
 		a.shutdown(ctx)
 	}
@@ -202,6 +211,25 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	}
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
+	a.armReplicaCheck(ctx)
+}
+
+// leadHere moves the shard's leadership to this node, so proposals start where the leader is (a
+// follower forwards each one: ~1 ms more per publish). It runs during activation, before any publish is
+// proposed, because Raft drops the proposals in flight during a transfer. Best effort: after a short
+// wait the channel serves from a follower.
+func (a *channelActor) leadHere(mine uint64) {
+	nh := a.env.NodeHost
+	leader, _, ok, err := nh.GetLeaderID(a.shardID)
+	if err != nil || !ok || leader == mine {
+		return
+	}
+	_ = nh.RequestLeaderTransfer(a.shardID, mine)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if leader, _, ok, err := nh.GetLeaderID(a.shardID); err == nil && ok && leader == mine {
+			return
+		}
+	}
 }
 
 // stopSoon keeps a failed activation around briefly so queued requests get a clear error instead of
@@ -234,7 +262,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		return err
 	}
 	shardID := info.ShardID
-	a.shardID, a.replicas = shardID, info.Replicas
+	a.shardID, a.replicas, a.lagging = shardID, info.Replicas, map[uint64]uint64{}
 	mine := info.ReplicaOn(env.NodeID)
 	if mine == 0 {
 		return fmt.Errorf("node %d holds no replica of channel %s", env.NodeID, a.name)
@@ -247,6 +275,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		}
 		members[r.ReplicaID] = n.Raft
 	}
+	a.members = members
 	// The other replicas must run for the shard to elect a leader: Raft messages for a shard that is not
 	// started on the receiving host are dropped.
 	if err := a.startRemoteReplicas(ctx, info, members, deadline); err != nil {
@@ -256,16 +285,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	for id, addr := range members {
 		targets[id] = addr
 	}
-	for {
-		err = env.NodeHost.StartOnDiskReplica(targets, false, store.NewChannelStateMachine(env.DB),
-			env.ShardConfig(shardID, mine))
-		// A shard stopped by a passivation a moment ago can still be unloading.
-		if err == nil || !errors.Is(err, dragonboat.ErrShardAlreadyExist) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err != nil {
+	// The local replica may already run: started for an activation on another node that has since
+	// died or moved. startReplica treats that as success.
+	if err := env.startReplica(&StartShard{ShardID: shardID, ReplicaID: mine, Members: members}); err != nil {
 		return err
 	}
 	a.session = env.NodeHost.GetNoOPSession(shardID)
@@ -282,9 +304,12 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
 	// LastSeq would make "new" subscriptions start in the past.
-	rctx, cancel = contextWithTimeout(time.Until(deadline))
-	v, err := env.NodeHost.SyncRead(rctx, shardID, &store.StateQuery{})
-	cancel()
+	a.leadHere(mine)
+	var v any
+	err = retryTemp(deadline, func(ctx context.Context) (err error) {
+		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
+		return err
+	})
 	if err != nil {
 		_ = env.NodeHost.StopShard(shardID)
 		return err
@@ -303,9 +328,10 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		cmds = append(cmds, &store.Command{Op: store.OpTick, Time: a.nextTime()})
 	}
 	for _, c := range cmds {
-		pctx, cancel := contextWithTimeout(env.ProposalTimeout)
-		_, err := env.NodeHost.SyncPropose(pctx, a.session, store.EncodeCommand(nil, c))
-		cancel()
+		err := retryTemp(time.Now().Add(env.ProposalTimeout), func(ctx context.Context) error {
+			_, err := env.NodeHost.SyncPropose(ctx, a.session, store.EncodeCommand(nil, c))
+			return err
+		})
 		if err != nil {
 			_ = env.NodeHost.StopShard(shardID)
 			return err

@@ -12,6 +12,10 @@ import (
 	"github.com/sampan-io/sampan/store"
 )
 
+// remoteStartTimeout bounds the wait for one replica node to start its replica: a node that does not
+// answer within it is left behind (the activation proceeds with a quorum).
+const remoteStartTimeout = 3 * time.Second
+
 // ShardsName is the registered name of each node's shard manager actor: it starts and stops this node's
 // replicas of channel shards whose channel actor runs on another node.
 const ShardsName = "shards"
@@ -27,6 +31,7 @@ type StartShard struct {
 // ShardStarted answers StartShard; Err is empty on success.
 type ShardStarted struct {
 	ShardID uint64
+	NodeID  uint64
 	Err     string
 }
 
@@ -38,7 +43,7 @@ func NewShardManager(env *Env) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *StartShard:
-			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, Err: errString(env.startReplica(m))})
+			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(m))})
 		case *StopShard:
 			if err := env.NodeHost.StopShard(m.ShardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 				env.Log.Warn().Err(err).Uint64("shard", m.ShardID).Msg("stop replica")
@@ -89,17 +94,24 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 		fut  actor.Future
 	}
 	var waits []pending
+	failed := 0
+	var firstErr error
 	for _, r := range info.Replicas {
 		if r.NodeID == a.env.NodeID {
 			continue
 		}
+		if a.env.Up != nil && !a.env.Up(r.NodeID) {
+			failed++ // known down: don't wait for it; it catches up when it returns
+			firstErr = fmt.Errorf("replica node %d is down", r.NodeID)
+			a.lagging[r.NodeID] = r.ReplicaID
+			continue
+		}
 		n, _ := a.env.Registry.Node(r.NodeID)
 		pid := actor.NewPID(n.Actor, ShardsName)
-		fut := ctx.RequestFuture(pid, sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}), time.Until(deadline))
+		timeout := min(time.Until(deadline), remoteStartTimeout)
+		fut := ctx.RequestFuture(pid, sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}), timeout)
 		waits = append(waits, pending{r.NodeID, fut})
 	}
-	failed := 0
-	var firstErr error
 	for _, w := range waits {
 		res, err := w.fut.Result()
 		if err == nil {
@@ -117,6 +129,7 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 			if firstErr == nil {
 				firstErr = fmt.Errorf("start replica on node %d: %w", w.node, err)
 			}
+			a.lagging[w.node] = info.ReplicaOn(w.node)
 			a.log.Warn().Err(err).Uint64("node", w.node).Msg("replica not started")
 		}
 	}
@@ -143,4 +156,44 @@ func init() {
 	sc.RegisterMessage("sampan.StartShard", &StartShard{})
 	sc.RegisterMessage("sampan.ShardStarted", &ShardStarted{})
 	sc.RegisterMessage("sampan.StopShard", &StopShard{})
+}
+
+// replicaCheck retries starting the replicas that could not be started at activation (their node was
+// down): once the node is back its replica starts and catches up from the leader.
+type replicaCheck struct{}
+
+const replicaCheckEvery = time.Second
+
+func (a *channelActor) armReplicaCheck(ctx actor.Context) {
+	if len(a.lagging) == 0 || a.checkArmed {
+		return
+	}
+	a.checkArmed = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(replicaCheckEvery, func() { root.Send(self, &replicaCheck{}) })
+}
+
+func (a *channelActor) checkReplicas(ctx actor.Context) {
+	a.checkArmed = false
+	if !a.ready {
+		return
+	}
+	for node, replica := range a.lagging {
+		if a.env.Up != nil && !a.env.Up(node) {
+			continue
+		}
+		if n, ok := a.env.Registry.Node(node); ok {
+			sc.Request(ctx, actor.NewPID(n.Actor, ShardsName), &StartShard{ShardID: a.shardID, ReplicaID: replica, Members: a.members})
+		}
+	}
+	a.armReplicaCheck(ctx)
+}
+
+func (a *channelActor) onShardStarted(m *ShardStarted) {
+	if m.ShardID == a.shardID && m.Err == "" {
+		if _, ok := a.lagging[m.NodeID]; ok {
+			delete(a.lagging, m.NodeID)
+			a.log.Info().Uint64("node", m.NodeID).Msg("replica restarted on returning node")
+		}
+	}
 }

@@ -41,6 +41,7 @@ type Broker struct {
 	metaPtr atomic.Pointer[cluster.Meta] // set once the listeners are up (its node info names them)
 
 	stopMembers chan struct{}
+	live        *cluster.Liveness
 	gw          *gateway.Server
 	httpLn      net.Listener
 	httpSrv     *http.Server
@@ -89,6 +90,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		IdleTimeout:     time.Duration(cfg.Channels.IdleTimeout),
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
+		Up:              b.up,
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
@@ -121,6 +123,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.metaPtr.Store(meta)
 	b.stopMembers = make(chan struct{})
 	go b.syncMembers()
+	b.live = &cluster.Liveness{Addrs: b.peerActorAddrs}
+	b.live.Start()
 	if len(peers) == 1 {
 		// A single node always reaches its own quorum: serve only once it has.
 		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -191,9 +195,11 @@ func (r registry) Node(id uint64) (store.NodeInfo, bool) {
 	return m.Node(id)
 }
 
-// placeActor chooses the node that runs a channel's actor: the lowest-id registered node holding a
-// replica of its shard. Every node computes the same answer from the same registry entry, so one
-// activation serves everyone.
+// placeActor chooses the node that runs a channel's actor: the lowest-id replica node that is up. Every
+// node computes the same answer from the same registry entry and liveness, so one activation serves
+// everyone; the activation then pulls the shard's leadership to itself (proposals start where the leader
+// is). Choosing "the current leader" instead would let nodes that see different leaders start a second
+// activation, whose commits the first one's subscribers would not hear about.
 func (b *Broker) placeActor(identity, _ string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -203,9 +209,12 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	}
 	var best uint64
 	for _, r := range info.Replicas {
-		if best == 0 || r.NodeID < best {
+		if b.up(r.NodeID) && (best == 0 || r.NodeID < best) {
 			best = r.NodeID
 		}
+	}
+	if best == 0 {
+		return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
 	}
 	if best == b.cfg.NodeID {
 		return b.actors.System.Address(), nil
@@ -215,6 +224,27 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		return "", fmt.Errorf("sampan: node %d is not registered", best)
 	}
 	return n.Actor, nil
+}
+
+// up reports whether a node is believed alive (this node always is).
+func (b *Broker) up(id uint64) bool {
+	return id == b.cfg.NodeID || b.live == nil || b.live.Up(id)
+}
+
+// peerActorAddrs lists the other nodes' actor addresses, for the liveness probes.
+func (b *Broker) peerActorAddrs() map[uint64]string {
+	out := map[uint64]string{}
+	m := b.metaPtr.Load()
+	if m == nil {
+		return out
+	}
+	nodes, _ := m.Nodes()
+	for _, n := range nodes {
+		if n.ID != b.cfg.NodeID && !n.Removed {
+			out[n.ID] = n.Actor
+		}
+	}
+	return out
 }
 
 // gateways lists every live node's gateway actor (channel actors announce activations to them).
@@ -233,6 +263,7 @@ func (b *Broker) gateways(local *actor.PID) []*actor.PID {
 		case n.Removed:
 		case n.ID == b.cfg.NodeID:
 			out = append(out, local)
+		case !b.up(n.ID):
 		default:
 			out = append(out, actor.NewPID(n.Actor, gateway.GatewayName))
 		}
@@ -299,6 +330,9 @@ func (b *Broker) stop(ctx context.Context) error {
 	}
 	if b.stopMembers != nil {
 		close(b.stopMembers)
+	}
+	if b.live != nil {
+		b.live.Stop()
 	}
 	if m := b.metaPtr.Load(); m != nil {
 		m.Close()

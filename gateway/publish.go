@@ -70,13 +70,22 @@ func (s *session) scheduleRetry(ctx actor.Context, p *pubPipe, channel string) {
 	time.AfterFunc(time.Duration(p.attempts)*2*time.Millisecond, func() { root.Send(self, &retryPub{channel: channel}) })
 }
 
-// resend handles the termination of an activation: what it never answered goes to the next one.
-func (s *session) resend(ctx actor.Context, dead *actor.PID) {
+// resend handles the termination of an activation: what it never answered goes to the next one. When
+// the activation's node was lost (not a clean passivation), the batches it had may already be
+// proposed and committed: resending could store them twice, so they fail with timeout (outcome unknown;
+// a retry with an idempotency key is safe) and only the held ones, never sent, go on.
+func (s *session) resend(ctx actor.Context, dead *actor.PID, lost bool) {
 	for ch, p := range s.pubs {
 		if p.pid == nil || !p.pid.Equal(dead) {
 			continue
 		}
 		p.pid = nil
+		if lost {
+			for _, m := range p.sent {
+				s.failBatch(m, protocol.NewError(protocol.CodeTimeout, "the node running channel %s was lost: publish may or may not have been stored", ch))
+			}
+			p.sent = nil
+		}
 		if len(p.sent) == 0 && len(p.held) == 0 {
 			delete(s.pubs, ch)
 			continue

@@ -36,7 +36,10 @@ type creditFrame struct {
 type connClosed struct{ err error }
 
 // Messages to self.
-type resendFor struct{ pid *actor.PID }
+type resendFor struct {
+	pid  *actor.PID
+	lost bool // the activation's node is gone: what it was given may or may not have been proposed
+}
 type retryReq struct{ id uint64 }
 type retryPub struct{ channel string }
 
@@ -105,9 +108,9 @@ func (s *session) Receive(ctx actor.Context) {
 		// Handled after the answers the activation sent before stopping, which are already queued in
 		// our mailbox ahead of this self-message (Terminated itself is a system message and jumps the
 		// queue).
-		ctx.Send(ctx.Self(), &resendFor{pid: m.Who})
+		ctx.Send(ctx.Self(), &resendFor{pid: m.Who, lost: m.Why == actor.TerminatedReason_AddressTerminated})
 	case *resendFor:
-		s.resend(ctx, m.pid)
+		s.resend(ctx, m.pid, m.lost)
 		s.retryReqsTo(ctx, m.pid)
 	case *actor.DeadLetterResponse:
 		s.retryReqsTo(ctx, m.Target)

@@ -1,0 +1,89 @@
+package cluster
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Liveness tracks which nodes answer, by dialling each node's actor (remote) address: a node whose
+// process died refuses connections at once, so a short interval detects it in a few hundred ms. A node
+// is down after Misses consecutive failed probes and up again at its first success. It is a local,
+// best-effort view used for placement and for skipping dead nodes; correctness never depends on it (two
+// nodes that disagree may briefly run two activations of a channel, and Raft still orders everything).
+type Liveness struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Misses   int
+	// Addrs returns node id -> address to probe (this node excluded).
+	Addrs func() map[uint64]string
+
+	mu     sync.Mutex
+	misses map[uint64]int
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// Start probes in the background until Stop.
+func (l *Liveness) Start() {
+	if l.Interval == 0 {
+		l.Interval = 100 * time.Millisecond
+	}
+	if l.Timeout == 0 {
+		l.Timeout = 200 * time.Millisecond
+	}
+	if l.Misses == 0 {
+		l.Misses = 2
+	}
+	l.misses = map[uint64]int{}
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go l.loop()
+}
+
+func (l *Liveness) loop() {
+	defer close(l.done)
+	t := time.NewTicker(l.Interval)
+	defer t.Stop()
+	for {
+		addrs := l.Addrs()
+		var wg sync.WaitGroup
+		for id, addr := range addrs {
+			wg.Add(1)
+			go func(id uint64, addr string) {
+				defer wg.Done()
+				c, err := net.DialTimeout("tcp", addr, l.Timeout)
+				if err == nil {
+					c.Close()
+				}
+				l.mu.Lock()
+				if err == nil {
+					l.misses[id] = 0
+				} else {
+					l.misses[id]++
+				}
+				l.mu.Unlock()
+			}(id, addr)
+		}
+		wg.Wait()
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Up reports whether node id is believed alive (unknown nodes are).
+func (l *Liveness) Up(id uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.misses[id] < l.Misses
+}
+
+// Stop ends probing.
+func (l *Liveness) Stop() {
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+	}
+}
