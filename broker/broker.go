@@ -273,7 +273,7 @@ func (b *Broker) gateways(local *actor.PID) []*actor.PID {
 
 // syncMembers feeds the actor cluster's member list from the metadata group, its source of truth.
 func (b *Broker) syncMembers() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var last string
 	for {
@@ -282,8 +282,8 @@ func (b *Broker) syncMembers() {
 			for _, n := range nodes {
 				host, portStr, err := net.SplitHostPort(n.Actor)
 				port, perr := strconv.Atoi(portStr)
-				if n.Removed || err != nil || perr != nil {
-					continue
+				if n.Removed || !b.up(n.ID) || err != nil || perr != nil {
+					continue // gossiping with a dead member only produces timeouts
 				}
 				members = append(members, &pcluster.Member{Id: fmt.Sprintf("node-%d", n.ID), Host: host, Port: int32(port), Kinds: []string{actors.Kind}})
 			}

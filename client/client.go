@@ -1,6 +1,8 @@
-// Package client is the Go client of Sampan. A Client is one TCP connection speaking the protocol in
-// protocol/PROTOCOL.md. It is safe for concurrent use: publishes pipeline (many in flight, each answered
-// by its own ack), and each subscription's handler runs on its own goroutine, in seq order.
+// Package client is the Go client of Sampan. A Client talks to one server at a time over TCP, speaking
+// the protocol in protocol/PROTOCOL.md, and moves to another server of its list when the connection
+// breaks, resuming every subscription after the last message it received (no gap, no duplicate). It is
+// safe for concurrent use: publishes pipeline (many in flight, each answered by its own ack), and each
+// subscription's handler runs on its own goroutine, in seq order.
 //
 // Every network call takes a context first and honours its cancellation; server errors are returned as
 // *Error values matching the sentinels in errors.go with errors.Is.
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,44 +22,89 @@ import (
 	"github.com/sampan-io/sampan/protocol"
 )
 
-// Client is a connection to a Sampan server.
+// Client is a connection to a Sampan cluster (one server at a time).
 type Client struct {
-	conn   net.Conn
-	opts   options
-	limits protocol.ConnAck
-	window chan struct{} // publish slots
-
-	wmu     sync.Mutex
-	wbuf    []byte
-	wake    chan struct{}
-	writeOK chan struct{} // closed when the writer stops
+	opts    options
+	servers []string
+	window  chan struct{} // publish slots
 
 	mu      sync.Mutex
+	link    *link         // the current connection; nil while reconnecting
+	linkUp  chan struct{} // closed while link != nil; replaced when it goes down
+	server  int           // index in servers of the current or last connection
+	limits  protocol.ConnAck
 	nextReq uint64
 	nextSid uint64
 	pubs    map[uint64]*PubFuture
 	subs    map[uint64]*Subscription
-	err     error // why the connection ended
-	done    chan struct{}
-	once    sync.Once
+	err     error         // why the client ended for good
+	done    chan struct{} // closed when the client ended for good
 }
 
-// Connect dials addr, performs the CONNECT/CONNACK handshake and returns a ready client.
-func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	o := options{maxInflight: 1024, dialTimeout: 5 * time.Second, log: zerolog.Nop()}
+// link is one TCP connection: its writer buffer and goroutines.
+type link struct {
+	c    *Client
+	conn net.Conn
+	addr string
+	wmu  sync.Mutex
+	wbuf []byte
+	wake chan struct{}
+	dead chan struct{}
+	once sync.Once
+}
+
+// Connect connects to the first reachable server of servers (a comma-separated list of host:port),
+// performs the handshake and returns a ready client. Later, if the connection breaks, the client
+// reconnects to any server of the list (WithReconnect).
+func Connect(ctx context.Context, servers string, opts ...Option) (*Client, error) {
+	o := options{maxInflight: 1024, dialTimeout: 5 * time.Second, log: zerolog.Nop(), reconnect: true, reconnectFor: 2 * time.Minute}
 	for _, f := range opts {
 		f(&o)
 	}
-	dctx := ctx
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithTimeout(ctx, o.dialTimeout)
-		defer cancel()
+	var list []string
+	for _, s := range strings.Split(servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
 	}
+	if len(list) == 0 {
+		return nil, errors.New("sampan: no server address given")
+	}
+	c := &Client{opts: o, servers: list, linkUp: make(chan struct{}),
+		pubs: map[uint64]*PubFuture{}, subs: map[uint64]*Subscription{}, done: make(chan struct{})}
+	var errs []error
+	for i, addr := range list {
+		l, ack, err := c.dial(ctx, addr)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		n := o.maxInflight
+		if n <= 0 {
+			n = 1024
+		}
+		if ack.MaxInflight > 0 && n > int(ack.MaxInflight) {
+			n = int(ack.MaxInflight)
+		}
+		c.window = make(chan struct{}, n)
+		c.server = i
+		c.up(l, ack)
+		return c, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// dial opens a connection and performs the handshake, bounded by ctx and the dial timeout.
+func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAck, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
+	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("sampan: connect %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("sampan: connect %s: %w", addr, err)
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -64,38 +112,29 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	// The handshake is synchronous; unblock it if ctx ends first.
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	r := protocol.NewReader(conn, protocol.DefaultMaxFrame)
-	ack, err := handshake(conn, r, o.name)
+	ack, err := handshake(conn, r, c.opts.name)
 	if !stop() {
 		err = errors.Join(dctx.Err(), err)
 	}
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, nil, fmt.Errorf("sampan: %s: %w", addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	r.SetMaxFrame(ack.MaxFrame)
-	n := o.maxInflight
-	if n <= 0 {
-		n = 1024
-	}
-	if ack.MaxInflight > 0 && n > int(ack.MaxInflight) {
-		n = int(ack.MaxInflight)
-	}
-	c := &Client{conn: conn, opts: o, limits: *ack, window: make(chan struct{}, n),
-		wake: make(chan struct{}, 1), writeOK: make(chan struct{}),
-		pubs: map[uint64]*PubFuture{}, subs: map[uint64]*Subscription{}, done: make(chan struct{})}
-	go c.writeLoop()
-	go c.readLoop(r)
-	return c, nil
+	l := &link{c: c, conn: conn, addr: addr, wake: make(chan struct{}, 1), dead: make(chan struct{})}
+	go l.writeLoop()
+	go l.readLoop(r)
+	return l, ack, nil
 }
 
 func handshake(conn net.Conn, r *protocol.Reader, name string) (*protocol.ConnAck, error) {
 	if err := protocol.WriteFrame(conn, &protocol.Connect{Version: protocol.Version, Name: name}); err != nil {
-		return nil, fmt.Errorf("sampan: send CONNECT: %w", err)
+		return nil, fmt.Errorf("send CONNECT: %w", err)
 	}
 	f, err := r.Next()
 	if err != nil {
-		return nil, fmt.Errorf("sampan: read CONNACK: %w", err)
+		return nil, fmt.Errorf("read CONNACK: %w", err)
 	}
 	switch f := f.(type) {
 	case *protocol.ConnAck:
@@ -103,60 +142,126 @@ func handshake(conn net.Conn, r *protocol.Reader, name string) (*protocol.ConnAc
 	case *protocol.Err:
 		return nil, f.AsError()
 	default:
-		return nil, fmt.Errorf("sampan: expected CONNACK, got %s", f.Type())
+		return nil, fmt.Errorf("expected CONNACK, got %s", f.Type())
 	}
 }
 
-// Limits returns what the server announced on connect (max payload, windows, ...).
-func (c *Client) Limits() protocol.ConnAck { return c.limits }
+// up makes l the current connection and resumes every subscription on it.
+func (c *Client) up(l *link, ack *protocol.ConnAck) {
+	c.mu.Lock()
+	c.link, c.limits = l, *ack
+	close(c.linkUp)
+	subs := make([]*Subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		_ = l.send(s.resumeFrame())
+	}
+}
 
-// send queues a frame for the writer goroutine.
+// Limits returns what the current server announced on connect (max payload, windows, ...).
+func (c *Client) Limits() protocol.ConnAck {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limits
+}
+
+// Server returns the address of the server the client is connected to ("" while reconnecting).
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.link == nil {
+		return ""
+	}
+	return c.link.addr
+}
+
+// errDisconnected is returned by send while the client is between connections.
+var errDisconnected = errors.New("sampan: not connected")
+
+// send queues a frame on the current connection.
 func (c *Client) send(f protocol.Frame) error {
-	c.wmu.Lock()
+	c.mu.Lock()
+	l, err := c.link, c.err
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return errDisconnected
+	}
+	return l.send(f)
+}
+
+// current waits for a connection (while reconnecting) and returns it.
+func (c *Client) current(ctx context.Context) (*link, error) {
+	for {
+		c.mu.Lock()
+		l, up, err := c.link, c.linkUp, c.err
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if l != nil {
+			return l, nil
+		}
+		select {
+		case <-up:
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (l *link) send(f protocol.Frame) error {
+	l.wmu.Lock()
 	select {
-	case <-c.done:
-		c.wmu.Unlock()
-		return c.closeErr()
+	case <-l.dead:
+		l.wmu.Unlock()
+		return errDisconnected
 	default:
 	}
 	var err error
-	c.wbuf, err = protocol.AppendFrame(c.wbuf, f)
-	c.wmu.Unlock()
+	l.wbuf, err = protocol.AppendFrame(l.wbuf, f)
+	l.wmu.Unlock()
 	if err != nil {
 		return err
 	}
 	select {
-	case c.wake <- struct{}{}:
+	case l.wake <- struct{}{}:
 	default:
 	}
 	return nil
 }
 
-func (c *Client) writeLoop() {
-	defer close(c.writeOK)
+func (l *link) writeLoop() {
 	var out []byte
 	for {
 		select {
-		case <-c.wake:
-		case <-c.done:
+		case <-l.wake:
+		case <-l.dead:
 			return
 		}
 		for {
-			c.wmu.Lock()
-			out, c.wbuf = c.wbuf, out[:0]
-			c.wmu.Unlock()
+			l.wmu.Lock()
+			out, l.wbuf = l.wbuf, out[:0]
+			l.wmu.Unlock()
 			if len(out) == 0 {
 				break
 			}
-			if _, err := c.conn.Write(out); err != nil {
-				c.fail(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+			if _, err := l.conn.Write(out); err != nil {
+				l.fail(fmt.Errorf("%w: %v", ErrConnectionLost, err))
 				return
 			}
 		}
 	}
 }
 
-func (c *Client) readLoop(r *protocol.Reader) {
+func (l *link) readLoop(r *protocol.Reader) {
+	c := l.c
 	for {
 		f, err := r.Next()
 		if err != nil {
@@ -164,27 +269,21 @@ func (c *Client) readLoop(r *protocol.Reader) {
 			if errors.As(err, &pe) && !pe.Fatal {
 				continue
 			}
-			c.fail(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+			l.fail(fmt.Errorf("%w: %v", ErrConnectionLost, err))
 			return
 		}
 		switch f := f.(type) {
 		case *protocol.PubAck:
 			c.finishPub(f.Req, PubAck{Seq: f.Seq, Duplicate: f.Dup}, nil)
 		case *protocol.Msg:
-			c.mu.Lock()
-			s := c.subs[f.Sid]
-			c.mu.Unlock()
-			if s != nil {
+			if s := c.sub(f.Sid); s != nil {
 				// Never blocks: the server sends at most a window of MSGs this subscription has not
 				// returned with CREDIT, so the queue is bounded, and a slow handler cannot hold up
 				// this connection's acks or other subscriptions.
 				s.deliver(f)
 			}
 		case *protocol.SubAck:
-			c.mu.Lock()
-			s := c.subs[f.Sid]
-			c.mu.Unlock()
-			if s != nil {
+			if s := c.sub(f.Sid); s != nil {
 				s.acked(f, nil)
 			}
 		case *protocol.UnsubAck:
@@ -196,14 +295,21 @@ func (c *Client) readLoop(r *protocol.Reader) {
 				s.end(nil)
 			}
 		case *protocol.Err:
-			c.onErr(f)
+			l.onErr(f)
 		case *protocol.Ping:
-			_ = c.send(&protocol.Pong{})
+			_ = l.send(&protocol.Pong{})
 		}
 	}
 }
 
-func (c *Client) onErr(f *protocol.Err) {
+func (c *Client) sub(sid uint64) *Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[sid]
+}
+
+func (l *link) onErr(f *protocol.Err) {
+	c := l.c
 	e := f.AsError()
 	switch {
 	case f.Req != 0:
@@ -218,31 +324,114 @@ func (c *Client) onErr(f *protocol.Err) {
 			s.end(e)
 		}
 	case f.Fatal:
-		c.fail(fmt.Errorf("%w: %w", ErrConnectionLost, e))
+		l.fail(fmt.Errorf("%w: %w", ErrConnectionLost, e))
 	default:
 		c.opts.log.Warn().Err(e).Msg("server error")
 	}
 }
 
-// fail ends the connection: every pending publish and subscription gets err.
-func (c *Client) fail(err error) {
-	c.once.Do(func() {
-		c.mu.Lock()
+// fail ends this connection. Publishes in flight on it fail with err (their outcome is unknown);
+// subscriptions survive and resume on the next connection, unless the client is closed or does not
+// reconnect.
+func (l *link) fail(err error) {
+	l.once.Do(func() {
+		l.wmu.Lock()
+		close(l.dead)
+		l.wmu.Unlock()
+		_ = l.conn.Close()
+		l.c.linkDown(l, err)
+	})
+}
+
+func (c *Client) linkDown(l *link, err error) {
+	c.mu.Lock()
+	if c.link != l {
+		c.mu.Unlock()
+		return
+	}
+	c.link = nil
+	c.linkUp = make(chan struct{})
+	pubs := c.pubs
+	c.pubs = map[uint64]*PubFuture{}
+	closed := c.err != nil
+	c.mu.Unlock()
+	for _, p := range pubs {
+		p.finish(PubAck{}, err)
+		<-c.window
+	}
+	if closed || !c.opts.reconnect {
+		c.shutdown(err)
+		return
+	}
+	c.opts.log.Warn().Err(err).Str("server", l.addr).Msg("connection lost; reconnecting")
+	go c.reconnect(err)
+}
+
+// reconnect tries the servers in turn, from the one after the lost one, with growing pauses, until one
+// answers, the client is closed, or the reconnect time runs out.
+func (c *Client) reconnect(cause error) {
+	deadline := time.Now().Add(c.opts.reconnectFor)
+	wait := 10 * time.Millisecond
+	c.mu.Lock()
+	next := c.server + 1
+	c.mu.Unlock()
+	for {
+		for i := 0; i < len(c.servers); i++ {
+			idx := (next + i) % len(c.servers)
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-c.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			l, ack, err := c.dial(ctx, c.servers[idx])
+			cancel()
+			select {
+			case <-c.done:
+				if l != nil {
+					l.fail(ErrClosed)
+				}
+				return
+			default:
+			}
+			if err == nil {
+				c.mu.Lock()
+				c.server = idx
+				c.mu.Unlock()
+				c.opts.log.Info().Str("server", c.servers[idx]).Msg("reconnected")
+				c.up(l, ack)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.shutdown(fmt.Errorf("%w: no server answered for %v (last cause: %v)", ErrConnectionLost, c.opts.reconnectFor, cause))
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+// shutdown ends the client for good: every subscription ends with err.
+func (c *Client) shutdown(err error) {
+	c.mu.Lock()
+	if c.err == nil {
 		c.err = err
 		close(c.done)
-		pubs, subs := c.pubs, c.subs
-		c.pubs, c.subs = map[uint64]*PubFuture{}, map[uint64]*Subscription{}
-		c.mu.Unlock()
-		_ = c.conn.Close()
-		for _, p := range pubs {
-			p.finish(PubAck{}, err)
-			<-c.window
-		}
-		for _, s := range subs {
-			s.acked(nil, err)
-			s.end(err)
-		}
-	})
+	}
+	subs := c.subs
+	c.subs = map[uint64]*Subscription{}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.acked(nil, err)
+		s.end(err)
+	}
 }
 
 func (c *Client) closeErr() error {
@@ -254,17 +443,28 @@ func (c *Client) closeErr() error {
 	return ErrClosed
 }
 
-// Close closes the connection. Pending publishes fail with ErrClosed (they may or may not have been
-// stored) and subscriptions end with ErrClosed. Safe to call more than once.
+// Close closes the client. Pending publishes fail with ErrClosed (they may or may not have been stored)
+// and subscriptions end with ErrClosed. Safe to call more than once.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = ErrClosed
+		close(c.done)
+	}
+	l := c.link
+	c.mu.Unlock()
+	if l != nil {
+		l.fail(ErrClosed)
+	}
+	c.shutdown(ErrClosed)
 	return nil
 }
 
-// Done is closed when the connection has ended (Close or a broken connection); Err then says why.
+// Done is closed when the client has ended for good (Close, or no server answered for the reconnect
+// time); Err then says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns why the connection ended, or nil while it is up.
+// Err returns why the client ended, or nil while it is running (connected or reconnecting).
 func (c *Client) Err() error {
 	select {
 	case <-c.done:

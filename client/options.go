@@ -10,10 +10,24 @@ import (
 type Option func(*options)
 
 type options struct {
-	name        string
-	maxInflight int
-	dialTimeout time.Duration
-	log         zerolog.Logger
+	name         string
+	maxInflight  int
+	dialTimeout  time.Duration
+	log          zerolog.Logger
+	reconnect    bool
+	reconnectFor time.Duration
+}
+
+// WithReconnect sets whether the client reconnects (to any server of its list) when its connection
+// breaks, resuming subscriptions where they were; default true. reconnectFor bounds how long it keeps
+// trying before the client ends with ErrConnectionLost (0: the default, 2 minutes).
+func WithReconnect(enabled bool, reconnectFor time.Duration) Option {
+	return func(o *options) {
+		o.reconnect = enabled
+		if reconnectFor > 0 {
+			o.reconnectFor = reconnectFor
+		}
+	}
 }
 
 // WithName names the connection (shown in server logs).
@@ -23,7 +37,7 @@ func WithName(name string) Option { return func(o *options) { o.name = name } }
 // announced on connect, caps it. Default 1024.
 func WithMaxInflight(n int) Option { return func(o *options) { o.maxInflight = n } }
 
-// WithDialTimeout bounds the TCP connect when ctx has no earlier deadline. Default 5s.
+// WithDialTimeout bounds each connection attempt (TCP connect and handshake). Default 5s.
 func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 
 // WithLogger sets where the client logs connection problems. Default: nothing is logged.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sampan-io/sampan/protocol"
 )
@@ -57,8 +58,10 @@ func (c *Client) Publish(ctx context.Context, channel string, payload []byte, op
 }
 
 // PublishAsync sends a publish without waiting for its ack and returns its future. It blocks while the
-// in-flight window (WithMaxInflight, capped by the server) is full, until a slot frees or ctx ends.
-// Acks of one channel arrive in publish order.
+// in-flight window (WithMaxInflight, capped by the server) is full, and while the client is
+// reconnecting, until there is room and a connection or ctx ends. Acks of one channel arrive in publish
+// order. A publish in flight when its connection breaks fails with ErrConnectionLost: its outcome is
+// unknown (use an idempotency key to retry safely).
 func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byte, opts ...PubOption) (*PubFuture, error) {
 	var po pubOptions
 	for _, o := range opts {
@@ -67,8 +70,8 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 	if err := protocol.ValidateChannel(channel); err != nil {
 		return nil, err
 	}
-	if c.limits.MaxPayload > 0 && uint32(len(payload)) > c.limits.MaxPayload {
-		return nil, protocol.NewError(protocol.CodePayloadTooLarge, "payload %d bytes over the server maximum %d", len(payload), c.limits.MaxPayload)
+	if max := c.Limits().MaxPayload; max > 0 && uint32(len(payload)) > max {
+		return nil, protocol.NewError(protocol.CodePayloadTooLarge, "payload %d bytes over the server maximum %d", len(payload), max)
 	}
 	select {
 	case c.window <- struct{}{}:
@@ -78,21 +81,39 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 		return nil, c.closeErr()
 	}
 	f := &PubFuture{done: make(chan struct{})}
-	c.mu.Lock()
-	if c.err != nil {
+	for {
+		l, err := c.current(ctx)
+		if err != nil {
+			<-c.window
+			return nil, err
+		}
+		c.mu.Lock()
+		if c.link != l {
+			c.mu.Unlock()
+			continue // it went down meanwhile: wait for the next one
+		}
+		c.nextReq++
+		req := c.nextReq
+		c.pubs[req] = f
 		c.mu.Unlock()
-		<-c.window
-		return nil, c.err
+		err = l.send(&protocol.Pub{Req: req, Channel: channel, Payload: payload, Headers: po.headers, IdemKey: po.idemKey})
+		if err == nil {
+			return f, nil
+		}
+		// Never written: take it back (unless the link's failure already answered it) and try again
+		// on the next connection.
+		c.mu.Lock()
+		_, mine := c.pubs[req]
+		delete(c.pubs, req)
+		c.mu.Unlock()
+		if !mine {
+			return f, nil
+		}
+		if !errors.Is(err, errDisconnected) {
+			<-c.window
+			return nil, err
+		}
 	}
-	c.nextReq++
-	req := c.nextReq
-	c.pubs[req] = f
-	c.mu.Unlock()
-	if err := c.send(&protocol.Pub{Req: req, Channel: channel, Payload: payload, Headers: po.headers, IdemKey: po.idemKey}); err != nil {
-		c.finishPub(req, PubAck{}, err)
-		return nil, err
-	}
-	return f, nil
 }
 
 func (c *Client) finishPub(req uint64, a PubAck, err error) {

@@ -73,6 +73,8 @@ type Subscription struct {
 	sid     uint64
 	channel string
 
+	start    Start
+	win      uint32 // window asked for
 	ackc     chan struct{}
 	ackOnce  sync.Once
 	startSeq uint64
@@ -81,6 +83,7 @@ type Subscription struct {
 
 	qmu      sync.Mutex
 	queue    []*protocol.Msg // received, not yet handled; bounded by the window
+	queued   uint64          // highest seq queued: messages at or below it (a resumption's overlap) are dropped
 	notify   chan struct{}
 	stopping chan struct{} // Unsubscribe called: stop delivering
 	stopOnce sync.Once
@@ -101,8 +104,12 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	if err := protocol.ValidateChannel(channel); err != nil {
 		return nil, err
 	}
-	s := &Subscription{c: c, channel: channel, ackc: make(chan struct{}), notify: make(chan struct{}, 1),
+	s := &Subscription{c: c, channel: channel, start: start, win: so.window, ackc: make(chan struct{}), notify: make(chan struct{}, 1),
 		stopping: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{})}
+	l, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -112,15 +119,8 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	s.sid = c.nextSid
 	c.subs[s.sid] = s
 	c.mu.Unlock()
-	f := &protocol.Sub{Sid: s.sid, Channel: channel, Start: start.kind, Seq: start.seq, Window: so.window}
-	if start.kind == protocol.StartTime {
-		f.Time = start.time.UnixNano()
-	}
-	if err := c.send(f); err != nil {
-		s.end(err)
-		close(s.done)
-		return nil, err
-	}
+	// If this connection breaks before SUBACK, the subscription is sent again on the next one.
+	_ = l.send(s.resumeFrame())
 	select {
 	case <-s.ackc:
 		if s.ackErr != nil {
@@ -189,11 +189,46 @@ func (s *Subscription) run(h Handler) {
 
 func (s *Subscription) deliver(m *protocol.Msg) {
 	s.qmu.Lock()
+	if m.Seq <= s.queued {
+		s.qmu.Unlock()
+		return
+	}
+	s.queued = m.Seq
 	s.queue = append(s.queue, m)
 	s.qmu.Unlock()
 	select {
 	case s.notify <- struct{}{}:
 	default:
+	}
+}
+
+// resumeFrame is the SUB for this subscription on a (new) connection: after the last message received,
+// else where the server first said it would start, else the original start position.
+func (s *Subscription) resumeFrame() *protocol.Sub {
+	f := &protocol.Sub{Sid: s.sid, Channel: s.channel, Window: s.win}
+	s.qmu.Lock()
+	queued := s.queued
+	s.qmu.Unlock()
+	switch {
+	case queued > 0:
+		f.Start, f.Seq = protocol.StartSeq, queued+1
+	case s.acknowledged() && s.startSeq > 0:
+		f.Start, f.Seq = protocol.StartSeq, s.startSeq
+	default:
+		f.Start, f.Seq = s.start.kind, s.start.seq
+		if s.start.kind == protocol.StartTime {
+			f.Time = s.start.time.UnixNano()
+		}
+	}
+	return f
+}
+
+func (s *Subscription) acknowledged() bool {
+	select {
+	case <-s.ackc:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -247,8 +282,12 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	default:
 	}
 	if err := s.c.send(&protocol.Unsub{Sid: s.sid}); err != nil {
+		// Between connections: nothing to tell a server, just forget it.
+		s.c.mu.Lock()
+		delete(s.c.subs, s.sid)
+		s.c.mu.Unlock()
 		s.end(nil)
-		return nil // the connection is gone, so is the subscription
+		return nil
 	}
 	select {
 	case <-s.ended:

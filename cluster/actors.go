@@ -55,7 +55,7 @@ func StartActorNode(c ActorConfig) (*ActorNode, error) {
 	lg := c.Logger.With().Str("component", "actors").Logger()
 	system := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-			return slog.New(NewSlogHandler(lg, slog.LevelWarn))
+			return slog.New(NewSlogHandler(lg, slog.LevelError)) // protoactor warns about every gossip timeout
 		}),
 		// Dead letters are expected around passivation and are handled by the senders; don't log them.
 		actor.WithDeadLetterRequestLogging(false),

@@ -31,7 +31,10 @@ type PlacementLookup struct {
 func (p *PlacementLookup) Setup(cl *pcluster.Cluster, _ []string, _ bool) {
 	p.cl = cl
 	if p.Timeout == 0 {
-		p.Timeout = 10 * time.Second
+		// An activator answers as soon as it has spawned (before the actor's start-up), so only a dead
+		// or unreachable node takes longer; the caller then asks again and placement, by then aware the
+		// node is down, picks another.
+		p.Timeout = 500 * time.Millisecond
 	}
 	pid, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return &activator{cl: cl, grains: map[string]*actor.PID{}}

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -38,26 +37,12 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// connect dials the first reachable server of a comma-separated list.
+// connect connects to the first reachable server of a comma-separated list; the client moves to another
+// one of the list if its connection breaks.
 func connect(ctx context.Context, servers string, opts ...client.Option) (*client.Client, error) {
-	var errs []error
-	for _, s := range strings.Split(servers, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err := client.Connect(cctx, s, opts...)
-		cancel()
-		if err == nil {
-			return c, nil
-		}
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
-		return nil, errors.New("no server given")
-	}
-	return nil, errors.Join(errs...)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return client.Connect(cctx, servers, opts...)
 }
 
 func addServerFlag(cmd *cobra.Command, p *string) {

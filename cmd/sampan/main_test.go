@@ -103,7 +103,8 @@ func TestKillNineKeepsAckedMessages(t *testing.T) {
 	s := startServer(t, dir, raft)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	c, err := client.Connect(ctx, s.addr, client.WithMaxInflight(1024))
+	// No reconnect: the publisher must see its connection die with the process.
+	c, err := client.Connect(ctx, s.addr, client.WithMaxInflight(1024), client.WithReconnect(false, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

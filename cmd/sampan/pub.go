@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +38,8 @@ line of stdin (pipelined, up to --window in flight) and print the seq of the las
 			if h != nil {
 				opts = append(opts, client.WithHeaders(h))
 			}
-			c, err := connect(ctx, server, client.WithMaxInflight(window))
+			// A short reconnect window: a one-shot publish should fail, not hang, when no server answers.
+			c, err := connect(ctx, server, client.WithMaxInflight(window), client.WithReconnect(true, 10*time.Second))
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/internal/racecheck"
 )
 
 // FreePort returns a 127.0.0.1 address whose port was free a moment ago. Dragonboat needs a fixed Raft
@@ -77,5 +78,14 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// SkipMultiNodeUnderRace skips a test that runs several actor nodes in one process when the race
+// detector is on (see package racecheck).
+func SkipMultiNodeUnderRace(t testing.TB) {
+	t.Helper()
+	if racecheck.Enabled {
+		t.Skip("several actor nodes in one process trip protoactor's grpclog.SetLoggerV2 race (upstream); run without -race")
 	}
 }
