@@ -154,6 +154,7 @@ func (b *Broker) handler() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}))
+	b.adminRoutes(mux)
 	return mux
 }
 

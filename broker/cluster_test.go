@@ -2,7 +2,9 @@ package broker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +82,68 @@ func TestClusterPublishSubscribeAcrossNodes(t *testing.T) {
 			return err == nil && st.LastSeq == total && st.Msgs == total
 		})
 	}
+	checkAdminAPI(t, nodes, "cluster.orders", total)
+}
+
+func getJSON(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(r.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+	}
+	return r.StatusCode
+}
+
+func checkAdminAPI(t *testing.T, nodes []*broker.Broker, channel string, lastSeq uint64) {
+	base := "http://" + nodes[1].HTTPAddr()
+	var ns []broker.NodeStatus
+	if code := getJSON(t, "GET", base+"/cluster/nodes", "", &ns); code != 200 || len(ns) != len(nodes) {
+		t.Fatalf("/cluster/nodes: %d %+v", code, ns)
+	}
+	led := 0
+	for _, n := range ns {
+		if !n.Up || n.Client == "" {
+			t.Fatalf("node %+v", n)
+		}
+		led += n.ChannelsLed
+	}
+	if led != 1 {
+		t.Fatalf("%d channels led in total, want 1: %+v", led, ns)
+	}
+	var st broker.ClusterStatus
+	if code := getJSON(t, "GET", base+"/cluster/status", "", &st); code != 200 || !st.Ready || st.Nodes != 3 || st.NodesUp != 3 || st.Channels != 1 || st.MetaLeader == 0 {
+		t.Fatalf("/cluster/status: %d %+v", code, st)
+	}
+	var cs broker.ChannelStatus
+	if code := getJSON(t, "GET", base+"/channels/"+channel, "", &cs); code != 200 || cs.State != "hot" || len(cs.Replicas) != 3 || cs.Leader == 0 || cs.LastSeq != lastSeq {
+		t.Fatalf("/channels/%s: %d %+v", channel, code, cs)
+	}
+	var list []broker.ChannelStatus
+	if code := getJSON(t, "GET", base+"/channels", "", &list); code != 200 || len(list) != 1 || list[0].Name != channel {
+		t.Fatalf("/channels: %d %+v", code, list)
+	}
+	to := cs.Leader%3 + 1
+	var moved broker.ChannelStatus
+	if code := getJSON(t, "POST", base+"/channels/"+channel+"/transfer-leader", fmt.Sprintf(`{"to": %d}`, to), &moved); code != 200 || moved.Leader != to {
+		t.Fatalf("transfer-leader to %d: %d %+v", to, code, moved)
+	}
+	var e map[string]string
+	if code := getJSON(t, "GET", base+"/channels/no.such", "", &e); code != 404 || e["error"] == "" {
+		t.Fatalf("unknown channel: %d %v", code, e)
+	}
+	if code := getJSON(t, "POST", base+"/channels/"+channel+"/transfer-leader", `{"to": 9}`, &e); code != 400 {
+		t.Fatalf("transfer to a non-replica: %d %v", code, e)
+	}
+	if code := getJSON(t, "POST", base+"/cluster/nodes", `{}`, &e); code != 501 {
+		t.Fatalf("add node: %d", code)
+	}
 }
 
 // TestClusterNodeStopFailover stops the node that runs a channel's actor (and one replica) while a
@@ -147,4 +211,34 @@ func TestClusterNodeStopFailover(t *testing.T) {
 	if s := sub.Server(); s == nodes[0].Addr() || s == "" {
 		t.Fatalf("subscriber's client is on %q, want a surviving node", s)
 	}
+}
+
+// TestReadyzWaitsForMetadata: a node of a three-node cluster is not ready (GET /readyz 503) while it
+// cannot reach a quorum of the metadata group, and becomes ready once a second node is up.
+func TestReadyzWaitsForMetadata(t *testing.T) {
+	tu.SkipMultiNodeUnderRace(t)
+	cfgs := make([]broker.Config, 3)
+	var peers []string
+	for i := range cfgs {
+		cfgs[i] = tu.Config(t, t.TempDir())
+		cfgs[i].NodeID = uint64(i + 1)
+		peers = append(peers, fmt.Sprintf("%d@%s", i+1, cfgs[i].Raft))
+	}
+	for i := range cfgs {
+		cfgs[i].Peers = strings.Join(peers, ",")
+	}
+	first := tu.StartBroker(t, cfgs[0])
+	status := func() int {
+		r, err := http.Get("http://" + first.HTTPAddr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if first.Ready() || status() != http.StatusServiceUnavailable {
+		t.Fatal("a lone node of three is ready")
+	}
+	tu.StartBroker(t, cfgs[1])
+	tu.Eventually(t, 30*time.Second, "node 1 ready once a quorum is up", func() bool { return status() == http.StatusOK })
 }

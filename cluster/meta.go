@@ -235,3 +235,12 @@ func (m *Meta) Close() {
 	close(m.stop)
 	m.wg.Wait()
 }
+
+// Channels returns the channel registry (this replica's view), sorted by name.
+func (m *Meta) Channels() ([]store.ChannelInfo, error) {
+	v, err := m.nh.StaleRead(store.MetaShardID, &store.MetaChannelsQuery{})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]store.ChannelInfo), nil
+}

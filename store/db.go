@@ -180,3 +180,28 @@ func (db *DB) getUint64(key []byte) (uint64, bool, error) {
 	}
 	return binary.BigEndian.Uint64(v), true, nil
 }
+
+// ShardState reads a channel shard's state straight from this node's store, without its state machine
+// running (e.g. for a cold channel). ok is false when this node holds no data for the shard. It is as
+// current as this replica's last apply.
+func (db *DB) ShardState(shardID uint64) (st ChannelState, ok bool, err error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return ChannelState{}, false, ErrClosed
+	}
+	v, closer, err := db.pdb.Get(stateKey(nil, shardID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ChannelState{}, false, nil
+	}
+	if err != nil {
+		return ChannelState{}, false, err
+	}
+	defer closer.Close()
+	s, err := decodeState(v)
+	if err != nil {
+		return ChannelState{}, false, err
+	}
+	return ChannelState{FirstSeq: s.FirstSeq, LastSeq: s.LastSeq, Msgs: s.Msgs, Bytes: s.Bytes, LastTime: s.LastTime,
+		Config: s.Config, Applied: s.Applied, Clock: s.Clock, Configured: s.Configured}, true, nil
+}

@@ -1,0 +1,252 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sampan-io/sampan/cluster"
+	"github.com/sampan-io/sampan/store"
+)
+
+// The JSON admin API on the HTTP listener: cluster membership and channels as this node sees them.
+
+// NodeStatus is one node in GET /cluster/nodes.
+type NodeStatus struct {
+	ID          uint64 `json:"id"`
+	Raft        string `json:"raft"`
+	Client      string `json:"client"`
+	HTTP        string `json:"http"`
+	Up          bool   `json:"up"`
+	Removed     bool   `json:"removed,omitempty"`
+	ChannelsLed int    `json:"channels_led"` // among channels whose shard runs on this node
+}
+
+// ClusterStatus is GET /cluster/status.
+type ClusterStatus struct {
+	NodeID     uint64 `json:"node_id"`
+	Ready      bool   `json:"ready"`
+	MetaLeader uint64 `json:"meta_leader"` // node id leading the metadata group, 0 if unknown
+	Nodes      int    `json:"nodes"`
+	NodesUp    int    `json:"nodes_up"`
+	Channels   int    `json:"channels"`
+	Hot        int    `json:"hot_channels"` // shard running on this node
+}
+
+// ChannelStatus is one channel in GET /channels and GET /channels/{name}.
+type ChannelStatus struct {
+	Name     string          `json:"name"`
+	ShardID  uint64          `json:"shard_id"`
+	Replicas []store.Replica `json:"replicas"`
+	Leader   uint64          `json:"leader"` // node id, 0 if unknown here (cold channel)
+	State    string          `json:"state"`  // hot (shard running on this node) or cold
+	LastSeq  uint64          `json:"last_seq,omitempty"`
+	Messages uint64          `json:"messages,omitempty"`
+	Bytes    uint64          `json:"bytes,omitempty"`
+}
+
+func (b *Broker) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /cluster/status", b.httpStatus)
+	mux.HandleFunc("GET /cluster/nodes", b.httpNodes)
+	mux.HandleFunc("POST /cluster/nodes", notYet("adding a node"))
+	mux.HandleFunc("DELETE /cluster/nodes/{id}", notYet("removing a node"))
+	mux.HandleFunc("GET /channels", b.httpChannels)
+	mux.HandleFunc("GET /channels/{name}", b.httpChannel)
+	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.httpTransfer)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func notYet(what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		writeErr(w, http.StatusNotImplemented, fmt.Errorf("%s is not supported yet: the cluster's membership is the --peers list", what))
+	}
+}
+
+func (b *Broker) metaOrErr(w http.ResponseWriter) *cluster.Meta {
+	m := b.metaPtr.Load()
+	if m == nil || !m.Ready() {
+		writeErr(w, http.StatusServiceUnavailable, cluster.ErrNotReady)
+		return nil
+	}
+	return m
+}
+
+// leaderNode returns the node leading a shard as this node sees it, when the shard runs here.
+func (b *Broker) leaderNode(info *store.ChannelInfo) (uint64, bool) {
+	leader, _, ok, err := b.nh.GetLeaderID(info.ShardID)
+	if err != nil {
+		return 0, false // not running here
+	}
+	if ok {
+		for _, r := range info.Replicas {
+			if r.ReplicaID == leader {
+				return r.NodeID, true
+			}
+		}
+	}
+	return 0, true
+}
+
+func (b *Broker) channelStatus(info *store.ChannelInfo) ChannelStatus {
+	cs := ChannelStatus{Name: info.Name, ShardID: info.ShardID, Replicas: info.Replicas, State: "cold"}
+	if leader, running := b.leaderNode(info); running {
+		cs.State, cs.Leader = "hot", leader
+	}
+	if st, ok, err := b.db.ShardState(info.ShardID); err == nil && ok {
+		cs.LastSeq, cs.Messages, cs.Bytes = st.LastSeq, st.Msgs, st.Bytes
+	}
+	return cs
+}
+
+func (b *Broker) httpStatus(w http.ResponseWriter, _ *http.Request) {
+	m := b.metaPtr.Load()
+	st := ClusterStatus{NodeID: b.cfg.NodeID, Ready: b.Ready()}
+	if m == nil {
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	if leader, _, ok, err := b.nh.GetLeaderID(store.MetaShardID); err == nil && ok {
+		st.MetaLeader = leader // metadata replica ids are node ids
+	}
+	if nodes, err := m.Nodes(); err == nil {
+		for _, n := range nodes {
+			if !n.Removed {
+				st.Nodes++
+				if b.up(n.ID) {
+					st.NodesUp++
+				}
+			}
+		}
+	}
+	if chans, err := m.Channels(); err == nil {
+		st.Channels = len(chans)
+		for i := range chans {
+			if _, running := b.leaderNode(&chans[i]); running {
+				st.Hot++
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (b *Broker) httpNodes(w http.ResponseWriter, _ *http.Request) {
+	m := b.metaOrErr(w)
+	if m == nil {
+		return
+	}
+	nodes, err := m.Nodes()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	led := map[uint64]int{}
+	if chans, err := m.Channels(); err == nil {
+		for i := range chans {
+			if leader, _ := b.leaderNode(&chans[i]); leader != 0 {
+				led[leader]++
+			}
+		}
+	}
+	out := make([]NodeStatus, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, NodeStatus{ID: n.ID, Raft: n.Raft, Client: n.Client, HTTP: n.HTTP, Up: !n.Removed && b.up(n.ID),
+			Removed: n.Removed, ChannelsLed: led[n.ID]})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (b *Broker) httpChannels(w http.ResponseWriter, _ *http.Request) {
+	m := b.metaOrErr(w)
+	if m == nil {
+		return
+	}
+	chans, err := m.Channels()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]ChannelStatus, 0, len(chans))
+	for i := range chans {
+		out = append(out, b.channelStatus(&chans[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (b *Broker) channelInfo(w http.ResponseWriter, r *http.Request) *store.ChannelInfo {
+	m := b.metaOrErr(w)
+	if m == nil {
+		return nil
+	}
+	info, err := m.Channel(r.Context(), r.PathValue("name"), false)
+	if errors.Is(err, store.ErrChannelNotFound) {
+		writeErr(w, http.StatusNotFound, fmt.Errorf("channel %q not found", r.PathValue("name")))
+		return nil
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return nil
+	}
+	return info
+}
+
+func (b *Broker) httpChannel(w http.ResponseWriter, r *http.Request) {
+	if info := b.channelInfo(w, r); info != nil {
+		writeJSON(w, http.StatusOK, b.channelStatus(info))
+	}
+}
+
+// httpTransfer moves a channel's leadership to another replica node: {"to": NODE_ID}. The shard must
+// be running on this node (the channel is hot here). The channel actor stays where it is; Dragonboat
+// forwards its proposals to the new leader.
+func (b *Broker) httpTransfer(w http.ResponseWriter, r *http.Request) {
+	info := b.channelInfo(w, r)
+	if info == nil {
+		return
+	}
+	var req struct {
+		To uint64 `json:"to"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.To == 0 {
+		writeErr(w, http.StatusBadRequest, errors.New(`body must be {"to": NODE_ID}`))
+		return
+	}
+	replica := info.ReplicaOn(req.To)
+	if replica == 0 {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("node %d holds no replica of %s", req.To, info.Name))
+		return
+	}
+	if _, running := b.leaderNode(info); !running {
+		writeErr(w, http.StatusConflict, fmt.Errorf("channel %s is not active on this node; publish to it or ask a node where it is hot", info.Name))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		if leader, _ := b.leaderNode(info); leader == req.To {
+			writeJSON(w, http.StatusOK, b.channelStatus(info))
+			return
+		}
+		// Best effort in Raft: ask again until it happens or the deadline passes.
+		_ = b.nh.RequestLeaderTransfer(info.ShardID, replica)
+		select {
+		case <-ctx.Done():
+			writeErr(w, http.StatusGatewayTimeout, fmt.Errorf("leadership of %s did not move to node %d", info.Name, req.To))
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
