@@ -50,7 +50,10 @@ type Env struct {
 	// Gateways lists the gateway PIDs to announce activations to.
 	Gateways func() []*actor.PID
 	// Up reports whether a node is believed alive; nil: all are.
-	Up      func(node uint64) bool
+	Up func(node uint64) bool
+	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
+	// RaftEventListener).
+	Leaders *LeaderEvents
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
 
@@ -91,15 +94,16 @@ func NewKind(env *Env) *pcluster.Kind {
 }
 
 type proposal struct {
-	msg      *Publish
-	orig     *Publish          // as received, when oversize items were taken out of msg
-	rejected []*protocol.Error // per item of orig: why it was refused before proposing (nil: proposed)
-	start    time.Time
-	time     int64  // the proposal timestamp, which the state machine gives every message of the entry
-	cmd      []byte // encoded command, kept until Dragonboat accepted it
-	done     chan struct{}
-	res      dragonboat.RequestResult
-	err      error // set when Propose itself failed
+	msg       *Publish
+	orig      *Publish          // as received, when oversize items were taken out of msg
+	rejected  []*protocol.Error // per item of orig: why it was refused before proposing (nil: proposed)
+	start     time.Time
+	abandoned bool   // answered "outcome unknown" without waiting for Dragonboat (leader lost)
+	time      int64  // the proposal timestamp, which the state machine gives every message of the entry
+	cmd       []byte // encoded command, kept until Dragonboat accepted it
+	done      chan struct{}
+	res       dragonboat.RequestResult
+	err       error // set when Propose itself failed
 }
 
 type proposalDone struct{}
@@ -114,8 +118,9 @@ type channelActor struct {
 	counted      bool // counted in env.active
 	startErr     *protocol.Error
 
-	lastActive time.Time     // last message other than idleCheck
-	idleAfter  time.Duration // passivate after this long without messages
+	lastActive      time.Time // last message other than idleCheck
+	leaderChangedAt time.Time
+	idleAfter       time.Duration // passivate after this long without messages
 
 	replicas   []store.Replica
 	members    map[uint64]string // replica id -> Raft address
@@ -177,6 +182,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.idle(ctx)
 	case *replicaCheck:
 		a.checkReplicas(ctx)
+	case *leaderChanged:
+		a.onLeaderChanged(ctx, m)
+	case *abandonCheck:
+		a.abandonStale(ctx)
 	case *ShardStarted:
 		a.onShardStarted(m)
 	case *actor.Stopping:
@@ -212,6 +221,45 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
 	a.armReplicaCheck(ctx)
+	if a.env.Leaders != nil {
+		a.env.Leaders.register(a.shardID, ctx.Self())
+	}
+}
+
+type abandonCheck struct{}
+
+// abandonAfter is how long proposals made before a leader change may stay pending before they are
+// answered "outcome unknown": Dragonboat loses proposals forwarded to a leader that died and would only
+// time them out after ProposalTimeout, holding every later ack of the channel behind them.
+const abandonAfter = 500 * time.Millisecond
+
+func (a *channelActor) onLeaderChanged(ctx actor.Context, m *leaderChanged) {
+	a.leaderChangedAt = time.Now()
+	if len(a.queue) > 0 {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(abandonAfter, func() { root.Send(self, &abandonCheck{}) })
+	}
+}
+
+// abandonStale answers (timeout, outcome unknown) the proposals at the head of the queue that were made
+// before the last leader change and are still pending after abandonAfter. If one did commit, its seq
+// simply is not delivered live: subscribers read it from the store when they see the gap.
+func (a *channelActor) abandonStale(ctx actor.Context) {
+	changed := a.leaderChangedAt
+	if time.Since(changed) < abandonAfter {
+		return // a later change re-armed the check
+	}
+	for _, p := range a.queue {
+		if !p.start.Before(changed) {
+			break
+		}
+		select {
+		case <-p.done:
+		default:
+			p.abandoned = true
+		}
+	}
+	a.complete(ctx, false)
 }
 
 // leadHere moves the shard's leadership to this node, so proposals start where the leader is (a
@@ -447,9 +495,9 @@ func (a *channelActor) complete(ctx actor.Context, wait bool) {
 	var deliver []store.Message
 	for len(a.queue) > 0 {
 		p := a.queue[0]
-		if wait {
+		if wait && !p.abandoned {
 			<-p.done
-		} else {
+		} else if !p.abandoned {
 			select {
 			case <-p.done:
 			default:
@@ -478,6 +526,8 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 	var perr *protocol.Error
 	switch {
 	case len(m.Items) == 0:
+	case p.abandoned:
+		perr = protocol.NewError(protocol.CodeTimeout, "the channel's Raft leader changed: publish may or may not have been stored")
 	case p.err != nil:
 		perr = proposeError(p.err)
 	case p.res.Completed():
@@ -673,6 +723,9 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		}
 	}
 	a.blocked = nil
+	if a.env.Leaders != nil {
+		a.env.Leaders.unregister(a.shardID, ctx.Self())
+	}
 	if a.shardStarted {
 		a.env.Metrics.ActiveChannels.Dec()
 		if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {

@@ -158,14 +158,15 @@ func init() {
 	sc.RegisterMessage("sampan.StopShard", &StopShard{})
 }
 
-// replicaCheck retries starting the replicas that could not be started at activation (their node was
-// down): once the node is back its replica starts and catches up from the leader.
+// replicaCheck runs every replicaCheckEvery while the channel is active: it (re)starts the replicas
+// whose node was down (at activation or since): once the node is back its replica starts and catches up
+// from the leader. It sends nothing while all replica nodes stay up.
 type replicaCheck struct{}
 
 const replicaCheckEvery = time.Second
 
 func (a *channelActor) armReplicaCheck(ctx actor.Context) {
-	if len(a.lagging) == 0 || a.checkArmed {
+	if a.checkArmed || len(a.replicas) < 2 {
 		return
 	}
 	a.checkArmed = true
@@ -177,6 +178,13 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	a.checkArmed = false
 	if !a.ready {
 		return
+	}
+	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
+	// remember it, and start it again once the node answers.
+	for _, r := range a.replicas {
+		if r.NodeID != a.env.NodeID && a.env.Up != nil && !a.env.Up(r.NodeID) {
+			a.lagging[r.NodeID] = r.ReplicaID
+		}
 	}
 	for node, replica := range a.lagging {
 		if a.env.Up != nil && !a.env.Up(node) {

@@ -73,6 +73,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	hc := cluster.DefaultHostConfig(filepath.Join(cfg.Data, "raft"), cfg.Raft)
 	hc.RTTMillisecond, hc.LogDBShards, hc.ExecShards = cfg.Tuning.RTTMillisecond, cfg.Tuning.LogDBShards, cfg.Tuning.ExecShards
 	hc.LogDBMemory = cfg.Tuning.LogDBMemory
+	leaders := actors.NewLeaderEvents()
+	hc.Events = leaders
 	hc.Logger = log
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err
@@ -91,6 +93,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Up:              b.up,
+		Leaders:         leaders,
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
@@ -101,6 +104,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log}); err != nil {
 		return b, err
 	}
+	leaders.SetSystem(b.actors.System)
 	if _, err = b.actors.System.Root.SpawnNamed(actors.NewShardManager(env), actors.ShardsName); err != nil {
 		return b, fmt.Errorf("sampan: spawn shard manager: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
 	"github.com/rs/zerolog"
 )
 
@@ -32,6 +33,8 @@ type HostConfig struct {
 	LogDBMemory string
 	// Logger receives Dragonboat's and pebble's logs.
 	Logger zerolog.Logger
+	// Events, when set, is told of every leader change of every shard on this node.
+	Events raftio.IRaftEventListener
 }
 
 // DefaultHostConfig returns the settings a single small node runs with.
@@ -82,9 +85,10 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	engine.ApplyShards = c.ExecShards
 	engine.CommitShards = c.ExecShards
 	nhc := config.NodeHostConfig{
-		NodeHostDir:    filepath.Clean(c.Dir),
-		RTTMillisecond: c.RTTMillisecond,
-		RaftAddress:    c.RaftAddr,
+		NodeHostDir:       filepath.Clean(c.Dir),
+		RTTMillisecond:    c.RTTMillisecond,
+		RaftAddress:       c.RaftAddr,
+		RaftEventListener: c.Events,
 		Expert: config.ExpertConfig{
 			LogDB:  logdb,
 			Engine: engine,

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sampan-io/sampan/broker"
+)
+
+// The admin commands are thin wrappers over the JSON API on a node's HTTP listener.
+
+func adminCall(httpAddr, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+httpAddr+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := &http.Client{Timeout: 15 * time.Second}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s", e.Error)
+		}
+		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return out, nil
+}
+
+func addHTTPFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "http", broker.DefaultHTTP, "a node's HTTP address host:port")
+}
+
+func printer(cmd *cobra.Command, b []byte) error {
+	_, err := cmd.OutOrStdout().Write(b)
+	return err
+}
+
+func newClusterCmd() *cobra.Command {
+	var addr string
+	c := &cobra.Command{Use: "cluster", Short: "Inspect and change the cluster (via a node's HTTP API)"}
+	status := &cobra.Command{Use: "status", Short: "Cluster status and its nodes", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := adminCall(addr, "GET", "/cluster/status", nil)
+			if err != nil {
+				return err
+			}
+			nodes, err := adminCall(addr, "GET", "/cluster/nodes", nil)
+			if err != nil {
+				return err
+			}
+			if err := printer(cmd, st); err != nil {
+				return err
+			}
+			return printer(cmd, nodes)
+		}}
+	add := &cobra.Command{Use: "add ID RAFT_ADDR", Short: "Add a node (not supported yet)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := adminCall(addr, "POST", "/cluster/nodes", map[string]string{"id": args[0], "raft": args[1]})
+			return err
+		}}
+	remove := &cobra.Command{Use: "remove ID", Short: "Remove a node (not supported yet)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := adminCall(addr, "DELETE", "/cluster/nodes/"+url.PathEscape(args[0]), nil)
+			return err
+		}}
+	for _, s := range []*cobra.Command{status, add, remove} {
+		addHTTPFlag(s, &addr)
+		c.AddCommand(s)
+	}
+	return c
+}
+
+func newChannelCmd() *cobra.Command {
+	var (
+		addr string
+		to   uint64
+	)
+	c := &cobra.Command{Use: "channel", Short: "Inspect channels (via a node's HTTP API)"}
+	ls := &cobra.Command{Use: "ls", Short: "List channels: shard, replicas, leader, hot/cold", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := adminCall(addr, "GET", "/channels", nil)
+			if err != nil {
+				return err
+			}
+			return printer(cmd, b)
+		}}
+	info := &cobra.Command{Use: "info CHANNEL", Short: "One channel: shard, replicas, leader, last seq, messages, bytes", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := adminCall(addr, "GET", "/channels/"+url.PathEscape(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			return printer(cmd, b)
+		}}
+	transfer := &cobra.Command{Use: "transfer-leader CHANNEL --to NODE_ID", Short: "Move a channel's Raft leadership to another replica node", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == 0 {
+				return fmt.Errorf("--to NODE_ID is required")
+			}
+			b, err := adminCall(addr, "POST", "/channels/"+url.PathEscape(args[0])+"/transfer-leader", map[string]uint64{"to": to})
+			if err != nil {
+				return err
+			}
+			return printer(cmd, b)
+		}}
+	transfer.Flags().Uint64Var(&to, "to", 0, "node id to lead the channel")
+	for _, s := range []*cobra.Command{ls, info, transfer} {
+		addHTTPFlag(s, &addr)
+		c.AddCommand(s)
+	}
+	return c
+}
