@@ -5,8 +5,10 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -200,11 +202,12 @@ func (r registry) Node(id uint64) (store.NodeInfo, bool) {
 	return m.Node(id)
 }
 
-// placeActor chooses the node that runs a channel's actor: the lowest-id replica node that is up. Every
-// node computes the same answer from the same registry entry and liveness, so one activation serves
-// everyone; the activation then pulls the shard's leadership to itself (proposals start where the leader
-// is). Choosing "the current leader" instead would let nodes that see different leaders start a second
-// activation, whose commits the first one's subscribers would not hear about.
+// placeActor chooses the node that runs a channel's actor: among the replica nodes that are up, the one
+// ranking first for this channel by rendezvous hashing. Every node computes the same answer from the same
+// registry entry and liveness, so one activation serves everyone; channels spread evenly over their
+// replica nodes (so do leaders: an activation pulls its shard's leadership to itself), and when a node
+// dies only its channels move. Choosing "the current leader" instead would let nodes that see different
+// leaders start a second activation, whose commits the first one's subscribers would not hear about.
 func (b *Broker) placeActor(identity, _ string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -213,9 +216,13 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		return "", err
 	}
 	var best uint64
+	var bestScore uint64
 	for _, r := range info.Replicas {
-		if b.up(r.NodeID) && (best == 0 || r.NodeID < best) {
-			best = r.NodeID
+		if !b.up(r.NodeID) {
+			continue
+		}
+		if score := rendezvous(identity, r.NodeID); best == 0 || score > bestScore {
+			best, bestScore = r.NodeID, score
 		}
 	}
 	if best == 0 {
@@ -375,4 +382,18 @@ func (b *Broker) LocalChannelState(ctx context.Context, name string) (store.Chan
 		return store.ChannelState{}, err
 	}
 	return v.(store.ChannelState), nil
+}
+
+// rendezvous is the highest-random-weight score of node for key (FNV-1a over key and node id).
+func rendezvous(key string, node uint64) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], node)
+	_, _ = h.Write(b[:])
+	// FNV's low bits mix poorly for short inputs: finish with a 64-bit mixer (splitmix64).
+	z := h.Sum64() + 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }

@@ -242,3 +242,33 @@ func TestReadyzWaitsForMetadata(t *testing.T) {
 	tu.StartBroker(t, cfgs[1])
 	tu.Eventually(t, 30*time.Second, "node 1 ready once a quorum is up", func() bool { return status() == http.StatusOK })
 }
+
+// TestClusterLeadersSpread: with R = 3 on three nodes, channel actors (and so leaders) spread over the
+// nodes instead of piling onto one.
+func TestClusterLeadersSpread(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := connect(t, ctx, nodes[0])
+	const n = 24
+	for i := 0; i < n; i++ {
+		if _, err := c.Publish(ctx, fmt.Sprintf("spread.c%d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ns []broker.NodeStatus
+	tu.Eventually(t, 10*time.Second, "leaders known", func() bool {
+		getJSON(t, "GET", "http://"+nodes[0].HTTPAddr()+"/cluster/nodes", "", &ns)
+		total := 0
+		for _, s := range ns {
+			total += s.ChannelsLed
+		}
+		return total == n
+	})
+	for _, s := range ns {
+		// 24 channels over 3 nodes: 8 each on average; rendezvous hashing keeps every node well above 2.
+		if s.ChannelsLed < 3 {
+			t.Fatalf("node %d leads %d of %d channels: %+v", s.ID, s.ChannelsLed, n, ns)
+		}
+	}
+}
