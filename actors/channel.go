@@ -51,6 +51,11 @@ type Env struct {
 	Gateways func() []*actor.PID
 	// Up reports whether a node is believed alive; nil: all are.
 	Up func(node uint64) bool
+	// Preferred, when set, names the node that should run the channel's actor (placement). An actor that
+	// finds it is not on that node (e.g. the preferred node came back after a failover) hands off: it
+	// passivates once idle of proposals, and the next request activates the channel there. This keeps
+	// one activation per channel and spreads actors and leaders back after failures.
+	Preferred func(channel string, replicas []store.Replica) uint64
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
 	Leaders *LeaderEvents
@@ -273,7 +278,7 @@ func (a *channelActor) leadHere(mine uint64) {
 		return
 	}
 	_ = nh.RequestLeaderTransfer(a.shardID, mine)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		if leader, _, ok, err := nh.GetLeaderID(a.shardID); err == nil && ok && leader == mine {
 			return
 		}
@@ -339,9 +344,11 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		return err
 	}
 	a.session = env.NodeHost.GetNoOPSession(shardID)
+	// Wait for a leader on a node that is up: right after a failover this replica can still name the
+	// dead leader until the election it is part of completes.
 	for {
-		_, _, ok, err := env.NodeHost.GetLeaderID(shardID)
-		if err == nil && ok {
+		leader, _, ok, err := env.NodeHost.GetLeaderID(shardID)
+		if err == nil && ok && a.replicaUp(leader) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -394,6 +401,16 @@ func (a *channelActor) state() (store.ChannelState, error) {
 		return store.ChannelState{}, err
 	}
 	return v.(store.ChannelState), nil
+}
+
+// replicaUp reports whether the node holding replica id is believed alive.
+func (a *channelActor) replicaUp(replica uint64) bool {
+	for _, r := range a.replicas {
+		if r.ReplicaID == replica {
+			return r.NodeID == a.env.NodeID || a.env.Up == nil || a.env.Up(r.NodeID)
+		}
+	}
+	return false
 }
 
 // nextTime is the proposal timestamp: the wall clock, never going backwards within a channel.

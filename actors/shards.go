@@ -85,55 +85,64 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// startRemoteReplicas asks every other replica node to start its replica and waits for them all, in
-// parallel. A replica node that cannot be reached fails the activation only when the remaining replicas
-// are not a quorum.
+// startRemoteReplicas asks every other replica node to start its replica and returns as soon as a quorum
+// of replicas (this one included) runs: the shard can then elect a leader and commit. Nodes known to be
+// down, and those that have not answered by then, are left to the replica check, which starts their
+// replica when they answer (StartShard is idempotent).
 func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, members map[uint64]string, deadline time.Time) error {
-	type pending struct {
+	type answer struct {
 		node uint64
-		fut  actor.Future
+		err  error
 	}
-	var waits []pending
-	failed := 0
-	var firstErr error
+	quorum := len(info.Replicas)/2 + 1
+	started := 1 // this node's replica, started by the caller
+	answers := make(chan answer, len(info.Replicas))
+	asked := 0
 	for _, r := range info.Replicas {
 		if r.NodeID == a.env.NodeID {
 			continue
 		}
+		a.lagging[r.NodeID] = r.ReplicaID // until it answers
 		if a.env.Up != nil && !a.env.Up(r.NodeID) {
-			failed++ // known down: don't wait for it; it catches up when it returns
-			firstErr = fmt.Errorf("replica node %d is down", r.NodeID)
-			a.lagging[r.NodeID] = r.ReplicaID
-			continue
+			continue // known down: don't wait for it
 		}
 		n, _ := a.env.Registry.Node(r.NodeID)
-		pid := actor.NewPID(n.Actor, ShardsName)
-		timeout := min(time.Until(deadline), remoteStartTimeout)
-		fut := ctx.RequestFuture(pid, sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}), timeout)
-		waits = append(waits, pending{r.NodeID, fut})
-	}
-	for _, w := range waits {
-		res, err := w.fut.Result()
-		if err == nil {
-			var v any
-			if v, err = sc.Unwrap(res); err == nil {
-				if st, ok := v.(*ShardStarted); !ok {
-					err = fmt.Errorf("unexpected answer %T", v)
-				} else if st.Err != "" {
-					err = errors.New(st.Err)
+		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName),
+			sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}),
+			min(time.Until(deadline), remoteStartTimeout))
+		asked++
+		go func(node uint64) {
+			res, err := fut.Result()
+			if err == nil {
+				var v any
+				if v, err = sc.Unwrap(res); err == nil {
+					if st, ok := v.(*ShardStarted); !ok {
+						err = fmt.Errorf("unexpected answer %T", v)
+					} else if st.Err != "" {
+						err = errors.New(st.Err)
+					}
 				}
 			}
-		}
-		if err != nil {
-			failed++
-			if firstErr == nil {
-				firstErr = fmt.Errorf("start replica on node %d: %w", w.node, err)
-			}
-			a.lagging[w.node] = info.ReplicaOn(w.node)
-			a.log.Warn().Err(err).Uint64("node", w.node).Msg("replica not started")
-		}
+			answers <- answer{node, err}
+		}(r.NodeID)
 	}
-	if quorum := len(info.Replicas)/2 + 1; len(info.Replicas)-failed < quorum {
+	var firstErr error
+	for ; asked > 0 && started < quorum; asked-- {
+		ans := <-answers
+		if ans.err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("start replica on node %d: %w", ans.node, ans.err)
+			}
+			a.log.Warn().Err(ans.err).Uint64("node", ans.node).Msg("replica not started")
+			continue
+		}
+		delete(a.lagging, ans.node)
+		started++
+	}
+	if started < quorum {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("only %d of %d replicas of %s could be started", started, len(info.Replicas), a.name)
+		}
 		return firstErr
 	}
 	return nil
@@ -166,7 +175,7 @@ type replicaCheck struct{}
 const replicaCheckEvery = time.Second
 
 func (a *channelActor) armReplicaCheck(ctx actor.Context) {
-	if a.checkArmed || len(a.replicas) < 2 {
+	if a.checkArmed || len(a.replicas) < 2 || !a.ready {
 		return
 	}
 	a.checkArmed = true
@@ -178,6 +187,13 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	a.checkArmed = false
 	if !a.ready {
 		return
+	}
+	if a.env.Preferred != nil && len(a.queue) == 0 && len(a.blocked) == 0 {
+		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
+			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
+			ctx.Stop(ctx.Self())
+			return
+		}
 	}
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Up:              b.up,
+		Preferred:       b.preferred,
 		Leaders:         leaders,
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
@@ -129,8 +131,12 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.metaPtr.Store(meta)
 	b.stopMembers = make(chan struct{})
 	go b.syncMembers()
-	b.live = &cluster.Liveness{Addrs: b.peerActorAddrs}
+	b.live = &cluster.Liveness{Addrs: b.peerActorAddrs, OnDown: func(id uint64, addr string) {
+		log.Warn().Uint64("node", id).Str("actor", addr).Msg("node down")
+		b.gw.NodeDown(addr)
+	}}
 	b.live.Start()
+	b.gw.SetOnNodeLost(b.live.Suspect)
 	if len(peers) == 1 {
 		// A single node always reaches its own quorum: serve only once it has.
 		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -215,15 +221,32 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Candidates by rendezvous rank; the first that is up and, if remote, accepts a connection now (a
+	// node that died a moment ago may not be flagged by the probes yet, and asking its activator would
+	// cost the whole activation timeout).
+	cands := append([]store.Replica(nil), info.Replicas...)
+	sort.Slice(cands, func(i, j int) bool {
+		return rendezvous(identity, cands[i].NodeID) > rendezvous(identity, cands[j].NodeID)
+	})
 	var best uint64
-	var bestScore uint64
-	for _, r := range info.Replicas {
+	for _, r := range cands {
 		if !b.up(r.NodeID) {
 			continue
 		}
-		if score := rendezvous(identity, r.NodeID); best == 0 || score > bestScore {
-			best, bestScore = r.NodeID, score
+		if r.NodeID != b.cfg.NodeID {
+			n, ok := registry{b}.Node(r.NodeID)
+			if !ok {
+				continue
+			}
+			c, err := net.DialTimeout("tcp", n.Actor, 100*time.Millisecond)
+			if err != nil {
+				b.live.Suspect(n.Actor)
+				continue
+			}
+			c.Close()
 		}
+		best = r.NodeID
+		break
 	}
 	if best == 0 {
 		return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
@@ -236,6 +259,20 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		return "", fmt.Errorf("sampan: node %d is not registered", best)
 	}
 	return n.Actor, nil
+}
+
+// preferred is the rendezvous-first replica node that is up (placeActor without the connection check).
+func (b *Broker) preferred(channel string, replicas []store.Replica) uint64 {
+	var best, bestScore uint64
+	for _, r := range replicas {
+		if !b.up(r.NodeID) {
+			continue
+		}
+		if score := rendezvous(channel, r.NodeID); best == 0 || score > bestScore {
+			best, bestScore = r.NodeID, score
+		}
+	}
+	return best
 }
 
 // up reports whether a node is believed alive (this node always is).

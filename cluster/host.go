@@ -109,6 +109,9 @@ func ShardConfig(shardID, replicaID uint64) config.Config {
 		ElectionRTT:  10,
 		HeartbeatRTT: 1,
 		CheckQuorum:  true,
+		// A replica that comes back (node restarted, partition healed) must not depose a healthy leader
+		// by campaigning with a higher term: the leader is where the channel's actor runs.
+		PreVote: true,
 		// Snapshots of an on-disk state machine only record the applied index (cheap); they let
 		// Dragonboat compact the Raft log so it does not grow without bound.
 		SnapshotEntries:    10000,

@@ -17,6 +17,8 @@ type Liveness struct {
 	Misses   int
 	// Addrs returns node id -> address to probe (this node excluded).
 	Addrs func() map[uint64]string
+	// OnDown, when set, is called (on the probing goroutine) when a node goes from up to down.
+	OnDown func(id uint64, addr string)
 
 	mu     sync.Mutex
 	misses map[uint64]int
@@ -61,7 +63,11 @@ func (l *Liveness) loop() {
 				} else {
 					l.misses[id]++
 				}
+				wentDown := l.misses[id] == l.Misses
 				l.mu.Unlock()
+				if wentDown && l.OnDown != nil {
+					l.OnDown(id, addr)
+				}
 			}(id, addr)
 		}
 		wg.Wait()
@@ -86,4 +92,20 @@ func (l *Liveness) Stop() {
 		close(l.stop)
 		<-l.done
 	}
+}
+
+// Suspect marks the node at addr down now (a peer saw its connection die); the next successful probe
+// brings it back up.
+func (l *Liveness) Suspect(addr string) {
+	var down []uint64
+	for id, a := range l.Addrs() {
+		if a == addr {
+			down = append(down, id)
+		}
+	}
+	l.mu.Lock()
+	for _, id := range down {
+		l.misses[id] = l.Misses
+	}
+	l.mu.Unlock()
 }

@@ -103,7 +103,7 @@ func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
 		return nil, fmt.Errorf("sampan: node %d is not among the first %d peers (the metadata group); clusters of more than %d nodes are not supported yet", cfg.Self.ID, MaxMetaReplicas, MaxMetaReplicas)
 	}
 	rc := config.Config{ShardID: store.MetaShardID, ReplicaID: cfg.Self.ID, ElectionRTT: 10, HeartbeatRTT: 1,
-		CheckQuorum: true, SnapshotEntries: 1000, CompactionOverhead: 500}
+		CheckQuorum: true, PreVote: true, SnapshotEntries: 1000, CompactionOverhead: 500}
 	err := nh.StartReplica(initial, false, store.NewMetaStateMachine, rc)
 	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return nil, fmt.Errorf("sampan: start metadata replica: %w", err)

@@ -122,6 +122,14 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 				g.retryLater(ctx, name)
 			}
 		}
+	case *NodeDown:
+		for _, ci := range g.channels {
+			if ci.actor != nil && ci.actor.Address == m.Address {
+				ci.registered, ci.registering = false, false
+				// The next activation announces itself (Activated); meanwhile nothing commits there.
+				g.retryLater(ctx, channelOf(g, ci))
+			}
+		}
 	case *actor.Terminated:
 		// The channel passivated. Its next activation announces itself with Activated; until then nothing
 		// commits, so there is nothing to deliver and no reason to wake it.
@@ -153,4 +161,13 @@ func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelIn
 func (g *gatewayActor) retryLater(ctx actor.Context, channel string) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	time.AfterFunc(50*time.Millisecond, func() { root.Send(self, &retryRegister{channel: channel}) })
+}
+
+func channelOf(g *gatewayActor, ci *channelInterest) string {
+	for name, c := range g.channels {
+		if c == ci {
+			return name
+		}
+	}
+	return ""
 }

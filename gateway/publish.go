@@ -79,6 +79,7 @@ func (s *session) resend(ctx actor.Context, dead *actor.PID, lost bool) {
 		if p.pid == nil || !p.pid.Equal(dead) {
 			continue
 		}
+		s.log.Debug().Str("channel", ch).Bool("lost", lost).Int("sent", len(p.sent)).Int("held", len(p.held)).Msg("activation gone; resending")
 		p.pid = nil
 		if lost {
 			for _, m := range p.sent {
@@ -118,6 +119,7 @@ func (s *session) retry(ctx actor.Context, channel string) {
 	}
 	pid := s.pidFor(ctx, channel)
 	if pid == nil || (p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0) {
+		s.log.Debug().Str("channel", channel).Int("attempt", p.attempts).Msg("no activation yet; retrying")
 		s.scheduleRetry(ctx, p, channel)
 		return
 	}

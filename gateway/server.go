@@ -75,6 +75,8 @@ type Server struct {
 	log      zerolog.Logger
 	draining atomic.Bool
 
+	onNodeLost atomic.Pointer[func(addr string)]
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	accept   sync.WaitGroup // the accept loop
@@ -108,6 +110,38 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
+// SetOnNodeLost sets what is told that a session saw an activation on the node at that actor address
+// terminate because the address died (a faster hint than probing).
+func (s *Server) SetOnNodeLost(f func(addr string)) { s.onNodeLost.Store(&f) }
+
+func (s *Server) nodeLost(addr string) {
+	if f := s.onNodeLost.Load(); f != nil {
+		(*f)(addr)
+	}
+}
+
+// NodeDown tells every session and the gateway actor that the node at actor address addr is gone, so
+// they treat its activations as terminated now instead of when protoactor's remote gives up on the
+// address (seconds later).
+func (s *Server) NodeDown(addr string) {
+	s.mu.Lock()
+	pids := make([]*actor.PID, 0, len(s.sessions))
+	for ss := range s.sessions {
+		if ss.pid != nil {
+			pids = append(pids, ss.pid)
+		}
+	}
+	s.mu.Unlock()
+	msg := &NodeDown{Address: addr}
+	for _, pid := range pids {
+		s.system.Root.Send(pid, msg)
+	}
+	s.system.Root.Send(s.gateway, msg)
+}
+
+// NodeDown is sent to sessions and the gateway actor when a node is detected dead.
+type NodeDown struct{ Address string }
+
 // GatewayPID is the node's gateway actor.
 func (s *Server) GatewayPID() *actor.PID { return s.gateway }
 
@@ -140,6 +174,9 @@ func (s *Server) startSession(conn net.Conn) {
 	s.mu.Unlock()
 	pid := s.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ss },
 		actor.WithReceiverMiddleware(sc.UnwrapMiddleware)))
+	s.mu.Lock()
+	ss.pid = pid
+	s.mu.Unlock()
 	s.metrics.Sessions.Inc()
 	s.wg.Add(1)
 	go func() {

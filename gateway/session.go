@@ -59,6 +59,7 @@ type request struct {
 type session struct {
 	srv    *Server
 	id     uint64
+	pid    *actor.PID // set under srv.mu after spawn
 	conn   net.Conn
 	w      *writer
 	log    zerolog.Logger
@@ -98,17 +99,13 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actors.PublishResult:
 		s.onPublishResult(m)
 	case *actor.Terminated:
-		key := m.Who.String()
-		delete(s.watched, key)
-		for ch, pid := range s.pids {
-			if pid.Equal(m.Who) {
-				delete(s.pids, ch)
+		s.terminated(ctx, m.Who, m.Why == actor.TerminatedReason_AddressTerminated)
+	case *NodeDown:
+		for _, pid := range s.watched {
+			if pid.Address == m.Address {
+				s.terminated(ctx, pid, true)
 			}
 		}
-		// Handled after the answers the activation sent before stopping, which are already queued in
-		// our mailbox ahead of this self-message (Terminated itself is a system message and jumps the
-		// queue).
-		ctx.Send(ctx.Self(), &resendFor{pid: m.Who, lost: m.Why == actor.TerminatedReason_AddressTerminated})
 	case *resendFor:
 		s.resend(ctx, m.pid, m.lost)
 		s.retryReqsTo(ctx, m.pid)
@@ -146,6 +143,22 @@ func (s *session) Receive(ctx actor.Context) {
 	case *connClosed:
 		s.close(ctx)
 	}
+}
+
+// terminated forgets an activation that stopped (or whose node died) and redoes what it left unanswered.
+func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
+	if lost {
+		s.srv.nodeLost(who.Address)
+	}
+	delete(s.watched, who.String())
+	for ch, pid := range s.pids {
+		if pid.Equal(who) {
+			delete(s.pids, ch)
+		}
+	}
+	// Handled after the answers the activation sent before stopping, which are already queued in our
+	// mailbox ahead of this self-message (Terminated itself is a system message and jumps the queue).
+	ctx.Send(ctx.Self(), &resendFor{pid: who, lost: lost})
 }
 
 // pidFor returns the channel's activation, resolving (and activating) it when none is known. The cluster

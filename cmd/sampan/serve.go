@@ -119,6 +119,7 @@ func newLogger(cfg broker.Config) zerolog.Logger {
 	if err != nil {
 		lvl = zerolog.InfoLevel
 	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano // failovers and elections happen within a second
 	lg := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	// Pebble (inside Dragonboat's LogDB) logs through the standard library logger.
 	log.SetFlags(0)
