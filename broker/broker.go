@@ -261,11 +261,13 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	return n.Actor, nil
 }
 
-// preferred is the rendezvous-first replica node that is up (placeActor without the connection check).
+// preferred is the rendezvous-first replica node that has been up for a while: an actor hands its channel
+// to that node (see actors.Env.Preferred). The stability requirement keeps a flapping probe on a loaded
+// machine from moving channels back and forth.
 func (b *Broker) preferred(channel string, replicas []store.Replica) uint64 {
 	var best, bestScore uint64
 	for _, r := range replicas {
-		if !b.up(r.NodeID) {
+		if r.NodeID != b.cfg.NodeID && (b.live == nil || !b.live.UpFor(r.NodeID, 5*time.Second)) {
 			continue
 		}
 		if score := rendezvous(channel, r.NodeID); best == 0 || score > bestScore {

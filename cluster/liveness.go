@@ -20,10 +20,11 @@ type Liveness struct {
 	// OnDown, when set, is called (on the probing goroutine) when a node goes from up to down.
 	OnDown func(id uint64, addr string)
 
-	mu     sync.Mutex
-	misses map[uint64]int
-	stop   chan struct{}
-	done   chan struct{}
+	mu      sync.Mutex
+	misses  map[uint64]int
+	upSince map[uint64]time.Time // first success of the current up period
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // Start probes in the background until Stop.
@@ -38,6 +39,7 @@ func (l *Liveness) Start() {
 		l.Misses = 2
 	}
 	l.misses = map[uint64]int{}
+	l.upSince = map[uint64]time.Time{}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.loop()
 }
@@ -59,6 +61,9 @@ func (l *Liveness) loop() {
 				}
 				l.mu.Lock()
 				if err == nil {
+					if l.misses[id] >= l.Misses || l.upSince[id].IsZero() {
+						l.upSince[id] = time.Now()
+					}
 					l.misses[id] = 0
 				} else {
 					l.misses[id]++
@@ -86,6 +91,16 @@ func (l *Liveness) Up(id uint64) bool {
 	return l.misses[id] < l.Misses
 }
 
+// UpFor reports whether node id has answered every probe for at least d (a node that just came back,
+// or whose probes flap under load, is not). Decisions that move work to a node use it, so that a busy
+// machine's late probe does not shuffle channels around.
+func (l *Liveness) UpFor(id uint64, d time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, ok := l.upSince[id]
+	return l.misses[id] < l.Misses && ok && time.Since(since) >= d
+}
+
 // Stop ends probing.
 func (l *Liveness) Stop() {
 	if l.stop != nil {
@@ -106,6 +121,7 @@ func (l *Liveness) Suspect(addr string) {
 	l.mu.Lock()
 	for _, id := range down {
 		l.misses[id] = l.Misses
+		delete(l.upSince, id)
 	}
 	l.mu.Unlock()
 }
