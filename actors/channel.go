@@ -125,6 +125,7 @@ type channelActor struct {
 
 	lastActive      time.Time // last message other than idleCheck
 	leaderChangedAt time.Time
+	knownLeader     uint64
 	idleAfter       time.Duration // passivate after this long without messages
 
 	replicas   []store.Replica
@@ -239,6 +240,12 @@ type abandonCheck struct{}
 const abandonAfter = 500 * time.Millisecond
 
 func (a *channelActor) onLeaderChanged(ctx actor.Context, m *leaderChanged) {
+	// Only a move to another leader strands forwarded proposals; "no leader" (an election running) and
+	// the same leader again in a new term do not by themselves.
+	if m.leader == 0 || m.leader == a.knownLeader {
+		return
+	}
+	a.knownLeader = m.leader
 	a.leaderChangedAt = time.Now()
 	if len(a.queue) > 0 {
 		self, root := ctx.Self(), ctx.ActorSystem().Root
@@ -360,6 +367,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
 	// LastSeq would make "new" subscriptions start in the past.
 	a.leadHere(mine)
+	if leader, _, ok, err := env.NodeHost.GetLeaderID(shardID); err == nil && ok {
+		a.knownLeader = leader
+	}
 	var v any
 	err = retryTemp(deadline, func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})

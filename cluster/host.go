@@ -104,10 +104,12 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 // ShardConfig returns the Raft settings of a channel shard replica.
 func ShardConfig(shardID, replicaID uint64) config.Config {
 	return config.Config{
-		ShardID:      shardID,
-		ReplicaID:    replicaID,
-		ElectionRTT:  10,
-		HeartbeatRTT: 1,
+		ShardID:   shardID,
+		ReplicaID: replicaID,
+		// 20 ticks of 10 ms: a loaded 2-core machine running several nodes delays heartbeats past 100 ms
+		// often enough to cause needless elections (each one strands proposals); 200-400 ms does not.
+		ElectionRTT:  20,
+		HeartbeatRTT: 2,
 		CheckQuorum:  true,
 		// A replica that comes back (node restarted, partition healed) must not depose a healthy leader
 		// by campaigning with a higher term: the leader is where the channel's actor runs.

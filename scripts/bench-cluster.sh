@@ -20,4 +20,4 @@ bin/sampan bench pub --server $s --channels 16 --publishers 1 --size 128 --count
 bin/sampan bench pub --server $s --channels 16 --publishers 16 --size 128 --count 200000 --window 256
 bin/sampan bench pub --server $s --channels 1 --publishers 1 --size 128 --count 5000 --rate 1000
 kill "${pids[@]}"; wait 2>/dev/null || true; pids=()
-bin/sampan bench failover --trials 20
+bin/sampan bench failover --trials 20 | tail -1
