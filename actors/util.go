@@ -7,10 +7,6 @@ import (
 	"github.com/lni/dragonboat/v4"
 )
 
-func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
-
 // retryTemp runs op until it succeeds, fails with a non-temporary error, or the deadline passes.
 // Dragonboat answers "not ready" / "busy" for a moment after a shard starts or changes leader.
 func retryTemp(deadline time.Time, op func(context.Context) error) error {

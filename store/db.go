@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,12 +10,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// FirstChannelShardID is the first shard id the local registry allocates.
+// FirstChannelShardID is the first channel shard id the metadata group allocates (lower ids are for
+// Sampan's own groups, e.g. MetaShardID).
 // Lower ids are left for system shards (e.g. the metadata group).
 const FirstChannelShardID uint64 = 1024
 
 var (
-	// ErrChannelNotFound is returned by ChannelShard when create is false and
+	// ErrChannelNotFound is returned by registry lookups when create is false and
 	// the channel is not registered.
 	ErrChannelNotFound = errors.New("sampan: channel not found")
 	// ErrClosed is returned by queries on a closed state machine or DB.
@@ -85,100 +85,6 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	return db.pdb.Close()
-}
-
-// ChannelEntry is one registered channel.
-type ChannelEntry struct {
-	Name    string
-	ShardID uint64
-}
-
-// ChannelShard returns the shard id of channel name. With create, a missing
-// channel gets the next id (monotonic from FirstChannelShardID, never reused,
-// even across restarts) and the allocation is fsynced before returning;
-// created reports whether this call allocated it. Without create a missing
-// channel yields ErrChannelNotFound. Names are opaque here (validation is the
-// caller's job) but must not be empty.
-func (db *DB) ChannelShard(name string, create bool) (shardID uint64, created bool, err error) {
-	if name == "" {
-		return 0, false, errors.New("store: empty channel name")
-	}
-	db.regMu.Lock()
-	defer db.regMu.Unlock()
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return 0, false, ErrClosed
-	}
-	key := registryKey(name)
-	id, found, err := db.getUint64(key)
-	if err != nil || found {
-		return id, false, err
-	}
-	if !create {
-		return 0, false, ErrChannelNotFound
-	}
-	next, found, err := db.getUint64(nextIDKey)
-	if err != nil {
-		return 0, false, err
-	}
-	if !found || next < FirstChannelShardID {
-		next = FirstChannelShardID
-	}
-	b := db.pdb.NewBatch()
-	defer b.Close()
-	_ = b.Set(key, binary.BigEndian.AppendUint64(nil, next), nil)
-	_ = b.Set(nextIDKey, binary.BigEndian.AppendUint64(nil, next+1), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return 0, false, err
-	}
-	return next, true, nil
-}
-
-// Channels lists the registered channels sorted by name (byte order).
-func (db *DB) Channels() ([]ChannelEntry, error) {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return nil, ErrClosed
-	}
-	it, err := db.pdb.NewIter(&pebble.IterOptions{
-		LowerBound: []byte{prefixMeta, metaChannel},
-		UpperBound: []byte{prefixMeta, metaChannel + 1},
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []ChannelEntry
-	for ok := it.First(); ok; ok = it.Next() {
-		v := it.Value()
-		if len(v) != 8 {
-			_ = it.Close()
-			return nil, fmt.Errorf("store: corrupt registry entry %q", it.Key())
-		}
-		out = append(out, ChannelEntry{Name: string(it.Key()[2:]), ShardID: binary.BigEndian.Uint64(v)})
-	}
-	if err := it.Error(); err != nil {
-		_ = it.Close()
-		return nil, err
-	}
-	return out, it.Close()
-}
-
-// getUint64 reads an 8-byte big-endian value. Caller holds db.mu.
-func (db *DB) getUint64(key []byte) (uint64, bool, error) {
-	v, closer, err := db.pdb.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	defer closer.Close()
-	if len(v) != 8 {
-		return 0, false, fmt.Errorf("store: corrupt value at %q", key)
-	}
-	return binary.BigEndian.Uint64(v), true, nil
 }
 
 // ShardState reads a channel shard's state straight from this node's store, without its state machine

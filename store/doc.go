@@ -25,8 +25,6 @@
 //
 // All keys start with one prefix byte:
 //
-//	0x01 'n' <name bytes>                  -> shard id (8 bytes BE)      channel registry
-//	0x01 'x'                               -> next shard id (8 bytes BE) registry allocator
 //	0x10 <shard 8B BE> 0x01                -> shard state record (see encodeState)
 //	0x10 <shard 8B BE> 0x02 <seq 8B BE>    -> message value (see below)
 //	0x10 <shard 8B BE> 0x03 <idem key>     -> dedupe record: seq 8B BE, time 8B BE(ordered)

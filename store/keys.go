@@ -4,11 +4,10 @@ import "encoding/binary"
 
 // Key prefixes and per-shard kinds; see doc.go for the layout.
 const (
-	prefixMeta  byte = 0x01
+	// 0x01 was the first single-node version's local channel registry, which the metadata Raft group
+	// replaced; keep it unused.
 	prefixShard byte = 0x10
 
-	metaChannel  byte = 'n'
-	metaNextID   byte = 'x'
 	kindState    byte = 0x01
 	kindMsg      byte = 0x02
 	kindDedupe   byte = 0x03
@@ -65,11 +64,3 @@ func dedupeExpKey(dst []byte, shard uint64, t int64, idem []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, orderedTime(t))
 	return append(dst, idem...)
 }
-
-func registryKey(name string) []byte {
-	k := make([]byte, 0, 2+len(name))
-	k = append(k, prefixMeta, metaChannel)
-	return append(k, name...)
-}
-
-var nextIDKey = []byte{prefixMeta, metaNextID}
