@@ -59,19 +59,6 @@ func waitReady(t *testing.T, s *server) {
 	})
 }
 
-func channelStatus(t *testing.T, s *server, name string) (broker.ChannelStatus, bool) {
-	r, err := http.Get("http://" + s.http + "/channels/" + name)
-	if err != nil {
-		return broker.ChannelStatus{}, false
-	}
-	defer r.Body.Close()
-	var cs broker.ChannelStatus
-	if r.StatusCode != 200 || json.NewDecoder(r.Body).Decode(&cs) != nil {
-		return cs, false
-	}
-	return cs, true
-}
-
 // TestClusterKillLeaderNode runs three `sampan serve` processes talking over real TCP, kills the node
 // leading a channel with SIGKILL while a client keeps publishing, and checks: publishing resumes on the
 // survivors, every acked message is there once, in order, with no seq used twice; the killed node
@@ -110,7 +97,7 @@ func TestClusterKillLeaderNode(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		publishOne()
 	}
-	cs, ok := channelStatus(t, cp.servers[0], ch)
+	cs, ok := benchChannelStatus(cp.servers[0].http, ch)
 	if !ok || cs.Leader == 0 {
 		t.Fatalf("no leader known for %s: %+v", ch, cs)
 	}
@@ -169,7 +156,7 @@ func TestClusterKillLeaderNode(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		publishOne()
-		cs, ok := channelStatus(t, cp.servers[victim], ch)
+		cs, ok := benchChannelStatus(cp.servers[victim].http, ch)
 		if ok && cs.LastSeq == uint64(len(acked)) {
 			break
 		}
