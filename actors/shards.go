@@ -86,9 +86,9 @@ func errString(err error) string {
 }
 
 // startRemoteReplicas asks every other replica node to start its replica and returns as soon as a quorum
-// of replicas (this one included) runs: the shard can then elect a leader and commit. Nodes known to be
-// down, and those that have not answered by then, are left to the replica check, which starts their
-// replica when they answer (StartShard is idempotent).
+// of replicas (this one included) runs: the shard can then elect a leader and commit. Nodes that have not
+// answered by then are left to the replica check, which starts their replica when they answer
+// (StartShard is idempotent).
 func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, members map[uint64]string, deadline time.Time) error {
 	type answer struct {
 		node uint64
@@ -103,9 +103,8 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 			continue
 		}
 		a.lagging[r.NodeID] = r.ReplicaID // until it answers
-		if a.env.Up != nil && !a.env.Up(r.NodeID) {
-			continue // known down: don't wait for it
-		}
+		// Asked even when believed down: a probe that flapped under load must not leave the shard
+		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
 		n, _ := a.env.Registry.Node(r.NodeID)
 		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName),
 			sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}),
