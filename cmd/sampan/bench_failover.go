@@ -46,8 +46,16 @@ func (n *benchNode) start(peers string) error {
 		return err
 	}
 	n.cmd = exec.Command(self, "serve", "--node-id", fmt.Sprint(n.id), "--peers", peers, "--raft", n.raft,
-		"--listen", n.listen, "--http", n.hp, "--data", n.dir, "--log-level", "error")
-	// The nodes log errors about the peer just killed; keep the report readable.
+		"--listen", n.listen, "--http", n.hp, "--data", n.dir, "--log-level", logLevel())
+	// The nodes log errors about the peer just killed; keep the report readable (SAMPAN_BENCH_LOGS=DIR
+	// keeps each node's log there instead).
+	if dir := os.Getenv("SAMPAN_BENCH_LOGS"); dir != "" {
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("node%d.log", n.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		n.cmd.Stdout, n.cmd.Stderr = f, f
+	}
 	if err := n.cmd.Start(); err != nil {
 		return err
 	}
@@ -232,4 +240,11 @@ func benchChannelStatus(httpAddr, name string) (broker.ChannelStatus, bool) {
 		return cs, false
 	}
 	return cs, true
+}
+
+func logLevel() string {
+	if os.Getenv("SAMPAN_BENCH_LOGS") != "" {
+		return "info"
+	}
+	return "error"
 }
