@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -61,8 +62,11 @@ type Env struct {
 	Leaders *LeaderEvents
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
+	// MaxActive bounds the channels active (shards resident) on this node; 0: no bound.
+	MaxActive int
 
-	active sync.WaitGroup // activations not yet stopped
+	active    sync.WaitGroup // activations not yet stopped
+	residents residents
 }
 
 // Wait waits until every channel actor has stopped (after the actor system stopped them), or ctx ends.
@@ -79,6 +83,7 @@ func (e *Env) Wait(ctx context.Context) error {
 }
 
 func (e *Env) withDefaults() {
+	e.residents.max = e.MaxActive
 	if e.IdleTimeout == 0 {
 		e.IdleTimeout = 5 * time.Minute
 	}
@@ -123,7 +128,9 @@ type channelActor struct {
 	counted      bool // counted in env.active
 	startErr     *protocol.Error
 
-	lastActive      time.Time // last message other than idleCheck
+	lastActive      time.Time    // last message other than idleCheck
+	lastNanos       atomic.Int64 // lastActive for the node's resident bound (read by other activations)
+	resident        bool
 	leaderChangedAt time.Time
 	knownLeader     uint64
 	idleAfter       time.Duration // passivate after this long without messages
@@ -141,6 +148,9 @@ type channelActor struct {
 	log      zerolog.Logger
 }
 
+// Active returns how many channel actors are active on this node.
+func (e *Env) Active() int { return e.residents.count() }
+
 func (a *channelActor) Receive(ctx actor.Context) {
 	defer func() {
 		// protoactor's default supervision would restart the actor with its state wiped (answers lost,
@@ -151,8 +161,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 	}()
 	msg := ctx.Message()
-	if _, tick := msg.(*idleCheck); !tick {
+	switch msg.(type) {
+	case *idleCheck, *replicaCheck, *evictRequest:
+	default:
 		a.lastActive = time.Now()
+		a.lastNanos.Store(a.lastActive.UnixNano())
 	}
 	switch m := msg.(type) {
 	case *pcluster.ClusterInit:
@@ -186,6 +199,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		delete(a.gateways, m.Who.String())
 	case *idleCheck:
 		a.idle(ctx)
+	case *evictRequest:
+		if a.ready && len(a.queue) == 0 && len(a.blocked) == 0 {
+			a.log.Debug().Msg("channel passivating: too many active channels on this node")
+			ctx.Stop(ctx.Self())
+		}
 	case *replicaCheck:
 		a.checkReplicas(ctx)
 	case *leaderChanged:
@@ -229,6 +247,11 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	a.armReplicaCheck(ctx)
 	if a.env.Leaders != nil {
 		a.env.Leaders.register(a.shardID, ctx.Self())
+	}
+	a.lastNanos.Store(nowNanos())
+	a.resident = true
+	if victim := a.env.residents.add(ctx.Self(), &a.lastNanos); victim != nil {
+		ctx.Send(victim, &evictRequest{})
 	}
 }
 
@@ -750,6 +773,10 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		}
 	}
 	a.blocked = nil
+	if a.resident {
+		a.resident = false
+		a.env.residents.remove(ctx.Self())
+	}
 	if a.env.Leaders != nil {
 		a.env.Leaders.unregister(a.shardID, ctx.Self())
 	}

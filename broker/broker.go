@@ -93,6 +93,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Defaults: store.ChannelConfig{MaxMsgs: cfg.Channels.MaxMsgs, MaxBytes: cfg.Channels.MaxBytes,
 			MaxAge: int64(cfg.Channels.MaxAge), DedupeWindow: int64(cfg.Channels.DedupeWindow)},
 		IdleTimeout:     time.Duration(cfg.Channels.IdleTimeout),
+		MaxActive:       cfg.Channels.MaxActive,
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Up:              b.up,

@@ -415,3 +415,29 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("unknown path: %d", code)
 	}
 }
+
+// TestMaxActiveChannels: with at most 3 active channels per node, publishing to 8 channels keeps at
+// most 3 resident (the least recently used passivate) and loses nothing.
+func TestMaxActiveChannels(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.MaxActive = 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	for i := 0; i < 8; i++ {
+		if _, err := c.Publish(ctx, fmt.Sprintf("lru.c%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 20*time.Second, "at most 3 active channels", func() bool {
+		return testutil.ToFloat64(b.Metrics.ActiveChannels) <= 3
+	})
+	// An evicted channel comes back with its data.
+	var col collector
+	if _, err := c.Subscribe(ctx, "lru.c0", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, "evicted channel's message", func() bool { return col.len() == 1 })
+	if seq, err := c.Publish(ctx, "lru.c0", []byte("again")); err != nil || seq != 2 {
+		t.Fatalf("publish to a reactivated channel: seq %d, %v", seq, err)
+	}
+}

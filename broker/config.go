@@ -62,6 +62,7 @@ type Config struct {
 // ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.
 type ChannelDefaults struct {
 	IdleTimeout  Duration `yaml:"idle_timeout"`  // passivate a channel after this long without traffic
+	MaxActive    int      `yaml:"max_active"`    // channels active (shards resident) per node; the least recently used passivates beyond it
 	MaxMsgs      uint64   `yaml:"max_msgs"`      // retention: keep at most this many messages
 	MaxBytes     uint64   `yaml:"max_bytes"`     // retention: keep at most this many bytes
 	MaxAge       Duration `yaml:"max_age"`       // retention: drop messages older than this
@@ -93,7 +94,7 @@ func DefaultConfig() Config {
 		NodeID: 1, Replicas: 3,
 		Data: DefaultData, Listen: DefaultListen, HTTP: DefaultHTTP, Raft: DefaultRaft, Actor: DefaultActor,
 		LogLevel: "info",
-		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), DedupeWindow: Duration(2 * time.Minute)},
+		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 10000, DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024},
 		Tuning: Tuning{RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
