@@ -103,6 +103,11 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
 	b.env = env
+	// Created before anything can call placeActor or up (sessions, channel actors); started later.
+	b.live = cluster.NewLiveness(b.peerActorAddrs, func(id uint64, addr string) {
+		log.Warn().Uint64("node", id).Str("actor", addr).Msg("node down")
+		b.gw.NodeDown(addr)
+	})
 	lookup := &cluster.PlacementLookup{Target: b.placeActor}
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
 		ID: fmt.Sprintf("node-%d", cfg.NodeID), Lookup: lookup,
@@ -132,11 +137,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.metaPtr.Store(meta)
 	b.stopMembers = make(chan struct{})
 	go b.syncMembers()
-	b.live = &cluster.Liveness{Addrs: b.peerActorAddrs, OnDown: func(id uint64, addr string) {
-		log.Warn().Uint64("node", id).Str("actor", addr).Msg("node down")
-		b.gw.NodeDown(addr)
-	}}
-	b.live.Start()
+	b.live.Start() // after b.gw and the metadata are set: its goroutine reads them
 	b.gw.SetOnNodeLost(b.live.Suspect)
 	if len(peers) == 1 {
 		// A single node always reaches its own quorum: serve only once it has.

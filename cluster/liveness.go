@@ -27,19 +27,15 @@ type Liveness struct {
 	done    chan struct{}
 }
 
+// NewLiveness returns a tracker probing every 100 ms with a 200 ms timeout, down after 2 misses. Up and
+// Suspect may be called before Start (every node counts as up until probed).
+func NewLiveness(addrs func() map[uint64]string, onDown func(id uint64, addr string)) *Liveness {
+	return &Liveness{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond, Misses: 2,
+		Addrs: addrs, OnDown: onDown, misses: map[uint64]int{}, upSince: map[uint64]time.Time{}}
+}
+
 // Start probes in the background until Stop.
 func (l *Liveness) Start() {
-	if l.Interval == 0 {
-		l.Interval = 100 * time.Millisecond
-	}
-	if l.Timeout == 0 {
-		l.Timeout = 200 * time.Millisecond
-	}
-	if l.Misses == 0 {
-		l.Misses = 2
-	}
-	l.misses = map[uint64]int{}
-	l.upSince = map[uint64]time.Time{}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.loop()
 }
