@@ -67,6 +67,9 @@ type Env struct {
 
 	active    sync.WaitGroup // activations not yet stopped
 	residents residents
+
+	startersMu sync.Mutex
+	starters   map[uint64]string // shard -> activation that last started this node's replica
 }
 
 // Wait waits until every channel actor has stopped (after the actor system stopped them), or ctx ends.
@@ -370,7 +373,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	// The local replica may already run: started for an activation on another node that has since
 	// died or moved. startReplica treats that as success.
-	if err := env.startReplica(&StartShard{ShardID: shardID, ReplicaID: mine, Members: members}); err != nil {
+	if err := env.startReplica(&StartShard{ShardID: shardID, ReplicaID: mine, Members: members, Starter: ctx.Self().String()}); err != nil {
 		return err
 	}
 	a.session = env.NodeHost.GetNoOPSession(shardID)
@@ -382,7 +385,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			_ = env.NodeHost.StopShard(shardID)
+			env.stopReplica(shardID, ctx.Self().String())
 			return errors.New("no raft leader before start timeout")
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -399,7 +402,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		return err
 	})
 	if err != nil {
-		_ = env.NodeHost.StopShard(shardID)
+		env.stopReplica(shardID, ctx.Self().String())
 		return err
 	}
 	st := v.(store.ChannelState)
@@ -421,7 +424,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 			return err
 		})
 		if err != nil {
-			_ = env.NodeHost.StopShard(shardID)
+			env.stopReplica(shardID, ctx.Self().String())
 			return err
 		}
 	}
@@ -782,9 +785,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	}
 	if a.shardStarted {
 		a.env.Metrics.ActiveChannels.Dec()
-		if err := a.env.NodeHost.StopShard(a.shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-			a.log.Warn().Err(err).Msg("stop shard")
-		}
+		a.env.stopReplica(a.shardID, ctx.Self().String())
 		a.stopRemoteReplicas(ctx)
 	}
 	a.ready, a.shardStarted = false, false

@@ -26,6 +26,7 @@ type StartShard struct {
 	ShardID   uint64
 	ReplicaID uint64
 	Members   map[uint64]string // replica id -> Raft address
+	Starter   string            // the activation asking (its PID): only it may stop the replica again
 }
 
 // ShardStarted answers StartShard; Err is empty on success.
@@ -35,8 +36,13 @@ type ShardStarted struct {
 	Err     string
 }
 
-// StopShard asks a node to stop (unload) its replica of a shard, e.g. after the channel passivated.
-type StopShard struct{ ShardID uint64 }
+// StopShard asks a node to stop (unload) its replica of a shard after the channel passivated. It is
+// ignored unless Starter is the activation that last started the replica: a stop from an activation that
+// has been replaced (hand-off, failover) must not take down the replica its successor relies on.
+type StopShard struct {
+	ShardID uint64
+	Starter string
+}
 
 // NewShardManager returns the props of the node's shard manager actor.
 func NewShardManager(env *Env) *actor.Props {
@@ -45,14 +51,39 @@ func NewShardManager(env *Env) *actor.Props {
 		case *StartShard:
 			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(m))})
 		case *StopShard:
-			if err := env.NodeHost.StopShard(m.ShardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-				env.Log.Warn().Err(err).Uint64("shard", m.ShardID).Msg("stop replica")
-			}
+			env.stopReplica(m.ShardID, m.Starter)
 		}
 	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
 }
 
+// stopReplica unloads this node's replica of shard if starter is the activation that last started it.
+func (e *Env) stopReplica(shard uint64, starter string) {
+	e.startersMu.Lock()
+	if e.starters[shard] != starter {
+		e.startersMu.Unlock()
+		return
+	}
+	delete(e.starters, shard)
+	e.startersMu.Unlock()
+	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
+	}
+}
+
 func (e *Env) startReplica(m *StartShard) error {
+	if err := e.startReplicaOnce(m); err != nil {
+		return err
+	}
+	e.startersMu.Lock()
+	if e.starters == nil {
+		e.starters = map[uint64]string{}
+	}
+	e.starters[m.ShardID] = m.Starter
+	e.startersMu.Unlock()
+	return nil
+}
+
+func (e *Env) startReplicaOnce(m *StartShard) error {
 	targets := map[uint64]dragonboat.Target{}
 	for id, addr := range m.Members {
 		targets[id] = addr
@@ -107,7 +138,7 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
 		n, _ := a.env.Registry.Node(r.NodeID)
 		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName),
-			sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members}),
+			sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members, Starter: ctx.Self().String()}),
 			min(time.Until(deadline), remoteStartTimeout))
 		asked++
 		go func(node uint64) {
@@ -155,7 +186,7 @@ func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
 			continue
 		}
 		if n, ok := a.env.Registry.Node(r.NodeID); ok {
-			sc.Send(ctx, actor.NewPID(n.Actor, ShardsName), &StopShard{ShardID: a.shardID})
+			sc.Send(ctx, actor.NewPID(n.Actor, ShardsName), &StopShard{ShardID: a.shardID, Starter: ctx.Self().String()})
 		}
 	}
 }
@@ -206,7 +237,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			continue
 		}
 		if n, ok := a.env.Registry.Node(node); ok {
-			sc.Request(ctx, actor.NewPID(n.Actor, ShardsName), &StartShard{ShardID: a.shardID, ReplicaID: replica, Members: a.members})
+			sc.Request(ctx, actor.NewPID(n.Actor, ShardsName), &StartShard{ShardID: a.shardID, ReplicaID: replica, Members: a.members, Starter: ctx.Self().String()})
 		}
 	}
 	a.armReplicaCheck(ctx)
