@@ -94,7 +94,9 @@ func (e *Env) withDefaults() {
 		e.ProposalTimeout = 10 * time.Second
 	}
 	if e.StartTimeout == 0 {
-		e.StartTimeout = 30 * time.Second
+		// An activation that cannot get a working shard within this fails, and the next request tries
+		// afresh (a second attempt after a stalled one has been seen to succeed at once).
+		e.StartTimeout = 10 * time.Second
 	}
 }
 

@@ -96,7 +96,8 @@ func newBenchFailover() *cobra.Command {
 		Long: `Start a cluster of --nodes sampan processes on 127.0.0.1 (temp data dirs), then for each trial: publish
 to a channel, SIGKILL the node leading it, time how long until the next publish (retried with the same
 idempotency key through a client that knows every node) is acked, restart the node and wait until it is
-ready. Prints p50/p90/p99/max.`,
+ready and has caught up (its replica of the channel running again), so that every trial is a single
+failure. Prints p50/p90/p99/max.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if trials < 1 || nodes < 3 {
@@ -206,6 +207,21 @@ ready. Prints p50/p90/p99/max.`,
 				}
 				if err := victim.ready(ctx); err != nil {
 					return err
+				}
+				// Wait until the returned node runs its replica again and has caught up: killing another
+				// node before that would be a double failure (two of three replicas down), not a failover.
+				for {
+					if err := publish(); err != nil {
+						return err
+					}
+					if cs, ok := benchChannelStatus(victim.hp, channel); ok && cs.State == "hot" && cs.LastSeq >= uint64(seq) {
+						break
+					}
+					select {
+					case <-ctx.Done():
+						return fmt.Errorf("node %d did not catch up: %w", victim.id, ctx.Err())
+					case <-time.After(50 * time.Millisecond):
+					}
 				}
 			}
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -52,38 +52,65 @@ type syncBuffer struct {
 
 func startServer(t *testing.T, dir, raft string, extra ...string) *server {
 	t.Helper()
+	// The client and HTTP ports come from FreePort, which another test process can take between our
+	// probe and the server's listen: a server that exits at once because of it is started again on new
+	// ports. (The Raft port is the node's identity and is kept.)
+	for attempt := 1; ; attempt++ {
+		s, out := tryStartServer(t, dir, raft, extra...)
+		if s != nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("server exited early:\n%s", out)
+		}
+		t.Logf("server could not listen (port taken meanwhile); retrying:\n%s", out)
+	}
+}
+
+func tryStartServer(t *testing.T, dir, raft string, extra ...string) (*server, string) {
+	t.Helper()
 	s := &server{addr: tu.FreePort(t), http: tu.FreePort(t), dir: dir, raft: raft, log: &bytes.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--data", dir, "--listen", s.addr, "--http", s.http, "--raft", raft, "--log-level", "warn"}, extra...)
 	s.cmd = exec.Command(binPath, args...)
-	var lb syncBuffer
-	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{&lb}, &lockedWriter{&lb}
+	lb := &syncBuffer{}
+	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{lb}, &lockedWriter{lb}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	logText := func() string {
+		lb.mu.Lock()
+		defer lb.mu.Unlock()
+		return lb.b.String()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-s.exited:
+			return nil, logText()
+		default:
+		}
+		if r, err := http.Get("http://" + s.http + "/healthz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+			t.Fatalf("server not healthy after 30s:\n%s", logText())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 		if t.Failed() {
-			lb.mu.Lock()
-			t.Logf("server log:\n%s", lb.b.String())
-			lb.mu.Unlock()
+			t.Logf("server log:\n%s", logText())
 		}
 	})
-	tu.Eventually(t, 30*time.Second, "server healthy", func() bool {
-		select {
-		case <-s.exited:
-			t.Fatalf("server exited early")
-		default:
-		}
-		r, err := http.Get("http://" + s.http + "/healthz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	})
-	return s
+	return s, ""
 }
 
 type lockedWriter struct{ b *syncBuffer }
