@@ -123,11 +123,11 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 			}
 		}
 	case *NodeDown:
-		for _, ci := range g.channels {
+		for name, ci := range g.channels {
 			if ci.actor != nil && ci.actor.Address == m.Address {
 				ci.registered, ci.registering = false, false
-				// The next activation announces itself (Activated); meanwhile nothing commits there.
-				g.retryLater(ctx, channelOf(g, ci))
+				// Register with the next activation (which also announces itself with Activated).
+				g.retryLater(ctx, name)
 			}
 		}
 	case *actor.Terminated:
@@ -161,13 +161,4 @@ func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelIn
 func (g *gatewayActor) retryLater(ctx actor.Context, channel string) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	time.AfterFunc(50*time.Millisecond, func() { root.Send(self, &retryRegister{channel: channel}) })
-}
-
-func channelOf(g *gatewayActor, ci *channelInterest) string {
-	for name, c := range g.channels {
-		if c == ci {
-			return name
-		}
-	}
-	return ""
 }
