@@ -198,8 +198,6 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		sc.Respond(ctx, a.resolve(m))
 	case *Fetch:
 		sc.Respond(ctx, a.fetch(m))
-	case *Info:
-		sc.Respond(ctx, a.info())
 	case *actor.Terminated:
 		delete(a.gateways, m.Who.String())
 	case *idleCheck:
@@ -643,12 +641,6 @@ func (p *proposal) merge(res *PublishResult) {
 	res.Results = out
 }
 
-func (a *channelActor) answer(ctx actor.Context, m *Publish, results []PubResult) {
-	if m.ReplyTo != nil {
-		sc.Send(ctx, m.ReplyTo, &PublishResult{Channel: a.name, Batch: m.Batch, Results: results})
-	}
-}
-
 // splitOversize takes out the items whose stored size exceeds maxBytes. rejected is nil when none does.
 func splitOversize(m *Publish, maxBytes uint64) (*Publish, []*protocol.Error) {
 	var rejected []*protocol.Error
@@ -733,20 +725,6 @@ func (a *channelActor) fetch(m *Fetch) *Fetched {
 	}
 	fr := v.(*store.FetchResult)
 	r.Msgs, r.FirstSeq, r.LastSeq = fr.Msgs, fr.FirstSeq, fr.LastSeq
-	return r
-}
-
-func (a *channelActor) info() *ChannelInfo {
-	r := &ChannelInfo{Channel: a.name, ShardID: a.shardID}
-	if !a.ready {
-		r.Err = a.unavailable()
-		return r
-	}
-	st, err := a.state()
-	if err != nil {
-		r.Err = protocol.NewError(protocol.CodeUnavailable, "read channel state: %v", err)
-	}
-	r.State = st
 	return r
 }
 

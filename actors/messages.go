@@ -109,23 +109,12 @@ type Fetched struct {
 	Err      *protocol.Error
 }
 
-// Info asks a channel actor for its state. Answered with ChannelInfo.
-type Info struct{ Channel string }
-
-// ChannelInfo answers Info.
-type ChannelInfo struct {
-	Channel string
-	ShardID uint64
-	State   store.ChannelState
-	Err     *protocol.Error
-}
-
 func init() {
 	for name, m := range map[string]any{
 		"sampan.Publish": &Publish{}, "sampan.PublishResult": &PublishResult{}, "sampan.Deliver": &Deliver{},
 		"sampan.Register": &Register{}, "sampan.Registered": &Registered{}, "sampan.Unregister": &Unregister{},
 		"sampan.Activated": &Activated{}, "sampan.Resolve": &Resolve{}, "sampan.Resolved": &Resolved{},
-		"sampan.Fetch": &Fetch{}, "sampan.Fetched": &Fetched{}, "sampan.Info": &Info{}, "sampan.ChannelInfo": &ChannelInfo{},
+		"sampan.Fetch": &Fetch{}, "sampan.Fetched": &Fetched{},
 	} {
 		sc.RegisterMessage(name, m)
 	}

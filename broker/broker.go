@@ -178,17 +178,8 @@ func (b *Broker) Ready() bool {
 	return m != nil && m.Ready()
 }
 
-// WaitReady waits until Ready or ctx ends.
-func (b *Broker) WaitReady(ctx context.Context) error {
-	for !b.Ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
+// WaitReady waits until Ready or ctx ends. The metadata handle is set before Start returns.
+func (b *Broker) WaitReady(ctx context.Context) error { return b.metaPtr.Load().WaitReady(ctx) }
 
 // registry is the channel actors' view of the metadata group; it answers ErrNotReady until the group
 // is started.
@@ -409,20 +400,6 @@ func (b *Broker) stop(ctx context.Context) error {
 		b.log.Info().Msg("sampan stopped")
 	}
 	return errors.Join(errs...)
-}
-
-// LocalChannelState reads a channel's state from this node's replica of its shard (which must be loaded:
-// the channel is active). It is not linearizable: a follower can lag the leader a little.
-func (b *Broker) LocalChannelState(ctx context.Context, name string) (store.ChannelState, error) {
-	info, err := registry{b}.Channel(ctx, name, false)
-	if err != nil {
-		return store.ChannelState{}, err
-	}
-	v, err := b.nh.StaleRead(info.ShardID, &store.StateQuery{})
-	if err != nil {
-		return store.ChannelState{}, err
-	}
-	return v.(store.ChannelState), nil
 }
 
 // rendezvous is the highest-random-weight score of node for key (FNV-1a over key and node id).

@@ -151,14 +151,19 @@ func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
 		s.srv.nodeLost(who.Address)
 	}
 	delete(s.watched, who.String())
-	for ch, pid := range s.pids {
-		if pid.Equal(who) {
-			delete(s.pids, ch)
-		}
-	}
+	s.forget(who)
 	// Handled after the answers the activation sent before stopping, which are already queued in our
 	// mailbox ahead of this self-message (Terminated itself is a system message and jumps the queue).
 	ctx.Send(ctx.Self(), &resendFor{pid: who, lost: lost})
+}
+
+// forget drops an activation from the per-channel cache, so the next request resolves a new one.
+func (s *session) forget(pid *actor.PID) {
+	for ch, p := range s.pids {
+		if p.Equal(pid) {
+			delete(s.pids, ch)
+		}
+	}
 }
 
 // pidFor returns the channel's activation, resolving (and activating) it when none is known. The cluster
@@ -312,11 +317,7 @@ func (s *session) retryReqLater(ctx actor.Context, id uint64) {
 
 // retryReqsTo redoes the requests an activation will never answer.
 func (s *session) retryReqsTo(ctx actor.Context, target *actor.PID) {
-	for ch, pid := range s.pids {
-		if pid.Equal(target) {
-			delete(s.pids, ch)
-		}
-	}
+	s.forget(target)
 	for id, r := range s.reqs {
 		if r.pid != nil && r.pid.Equal(target) {
 			r.pid = nil
