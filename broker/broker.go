@@ -214,60 +214,49 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Candidates by rendezvous rank; the first that is up and, if remote, accepts a connection now (a
+	// The first replica node by rendezvous rank that is up and, if remote, accepts a connection now (a
 	// node that died a moment ago may not be flagged by the probes yet, and asking its activator would
 	// cost the whole activation timeout).
-	cands := append([]store.Replica(nil), info.Replicas...)
-	sort.Slice(cands, func(i, j int) bool {
-		return rendezvous(identity, cands[i].NodeID) > rendezvous(identity, cands[j].NodeID)
-	})
-	var best uint64
-	for _, r := range cands {
+	for _, r := range byRank(identity, info.Replicas) {
 		if !b.up(r.NodeID) {
 			continue
 		}
-		if r.NodeID != b.cfg.NodeID {
-			n, ok := registry{b}.Node(r.NodeID)
-			if !ok {
-				continue
-			}
-			c, err := net.DialTimeout("tcp", n.Actor, 100*time.Millisecond)
-			if err != nil {
-				b.live.Suspect(n.Actor)
-				continue
-			}
-			c.Close()
+		if r.NodeID == b.cfg.NodeID {
+			return b.actors.System.Address(), nil
 		}
-		best = r.NodeID
-		break
+		n, ok := registry{b}.Node(r.NodeID)
+		if !ok {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", n.Actor, 100*time.Millisecond)
+		if err != nil {
+			b.live.Suspect(n.Actor)
+			continue
+		}
+		c.Close()
+		return n.Actor, nil
 	}
-	if best == 0 {
-		return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
-	}
-	if best == b.cfg.NodeID {
-		return b.actors.System.Address(), nil
-	}
-	n, ok := registry{b}.Node(best)
-	if !ok {
-		return "", fmt.Errorf("sampan: node %d is not registered", best)
-	}
-	return n.Actor, nil
+	return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
 }
 
 // preferred is the rendezvous-first replica node that has been up for a while: an actor hands its channel
 // to that node (see actors.Env.Preferred). The stability requirement keeps a flapping probe on a loaded
 // machine from moving channels back and forth.
 func (b *Broker) preferred(channel string, replicas []store.Replica) uint64 {
-	var best, bestScore uint64
-	for _, r := range replicas {
-		if r.NodeID != b.cfg.NodeID && (b.live == nil || !b.live.UpFor(r.NodeID, 5*time.Second)) {
-			continue
-		}
-		if score := rendezvous(channel, r.NodeID); best == 0 || score > bestScore {
-			best, bestScore = r.NodeID, score
+	for _, r := range byRank(channel, replicas) {
+		if r.NodeID == b.cfg.NodeID || b.live.UpFor(r.NodeID, 5*time.Second) {
+			return r.NodeID
 		}
 	}
-	return best
+	return 0
+}
+
+// byRank returns the replicas ordered by rendezvous score for the channel, best first: the order of
+// preference every node agrees on.
+func byRank(channel string, replicas []store.Replica) []store.Replica {
+	out := append([]store.Replica(nil), replicas...)
+	sort.Slice(out, func(i, j int) bool { return rendezvous(channel, out[i].NodeID) > rendezvous(channel, out[j].NodeID) })
+	return out
 }
 
 // up reports whether a node is believed alive (this node always is).
