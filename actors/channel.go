@@ -60,6 +60,8 @@ type Env struct {
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
 	Leaders *LeaderEvents
+	// Mover, when set, lets channel actors move replicas off draining nodes (MoveReplica).
+	Mover   Mover
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
 	// MaxActive bounds the channels active (shards resident) on this node; 0: no bound.
@@ -144,6 +146,7 @@ type channelActor struct {
 	members    map[uint64]string // replica id -> Raft address
 	lagging    map[uint64]uint64 // node -> replica id: replicas not started (node was down)
 	checkArmed bool
+	moving     bool // a replica move runs (no passivation or hand-off meanwhile)
 
 	lastSeq  uint64
 	lastTime int64
@@ -203,7 +206,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *idleCheck:
 		a.idle(ctx)
 	case *evictRequest:
-		if a.ready && len(a.queue) == 0 && len(a.blocked) == 0 {
+		if a.ready && !a.moving && len(a.queue) == 0 && len(a.blocked) == 0 {
 			a.log.Debug().Msg("channel passivating: too many active channels on this node")
 			ctx.Stop(ctx.Self())
 		}
@@ -215,6 +218,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.abandonStale(ctx)
 	case *ShardStarted:
 		a.onShardStarted(m)
+	case *MoveReplica:
+		a.move(ctx, m)
+	case *moveDone:
+		a.onMoveDone(ctx, m)
 	case *actor.Stopping:
 		a.shutdown(ctx)
 	}
@@ -353,28 +360,22 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	if mine == 0 {
 		return fmt.Errorf("node %d holds no replica of channel %s", env.NodeID, a.name)
 	}
-	members := map[uint64]string{}
-	for _, r := range info.Replicas {
-		n, ok := env.Registry.Node(r.NodeID)
-		if !ok {
-			return fmt.Errorf("replica node %d of channel %s is not registered", r.NodeID, a.name)
-		}
-		members[r.ReplicaID] = n.Raft
-	}
-	a.members = members
-	// The other replicas must run for the shard to elect a leader: Raft messages for a shard that is not
-	// started on the receiving host are dropped.
-	if err := a.startRemoteReplicas(ctx, info, members, deadline); err != nil {
+	if err := a.setMembers(info.Replicas); err != nil {
 		return err
 	}
-	targets := map[uint64]dragonboat.Target{}
-	for id, addr := range members {
-		targets[id] = addr
+	// The other replicas must run for the shard to elect a leader: Raft messages for a shard that is not
+	// started on the receiving host are dropped.
+	if err := a.startRemoteReplicas(ctx, info, deadline); err != nil {
+		return err
 	}
 	// The local replica may already run: started for an activation on another node that has since
 	// died or moved. startReplica treats that as success.
-	if err := env.startReplica(&StartShard{ShardID: shardID, ReplicaID: mine, Members: members, Starter: ctx.Self().String()}); err != nil {
-		return err
+	for _, r := range info.Replicas {
+		if r.NodeID == env.NodeID {
+			if err := env.startReplica(a.startMsg(ctx, r)); err != nil {
+				return err
+			}
+		}
 	}
 	a.session = env.NodeHost.GetNoOPSession(shardID)
 	// Wait for a leader on a node that is up: right after a failover this replica can still name the
@@ -403,7 +404,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	})
 	if err != nil {
 		env.stopReplica(shardID, ctx.Self().String())
-		return err
+		return fmt.Errorf("read the channel state (leader replica %d): %w", a.knownLeader, err)
 	}
 	st := v.(store.ChannelState)
 	a.lastSeq, a.lastTime = st.LastSeq, max(st.LastTime, st.Clock)
@@ -425,10 +426,37 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		})
 		if err != nil {
 			env.stopReplica(shardID, ctx.Self().String())
-			return err
+			return fmt.Errorf("propose channel settings: %w", err)
 		}
 	}
 	return nil
+}
+
+// setMembers records the replicas and the initial members of the shard: every replica but those joining
+// (a joining replica learns the members from the leader).
+func (a *channelActor) setMembers(replicas []store.Replica) error {
+	members := map[uint64]string{}
+	for _, r := range replicas {
+		if r.Joining {
+			continue
+		}
+		n, ok := a.env.Registry.Node(r.NodeID)
+		if !ok {
+			return fmt.Errorf("replica node %d of channel %s is not registered", r.NodeID, a.name)
+		}
+		members[r.ReplicaID] = n.Raft
+	}
+	a.replicas, a.members = replicas, members
+	return nil
+}
+
+// startMsg asks for replica r to be started on its node on behalf of this activation.
+func (a *channelActor) startMsg(ctx actor.Context, r store.Replica) *StartShard {
+	m := &StartShard{ShardID: a.shardID, ReplicaID: r.ReplicaID, Starter: ctx.Self().String(), Join: r.Joining}
+	if !r.Joining {
+		m.Members = a.members
+	}
+	return m
 }
 
 func (a *channelActor) state() (store.ChannelState, error) {
@@ -735,7 +763,7 @@ func (a *channelActor) idle(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || len(a.queue) > 0 || len(a.blocked) > 0 {
+	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || a.moving || len(a.queue) > 0 || len(a.blocked) > 0 {
 		// Active since the timer was armed, or proposals in flight: not idle yet.
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -25,8 +26,11 @@ const ShardsName = "shards"
 type StartShard struct {
 	ShardID   uint64
 	ReplicaID uint64
-	Members   map[uint64]string // replica id -> Raft address
+	Members   map[uint64]string // replica id -> Raft address (initial members of a new shard)
 	Starter   string            // the activation asking (its PID): only it may stop the replica again
+	// Join: the replica was added to a running shard (a move) and starts empty, learning the members
+	// from the leader.
+	Join bool
 }
 
 // ShardStarted answers StartShard; Err is empty on success.
@@ -52,6 +56,25 @@ func NewShardManager(env *Env) *actor.Props {
 			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(m))})
 		case *StopShard:
 			env.stopReplica(m.ShardID, m.Starter)
+		case *CatchUp:
+			// A linearizable read returns once this replica has applied everything committed before it
+			// was asked: the replica has caught up. It may take a while (a snapshot streaming in), so it
+			// runs beside the actor and answers the asker directly.
+			sender, root := ctx.Sender(), ctx.ActorSystem().Root
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
+				_, err := env.NodeHost.SyncRead(rctx, m.ShardID, &store.StateQuery{})
+				cancel()
+				root.Send(sender, sc.WrapOrSelf(&CaughtUp{ShardID: m.ShardID, Err: errString(err)}))
+			}()
+		case *DropShard:
+			sender, root := ctx.Sender(), ctx.ActorSystem().Root
+			go func() {
+				err := env.dropReplica(m.ShardID, m.ReplicaID)
+				if sender != nil {
+					root.Send(sender, sc.WrapOrSelf(&ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(err)}))
+				}
+			}()
 		}
 	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
 }
@@ -88,9 +111,18 @@ func (e *Env) startReplicaOnce(m *StartShard) error {
 	for id, addr := range m.Members {
 		targets[id] = addr
 	}
+	join := m.Join
+	switch {
+	case e.NodeHost.HasNodeInfo(m.ShardID, m.ReplicaID):
+		// Started here before: Dragonboat knows the membership, and the initial members must be empty
+		// or equal its first record, which they are not once replicas have moved.
+		targets, join = nil, false
+	case join:
+		targets = nil
+	}
 	deadline := time.Now().Add(e.StartTimeout)
 	for {
-		err := e.NodeHost.StartOnDiskReplica(targets, false, store.NewChannelStateMachine(e.DB), e.ShardConfig(m.ShardID, m.ReplicaID))
+		err := e.NodeHost.StartOnDiskReplica(targets, join, store.NewChannelStateMachine(e.DB), e.ShardConfig(m.ShardID, m.ReplicaID))
 		if err == nil {
 			return nil
 		}
@@ -120,7 +152,7 @@ func errString(err error) string {
 // of replicas (this one included) runs: the shard can then elect a leader and commit. Nodes that have not
 // answered by then are left to the replica check, which starts their replica when they answer
 // (StartShard is idempotent).
-func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, members map[uint64]string, deadline time.Time) error {
+func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, deadline time.Time) error {
 	type answer struct {
 		node uint64
 		err  error
@@ -137,8 +169,7 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 		// Asked even when believed down: a probe that flapped under load must not leave the shard
 		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
 		n, _ := a.env.Registry.Node(r.NodeID)
-		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName),
-			sc.WrapOrSelf(&StartShard{ShardID: info.ShardID, ReplicaID: r.ReplicaID, Members: members, Starter: ctx.Self().String()}),
+		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName), sc.WrapOrSelf(a.startMsg(ctx, r)),
 			min(time.Until(deadline), remoteStartTimeout))
 		asked++
 		go func(node uint64) {
@@ -191,7 +222,46 @@ func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
 	}
 }
 
+// CatchUp asks a node whether its replica of a shard has caught up with the shard's commit index.
+// Answered with CaughtUp.
+type CatchUp struct{ ShardID uint64 }
+
+// CaughtUp answers CatchUp; Err is empty once the replica has caught up.
+type CaughtUp struct {
+	ShardID uint64
+	Err     string
+}
+
+// DropShard asks a node to unload its replica of a shard and delete its data, after the replica was
+// removed from the shard (moved elsewhere). Answered with ShardStarted (Err empty on success).
+type DropShard struct {
+	ShardID   uint64
+	ReplicaID uint64
+}
+
+const catchUpTimeout = 5 * time.Second
+
+// dropReplica unloads this node's replica of shard and deletes its Raft and store data. The replica must
+// have been removed from the shard's membership first: removing the data of a member corrupts the shard.
+func (e *Env) dropReplica(shard, replica uint64) error {
+	e.startersMu.Lock()
+	delete(e.starters, shard)
+	e.startersMu.Unlock()
+	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.NodeHost.SyncRemoveData(ctx, shard, replica); err != nil {
+		return err
+	}
+	return e.DB.DeleteShard(shard)
+}
+
 func init() {
+	sc.RegisterMessage("sampan.CatchUp", &CatchUp{})
+	sc.RegisterMessage("sampan.CaughtUp", &CaughtUp{})
+	sc.RegisterMessage("sampan.DropShard", &DropShard{})
 	sc.RegisterMessage("sampan.StartShard", &StartShard{})
 	sc.RegisterMessage("sampan.ShardStarted", &ShardStarted{})
 	sc.RegisterMessage("sampan.StopShard", &StopShard{})
@@ -218,7 +288,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	if !a.ready {
 		return
 	}
-	if a.env.Preferred != nil && len(a.queue) == 0 && len(a.blocked) == 0 {
+	if a.env.Preferred != nil && !a.moving && len(a.queue) == 0 && len(a.blocked) == 0 {
 		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
 			ctx.Stop(ctx.Self())
@@ -232,12 +302,12 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			a.lagging[r.NodeID] = r.ReplicaID
 		}
 	}
-	for node, replica := range a.lagging {
-		if a.env.Up != nil && !a.env.Up(node) {
+	for _, r := range a.replicas {
+		if _, ok := a.lagging[r.NodeID]; !ok || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
 			continue
 		}
-		if n, ok := a.env.Registry.Node(node); ok {
-			sc.Request(ctx, actor.NewPID(n.Actor, ShardsName), &StartShard{ShardID: a.shardID, ReplicaID: replica, Members: a.members, Starter: ctx.Self().String()})
+		if n, ok := a.env.Registry.Node(r.NodeID); ok {
+			sc.Request(ctx, actor.NewPID(n.Actor, ShardsName), a.startMsg(ctx, r))
 		}
 	}
 	a.armReplicaCheck(ctx)

@@ -16,13 +16,17 @@ import (
 
 // NodeStatus is one node in GET /cluster/nodes.
 type NodeStatus struct {
-	ID          uint64 `json:"id"`
-	Raft        string `json:"raft"`
-	Client      string `json:"client"`
-	HTTP        string `json:"http"`
-	Up          bool   `json:"up"`
-	Removed     bool   `json:"removed,omitempty"`
-	ChannelsLed int    `json:"channels_led"` // among channels whose shard runs on this node
+	ID          uint64         `json:"id"`
+	Raft        string         `json:"raft"`
+	Client      string         `json:"client"`
+	HTTP        string         `json:"http"`
+	Up          bool           `json:"up"`
+	State       string         `json:"state"` // active, pending (added, not started), draining (being removed), removed
+	Removed     bool           `json:"removed,omitempty"`
+	Meta        string         `json:"meta,omitempty"` // role in the metadata group: voter or non-voting
+	Replicas    int            `json:"replicas"`       // channel replicas it holds
+	ChannelsLed int            `json:"channels_led"`   // among channels whose shard runs on this node
+	Drain       *drainProgress `json:"drain,omitempty"`
 }
 
 // ClusterStatus is GET /cluster/status.
@@ -51,8 +55,8 @@ type ChannelStatus struct {
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cluster/status", b.httpStatus)
 	mux.HandleFunc("GET /cluster/nodes", b.httpNodes)
-	mux.HandleFunc("POST /cluster/nodes", notYet("adding a node"))
-	mux.HandleFunc("DELETE /cluster/nodes/{id}", notYet("removing a node"))
+	mux.HandleFunc("POST /cluster/nodes", b.httpAddNode)
+	mux.HandleFunc("DELETE /cluster/nodes/{id}", b.httpRemoveNode)
 	mux.HandleFunc("GET /channels", b.httpChannels)
 	mux.HandleFunc("GET /channels/{name}", b.httpChannel)
 	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.httpTransfer)
@@ -68,12 +72,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeErr(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-func notYet(what string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		writeErr(w, http.StatusNotImplemented, fmt.Errorf("%s is not supported yet: the cluster's membership is the --peers list", what))
-	}
 }
 
 func (b *Broker) metaOrErr(w http.ResponseWriter) *cluster.Meta {
@@ -144,29 +142,9 @@ func (b *Broker) httpStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (b *Broker) httpNodes(w http.ResponseWriter, _ *http.Request) {
-	m := b.metaOrErr(w)
-	if m == nil {
-		return
+	if m := b.metaOrErr(w); m != nil {
+		writeJSON(w, http.StatusOK, b.nodeStatuses(m))
 	}
-	nodes, err := m.Nodes()
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err)
-		return
-	}
-	led := map[uint64]int{}
-	if chans, err := m.Channels(); err == nil {
-		for i := range chans {
-			if leader, _ := b.leaderNode(&chans[i]); leader != 0 {
-				led[leader]++
-			}
-		}
-	}
-	out := make([]NodeStatus, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, NodeStatus{ID: n.ID, Raft: n.Raft, Client: n.Client, HTTP: n.HTTP, Up: !n.Removed && b.up(n.ID),
-			Removed: n.Removed, ChannelsLed: led[n.ID]})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (b *Broker) httpChannels(w http.ResponseWriter, _ *http.Request) {

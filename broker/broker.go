@@ -44,6 +44,7 @@ type Broker struct {
 	metaPtr atomic.Pointer[cluster.Meta] // set once the listeners are up (its node info names them)
 
 	stopMembers chan struct{}
+	drains      drains
 	live        *cluster.Liveness
 	gw          *gateway.Server
 	httpLn      net.Listener
@@ -99,6 +100,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Up:              b.up,
 		Preferred:       b.preferred,
 		Leaders:         leaders,
+		Mover:           registry{b},
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
@@ -130,16 +132,18 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = b.httpSrv.Serve(b.httpLn) }()
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
-	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas, Log: log})
+	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
+		Join: cfg.Join, RoleFile: filepath.Join(cfg.Data, "meta-role"), Up: b.up, Log: log})
 	if err != nil {
 		return b, err
 	}
 	b.metaPtr.Store(meta)
 	b.stopMembers = make(chan struct{})
 	go b.syncMembers()
+	go b.controller()
 	b.live.Start() // after b.gw and the metadata are set: its goroutine reads them
 	b.gw.SetOnNodeLost(b.live.Suspect)
-	if len(peers) == 1 {
+	if len(peers) == 1 && !cfg.Join {
 		// A single node always reaches its own quorum: serve only once it has.
 		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = meta.WaitReady(wctx)
@@ -193,6 +197,32 @@ func (r registry) Channel(ctx context.Context, name string, create bool) (*store
 	return m.Channel(ctx, name, create)
 }
 
+func (r registry) AddReplica(ctx context.Context, channel string, from uint64) (*store.ChannelInfo, error) {
+	m := r.b.metaPtr.Load()
+	if m == nil {
+		return nil, cluster.ErrNotReady
+	}
+	// Not onto a node that looks down: the new replica has to catch up now. Liveness is passed in the
+	// command, so the metadata state machine stays deterministic.
+	var avoid []uint64
+	if nodes, err := m.Nodes(); err == nil {
+		for _, n := range nodes {
+			if !r.b.up(n.ID) {
+				avoid = append(avoid, n.ID)
+			}
+		}
+	}
+	return m.AddReplica(ctx, channel, from, avoid)
+}
+
+func (r registry) FinishMove(ctx context.Context, channel string, removed, joined uint64) (*store.ChannelInfo, error) {
+	m := r.b.metaPtr.Load()
+	if m == nil {
+		return nil, cluster.ErrNotReady
+	}
+	return m.FinishMove(ctx, channel, removed, joined)
+}
+
 func (r registry) Node(id uint64) (store.NodeInfo, bool) {
 	m := r.b.metaPtr.Load()
 	if m == nil {
@@ -217,7 +247,7 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	// The first replica node by rendezvous rank that is up and, if remote, accepts a connection now (a
 	// node that died a moment ago may not be flagged by the probes yet, and asking its activator would
 	// cost the whole activation timeout).
-	for _, r := range byRank(identity, info.Replicas) {
+	for _, r := range byRank(identity, b.actorCandidates(info.Replicas)) {
 		if !b.up(r.NodeID) {
 			continue
 		}
@@ -243,12 +273,39 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 // to that node (see actors.Env.Preferred). The stability requirement keeps a flapping probe on a loaded
 // machine from moving channels back and forth.
 func (b *Broker) preferred(channel string, replicas []store.Replica) uint64 {
-	for _, r := range byRank(channel, replicas) {
+	for _, r := range byRank(channel, b.actorCandidates(replicas)) {
 		if r.NodeID == b.cfg.NodeID || b.live.UpFor(r.NodeID, 5*time.Second) {
 			return r.NodeID
 		}
 	}
 	return 0
+}
+
+// actorCandidates returns the replicas whose node may run the channel's actor: not one still joining
+// (it may lag behind), and not one on a node being removed, unless no other is left.
+func (b *Broker) actorCandidates(replicas []store.Replica) []store.Replica {
+	draining := map[uint64]bool{}
+	if m := b.metaPtr.Load(); m != nil {
+		if nodes, err := m.Nodes(); err == nil {
+			for _, n := range nodes {
+				draining[n.ID] = n.Draining || n.Removed
+			}
+		}
+	}
+	var out, fallback []store.Replica
+	for _, r := range replicas {
+		switch {
+		case r.Joining:
+		case draining[r.NodeID]:
+			fallback = append(fallback, r)
+		default:
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return fallback
+	}
+	return out
 }
 
 // byRank returns the replicas ordered by rendezvous score for the channel, best first: the order of
@@ -273,7 +330,7 @@ func (b *Broker) peerActorAddrs() map[uint64]string {
 	}
 	nodes, _ := m.Nodes()
 	for _, n := range nodes {
-		if n.ID != b.cfg.NodeID && !n.Removed {
+		if n.ID != b.cfg.NodeID && !n.Removed && n.Actor != "" {
 			out[n.ID] = n.Actor
 		}
 	}

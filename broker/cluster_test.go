@@ -16,7 +16,7 @@ import (
 
 // startCluster starts n nodes in this process, each with its own data dir and real TCP listeners
 // (client, HTTP, Raft, actor remote), and waits until every node is ready.
-func startCluster(t *testing.T, n int) []*broker.Broker {
+func startCluster(t *testing.T, n int, mod ...func(*broker.Config)) []*broker.Broker {
 	t.Helper()
 	tu.SkipMultiNodeUnderRace(t)
 	cfgs := make([]broker.Config, n)
@@ -24,6 +24,9 @@ func startCluster(t *testing.T, n int) []*broker.Broker {
 	for i := range cfgs {
 		cfgs[i] = tu.Config(t, t.TempDir())
 		cfgs[i].NodeID = uint64(i + 1)
+		for _, f := range mod {
+			f(&cfgs[i])
+		}
 		peers = append(peers, fmt.Sprintf("%d@%s", i+1, cfgs[i].Raft))
 	}
 	nodes := make([]*broker.Broker, n)

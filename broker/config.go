@@ -43,9 +43,12 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Config is a node's whole configuration. The YAML file (--config) holds the same keys as the flags;
 // flags win over the file, the file over the defaults.
 type Config struct {
-	NodeID   uint64 `yaml:"node_id"`   // this node's id in the cluster (>= 1, never reused)
-	Peers    string `yaml:"peers"`     // every node of the cluster as ID@RAFT_ADDR,... (empty: just this node)
-	Replicas int    `yaml:"replicas"`  // replicas per channel, capped at the node count
+	NodeID   uint64 `yaml:"node_id"`  // this node's id in the cluster (>= 1, never reused)
+	Peers    string `yaml:"peers"`    // every node of the cluster as ID@RAFT_ADDR,... (empty: just this node)
+	Replicas int    `yaml:"replicas"` // replicas per channel, capped at the node count
+	// Join: this node is added to a running cluster (POST /cluster/nodes or `sampan cluster add`) instead
+	// of being one of the nodes that started it; Peers may then be empty.
+	Join     bool   `yaml:"join"`
 	Data     string `yaml:"data"`      // data dir: raft/ (Dragonboat) and store/ (messages)
 	Listen   string `yaml:"listen"`    // client protocol listener
 	HTTP     string `yaml:"http"`      // /healthz, /readyz, /metrics
@@ -151,11 +154,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if !self {
-		return fmt.Errorf("sampan: node %d is not in peers %q", c.NodeID, c.Peers)
-	}
-	if len(peers) > cluster.MaxMetaReplicas {
-		return fmt.Errorf("sampan: %d peers: clusters of more than %d nodes are not supported yet", len(peers), cluster.MaxMetaReplicas)
+	if !self && !c.Join {
+		return fmt.Errorf("sampan: node %d is not in peers %q (a node added to a running cluster starts with --join)", c.NodeID, c.Peers)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -180,9 +180,13 @@ func (c *Config) Validate() error {
 	return gc.Validate()
 }
 
-// PeerList returns the cluster's nodes: Peers parsed, or just this node when Peers is empty.
+// PeerList returns the cluster's initial nodes: Peers parsed, or just this node when Peers is empty
+// (and it does not join a running cluster).
 func (c *Config) PeerList() ([]cluster.Peer, error) {
 	if strings.TrimSpace(c.Peers) == "" {
+		if c.Join {
+			return nil, nil
+		}
 		return []cluster.Peer{{ID: c.NodeID, Raft: c.Raft}}, nil
 	}
 	return cluster.ParsePeers(c.Peers)

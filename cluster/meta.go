@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,9 +70,20 @@ func MetaMembers(peers []Peer) []Peer {
 // MetaConfig configures a node's part in the metadata group.
 type MetaConfig struct {
 	Self     store.NodeInfo // this node's id and addresses, registered in the group
-	Peers    []Peer         // every node of the initial cluster, this one included
+	Peers    []Peer         // every node of the initial cluster, this one included (empty when joining)
 	Replicas int            // replica count of new channels (capped at the node count)
-	Log      zerolog.Logger
+	// Join: this node was added to a running cluster (POST /cluster/nodes) or is listed in --peers beyond
+	// the metadata group's initial members. Its metadata replica starts empty and is brought in by the
+	// group's leader, first as a non-voting member.
+	Join bool
+	// RoleFile records the role this node's metadata replica was created with: "voter" (an initial
+	// member) or "non-voting" (joined). Dragonboat must be given that same role on every restart: it
+	// replays the membership changes since (a promotion among them) from it, and replaying "add this
+	// replica as non-voting" on a replica started as a voter panics. Empty: derived from Join and Peers.
+	RoleFile string
+	// Up reports whether a node is believed alive (promotion picks live nodes only); nil: all are.
+	Up  func(id uint64) bool
+	Log zerolog.Logger
 }
 
 // Meta is this node's handle on the metadata group: node membership and the channel registry.
@@ -87,24 +99,40 @@ type Meta struct {
 // StartMeta starts this node's metadata replica and, in the background, registers the node and then
 // waits for the read-index barrier that makes it ready (Ready).
 func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
-	members := MetaMembers(cfg.Peers)
 	initial := map[uint64]dragonboat.Target{}
-	isMember := false
-	for _, p := range members {
-		initial[p.ID] = p.Raft
-		if p.ID == cfg.Self.ID {
-			isMember = true
-			if p.Raft != cfg.Self.Raft {
-				return nil, fmt.Errorf("sampan: --peers gives node %d the raft address %s but this node has %s", p.ID, p.Raft, cfg.Self.Raft)
-			}
+	for _, p := range cfg.Peers {
+		if p.ID == cfg.Self.ID && p.Raft != cfg.Self.Raft {
+			return nil, fmt.Errorf("sampan: --peers gives node %d the raft address %s but this node has %s", p.ID, p.Raft, cfg.Self.Raft)
 		}
 	}
-	if !isMember {
-		return nil, fmt.Errorf("sampan: node %d is not among the first %d peers (the metadata group); clusters of more than %d nodes are not supported yet", cfg.Self.ID, MaxMetaReplicas, MaxMetaReplicas)
+	isMember := false
+	for _, p := range MetaMembers(cfg.Peers) {
+		initial[p.ID] = p.Raft
+		isMember = isMember || p.ID == cfg.Self.ID
 	}
 	rc := config.Config{ShardID: store.MetaShardID, ReplicaID: cfg.Self.ID, ElectionRTT: 10, HeartbeatRTT: 1,
 		CheckQuorum: true, PreVote: true, SnapshotEntries: 1000, CompactionOverhead: 500}
-	err := nh.StartReplica(initial, false, store.NewMetaStateMachine, rc)
+	join := cfg.Join || !isMember
+	role := readRole(cfg.RoleFile)
+	switch {
+	case nh.HasNodeInfo(store.MetaShardID, cfg.Self.ID):
+		// Restart: Dragonboat has the membership; initial members must then be empty (or match the
+		// bootstrap record exactly, which they no longer do once members were added or removed).
+		if role == "" {
+			role = roleFor(join)
+		}
+		initial, join = nil, false
+	case join:
+		initial = nil
+		role = roleNonVoting // the leader adds a joining node as non-voting and promotes it later
+	default:
+		role = roleVoter
+	}
+	rc.IsNonVoting = role == roleNonVoting
+	if err := writeRole(cfg.RoleFile, role); err != nil {
+		return nil, err
+	}
+	err := nh.StartReplica(initial, join, store.NewMetaStateMachine, rc)
 	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return nil, fmt.Errorf("sampan: start metadata replica: %w", err)
 	}
@@ -186,25 +214,62 @@ func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.Ch
 		}
 		return ch, nil
 	}
-	want := min(max(m.cfg.Replicas, 1), len(m.cfg.Peers))
 	nodes, err := m.Nodes()
 	if err != nil {
 		return nil, err
 	}
 	live := 0
 	for _, n := range nodes {
-		if !n.Removed {
+		if !n.Removed && !n.Pending && !n.Draining {
 			live++
 		}
 	}
+	want := min(max(m.cfg.Replicas, 1), max(len(m.cfg.Peers), live))
 	if live < want {
 		return nil, fmt.Errorf("sampan: %d of %d nodes have joined; channel %s needs %d replicas", live, len(m.cfg.Peers), name, want)
 	}
-	r, err := m.nh.SyncPropose(ctx, m.session, store.EncodeMetaCommand(&store.MetaCommand{Op: store.MetaCreateChannel, Channel: name, Replicas: want}))
+	return m.proposeChannel(ctx, &store.MetaCommand{Op: store.MetaCreateChannel, Channel: name, Replicas: want})
+}
+
+// proposeChannel proposes a command whose result is a channel entry.
+func (m *Meta) proposeChannel(ctx context.Context, c *store.MetaCommand) (*store.ChannelInfo, error) {
+	r, err := m.nh.SyncPropose(ctx, m.session, store.EncodeMetaCommand(c))
 	if err != nil {
 		return nil, err
 	}
 	return store.DecodeMetaResult(r)
+}
+
+// propose proposes a command answered by nothing but success or rejection.
+func (m *Meta) propose(ctx context.Context, c *store.MetaCommand) error {
+	if !m.Ready() {
+		return ErrNotReady
+	}
+	r, err := m.nh.SyncPropose(ctx, m.session, store.EncodeMetaCommand(c))
+	if err != nil {
+		return err
+	}
+	if r.Value == store.ResultRejected {
+		return &RejectedError{Reason: string(r.Data)}
+	}
+	return nil
+}
+
+// RejectedError is a metadata command the group refused (for example removing a node whose channels have
+// nowhere to go). It is the caller's mistake, not a failure of the cluster.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "sampan: " + e.Reason }
+
+// AddReplica gives channel a Joining replica on another node to replace its replica on node from (see
+// store.MetaAddReplica). avoid lists nodes to pass over if another fits (nodes believed down).
+func (m *Meta) AddReplica(ctx context.Context, channel string, from uint64, avoid []uint64) (*store.ChannelInfo, error) {
+	return m.proposeChannel(ctx, &store.MetaCommand{Op: store.MetaAddReplica, Channel: channel, Node: store.NodeInfo{ID: from}, Avoid: avoid})
+}
+
+// FinishMove records a finished replica move: replica removed is gone, replica joined a full member.
+func (m *Meta) FinishMove(ctx context.Context, channel string, removed, joined uint64) (*store.ChannelInfo, error) {
+	return m.proposeChannel(ctx, &store.MetaCommand{Op: store.MetaFinishMove, Channel: channel, Removed: removed, Joined: joined})
 }
 
 // Nodes returns the registered nodes (this replica's view).
@@ -243,4 +308,58 @@ func (m *Meta) Channels() ([]store.ChannelInfo, error) {
 		return nil, err
 	}
 	return v.([]store.ChannelInfo), nil
+}
+
+const (
+	roleVoter     = "voter"
+	roleNonVoting = "non-voting"
+)
+
+func roleFor(join bool) string {
+	if join {
+		return roleNonVoting
+	}
+	return roleVoter
+}
+
+func readRole(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	switch r := strings.TrimSpace(string(b)); r {
+	case roleVoter, roleNonVoting:
+		return r
+	}
+	return ""
+}
+
+// writeRole records the metadata role atomically (rename), fsynced: it must survive as long as the
+// replica's Raft data.
+func writeRole(path, role string) error {
+	if path == "" || readRole(path) == role {
+		return nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("sampan: write %s: %w", tmp, err)
+	}
+	_, err = f.WriteString(role + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("sampan: write %s: %w", path, err)
+	}
+	return nil
 }

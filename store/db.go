@@ -111,3 +111,16 @@ func (db *DB) ShardState(shardID uint64) (st ChannelState, ok bool, err error) {
 	return ChannelState{FirstSeq: s.FirstSeq, LastSeq: s.LastSeq, Msgs: s.Msgs, Bytes: s.Bytes, LastTime: s.LastTime,
 		Config: s.Config, Applied: s.Applied, Clock: s.Clock, Configured: s.Configured}, true, nil
 }
+
+// DeleteShard deletes every key of a shard from this node's store: its replica here was removed from the
+// shard (moved to another node) and Dragonboat's own data for it removed. It must not run while the
+// shard's state machine is open on this node.
+func (db *DB) DeleteShard(shardID uint64) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	lo, hi := shardRange(shardID)
+	return db.pdb.DeleteRange(lo, hi, pebble.Sync)
+}

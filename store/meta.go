@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 
@@ -30,12 +31,25 @@ type NodeInfo struct {
 	Actor   string `msgpack:"actor"`   // protoactor remote address
 	HTTP    string `msgpack:"http"`    // HTTP listener
 	Removed bool   `msgpack:"removed"` // removed from the cluster; its id is never reused
+	// Pending: added through the admin API (MetaAddNode) but not started yet, so it has not registered
+	// its addresses. Pending nodes get no replicas.
+	Pending bool `msgpack:"pending,omitempty"`
+	// Draining: being removed. It gets no new replicas, and its replicas are moved to other nodes; once
+	// it holds none, MetaRemoveNode marks it Removed.
+	Draining bool `msgpack:"draining,omitempty"`
 }
+
+// holdsReplicas reports whether new replicas may be placed on the node.
+func (n *NodeInfo) holdsReplicas() bool { return !n.Removed && !n.Pending && !n.Draining }
 
 // Replica is one replica of a channel shard.
 type Replica struct {
 	ReplicaID uint64 `msgpack:"r"`
 	NodeID    uint64 `msgpack:"n"`
+	// Joining: added to replace a replica on a draining node and not yet confirmed caught up. It starts
+	// with Dragonboat's join flag (no initial members) and does not count towards placement of the
+	// channel's actor.
+	Joining bool `msgpack:"j,omitempty"`
 }
 
 // ChannelInfo is a channel's registry entry.
@@ -63,6 +77,20 @@ const (
 	MetaRegisterNode MetaOp = 1
 	// MetaCreateChannel registers a channel if it is new, placing its replicas; the result names it.
 	MetaCreateChannel MetaOp = 2
+	// MetaAddNode records a node added through the admin API (id and Raft address): it is Pending until
+	// it starts and registers.
+	MetaAddNode MetaOp = 3
+	// MetaDrainNode starts removing a node: it gets no new replicas and its replicas are to be moved.
+	MetaDrainNode MetaOp = 4
+	// MetaAddReplica gives a channel a Joining replica on another node, to replace its replica on the
+	// draining node Node.ID; Avoid lists nodes not to pick (down) unless no other fits. Idempotent: a
+	// channel that already has a Joining replica gets no second one. The result names the channel.
+	MetaAddReplica MetaOp = 5
+	// MetaFinishMove drops the channel's replica Removed and marks replica Joined a full member (either
+	// may be 0). The result names the channel.
+	MetaFinishMove MetaOp = 6
+	// MetaRemoveNode marks a draining node that holds no replica any more Removed.
+	MetaRemoveNode MetaOp = 7
 )
 
 // MetaCommand is the payload of a metadata proposal.
@@ -71,6 +99,9 @@ type MetaCommand struct {
 	Node     NodeInfo `msgpack:"node,omitempty"`
 	Channel  string   `msgpack:"channel,omitempty"`
 	Replicas int      `msgpack:"replicas,omitempty"` // wanted replica count; capped at the live node count
+	Avoid    []uint64 `msgpack:"avoid,omitempty"`    // MetaAddReplica: nodes not to choose if others fit
+	Removed  uint64   `msgpack:"removed,omitempty"`  // MetaFinishMove: replica id dropped
+	Joined   uint64   `msgpack:"joined,omitempty"`   // MetaFinishMove: replica id now a full member
 }
 
 // EncodeMetaCommand encodes c for a proposal.
@@ -117,7 +148,10 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 			return nil, fmt.Errorf("node %d was removed", c.Node.ID)
 		}
 		n := c.Node
-		n.Removed = false
+		n.Removed, n.Pending = false, false
+		if old := s.Nodes[c.Node.ID]; old != nil {
+			n.Draining = old.Draining // a restart does not cancel a removal
+		}
 		s.Nodes[n.ID] = &n
 		return nil, nil
 	case MetaCreateChannel:
@@ -139,17 +173,28 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 		}
 		s.Channels[c.Channel] = ch
 		return ch, nil
+	case MetaAddNode:
+		return nil, s.addNode(c.Node)
+	case MetaDrainNode:
+		return nil, s.drainNode(c.Node.ID)
+	case MetaAddReplica:
+		return s.addReplica(c.Channel, c.Node.ID, c.Avoid)
+	case MetaFinishMove:
+		return s.finishMove(c.Channel, c.Removed, c.Joined)
+	case MetaRemoveNode:
+		return nil, s.removeNode(c.Node.ID)
 	default:
 		return nil, fmt.Errorf("unknown metadata op %d", c.Op)
 	}
 }
 
-// place picks the n live nodes holding the fewest replicas (ties: lowest node id).
-func (s *MetaState) place(n int) []uint64 {
+// place picks the n nodes that may hold replicas holding the fewest (ties: lowest node id), skipping
+// the nodes in skip.
+func (s *MetaState) place(n int, skip ...uint64) []uint64 {
 	load := map[uint64]int{}
 	var live []uint64
 	for id, node := range s.Nodes {
-		if !node.Removed {
+		if node.holdsReplicas() && !slices.Contains(skip, id) {
 			live = append(live, id)
 			load[id] = 0
 		}
@@ -173,6 +218,135 @@ func (s *MetaState) place(n int) []uint64 {
 	out := append([]uint64(nil), live[:n]...)
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+func (s *MetaState) addNode(n NodeInfo) error {
+	if n.ID == 0 || n.Raft == "" {
+		return errors.New("a node needs an id >= 1 and a raft address")
+	}
+	if old := s.Nodes[n.ID]; old != nil {
+		switch {
+		case old.Removed:
+			return fmt.Errorf("node %d was removed; node ids are never reused", n.ID)
+		case old.Raft != n.Raft:
+			return fmt.Errorf("node %d already exists with raft address %s", n.ID, old.Raft)
+		}
+		return nil // added twice: nothing to do
+	}
+	for _, o := range s.Nodes {
+		if o.Raft == n.Raft && !o.Removed {
+			return fmt.Errorf("raft address %s belongs to node %d", n.Raft, o.ID)
+		}
+	}
+	s.Nodes[n.ID] = &NodeInfo{ID: n.ID, Raft: n.Raft, Pending: true}
+	return nil
+}
+
+// drainNode refuses a removal that would leave some channel fewer nodes than it has replicas: the
+// replicas are re-created elsewhere before the node goes, so that no channel drops below its count.
+func (s *MetaState) drainNode(id uint64) error {
+	n := s.Nodes[id]
+	if n == nil || n.Removed {
+		return fmt.Errorf("node %d is not a member", id)
+	}
+	if n.Draining {
+		return nil
+	}
+	others := 0
+	for _, o := range s.Nodes {
+		if o.ID != id && o.holdsReplicas() {
+			others++
+		}
+	}
+	if others == 0 {
+		return fmt.Errorf("node %d is the last node that can hold channels", id)
+	}
+	for _, ch := range s.sortedChannels() {
+		if ch.ReplicaOn(id) != 0 && len(ch.Replicas) > others {
+			return fmt.Errorf("channel %s has %d replicas and only %d other nodes can hold them: add a node first", ch.Name, len(ch.Replicas), others)
+		}
+	}
+	n.Draining = true
+	return nil
+}
+
+func (s *MetaState) addReplica(channel string, from uint64, avoid []uint64) (*ChannelInfo, error) {
+	ch := s.Channels[channel]
+	if ch == nil {
+		return nil, fmt.Errorf("channel %s not found", channel)
+	}
+	for _, r := range ch.Replicas {
+		if r.Joining {
+			return ch, nil // a move is already under way
+		}
+	}
+	if ch.ReplicaOn(from) == 0 {
+		return ch, nil // moved already
+	}
+	holders := make([]uint64, 0, len(ch.Replicas)+len(avoid))
+	for _, r := range ch.Replicas {
+		holders = append(holders, r.NodeID)
+	}
+	to := s.place(1, append(holders, avoid...)...)
+	if len(to) == 0 {
+		to = s.place(1, holders...)
+	}
+	if len(to) == 0 {
+		return nil, fmt.Errorf("no node can take a replica of %s", channel)
+	}
+	ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: to[0], Joining: true})
+	s.NextReplicaID++
+	return ch, nil
+}
+
+func (s *MetaState) finishMove(channel string, removed, joined uint64) (*ChannelInfo, error) {
+	ch := s.Channels[channel]
+	if ch == nil {
+		return nil, fmt.Errorf("channel %s not found", channel)
+	}
+	out := ch.Replicas[:0]
+	for _, r := range ch.Replicas {
+		if r.ReplicaID == removed && removed != 0 {
+			continue
+		}
+		if r.ReplicaID == joined {
+			r.Joining = false
+		}
+		out = append(out, r)
+	}
+	ch.Replicas = out
+	return ch, nil
+}
+
+// sortedChannels lists the channels by name: an error naming "the first" channel must name the same
+// one on every replica.
+func (s *MetaState) sortedChannels() []*ChannelInfo {
+	out := make([]*ChannelInfo, 0, len(s.Channels))
+	for _, ch := range s.Channels {
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *MetaState) removeNode(id uint64) error {
+	n := s.Nodes[id]
+	if n == nil {
+		return fmt.Errorf("node %d is not a member", id)
+	}
+	if n.Removed {
+		return nil
+	}
+	if !n.Draining && !n.Pending {
+		return fmt.Errorf("node %d is not being removed", id)
+	}
+	for _, ch := range s.sortedChannels() {
+		if ch.ReplicaOn(id) != 0 {
+			return fmt.Errorf("node %d still holds a replica of %s", id, ch.Name)
+		}
+	}
+	n.Removed, n.Draining, n.Pending = true, false, false
+	return nil
 }
 
 // Lookup answers a metadata query from the state.

@@ -85,9 +85,17 @@ func TestMetaDeterminism(t *testing.T) {
 		a, b := NewMetaStateMachine(MetaShardID, 1), NewMetaStateMachine(MetaShardID, 2)
 		for i := uint64(1); i <= 300; i++ {
 			var c MetaCommand
-			switch rng.Intn(4) {
+			switch rng.Intn(8) {
 			case 0:
 				c = MetaCommand{Op: MetaRegisterNode, Node: NodeInfo{ID: uint64(1 + rng.Intn(6)), Client: fmt.Sprint(rng.Intn(100))}}
+			case 1:
+				c = MetaCommand{Op: MetaAddNode, Node: NodeInfo{ID: uint64(1 + rng.Intn(8)), Raft: fmt.Sprint(rng.Intn(8))}}
+			case 2:
+				c = MetaCommand{Op: []MetaOp{MetaDrainNode, MetaRemoveNode}[rng.Intn(2)], Node: NodeInfo{ID: uint64(1 + rng.Intn(8))}}
+			case 3:
+				c = MetaCommand{Op: MetaAddReplica, Channel: fmt.Sprintf("ch%d", rng.Intn(80)), Node: NodeInfo{ID: uint64(1 + rng.Intn(8))}, Avoid: []uint64{uint64(rng.Intn(8))}}
+			case 4:
+				c = MetaCommand{Op: MetaFinishMove, Channel: fmt.Sprintf("ch%d", rng.Intn(80)), Removed: uint64(rng.Intn(40)), Joined: uint64(rng.Intn(40))}
 			default:
 				c = MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("ch%d", rng.Intn(80)), Replicas: 1 + rng.Intn(5)}
 			}
@@ -127,5 +135,71 @@ func TestMetaBadCommandRejected(t *testing.T) {
 	}
 	if _, err := DecodeMetaResult(r); err == nil {
 		t.Fatal("rejected result decoded")
+	}
+}
+
+// TestMetaMoveOffDrainingNode walks a node removal through the commands the drain runs: the node stops
+// taking replicas, each of its replicas gets a Joining replacement on the least loaded other node, the
+// move finishes, and the node can be marked removed only once it holds nothing.
+func TestMetaMoveOffDrainingNode(t *testing.T) {
+	s := NewMetaState()
+	for id := uint64(1); id <= 3; id++ {
+		regNode(s, id)
+	}
+	for i := 0; i < 6; i++ {
+		if _, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("c%d", i), Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaDrainNode, Node: NodeInfo{ID: 2}}); err == nil {
+		t.Fatal("drained a node whose channels have nowhere to go (3 replicas, 2 other nodes)")
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaAddNode, Node: NodeInfo{ID: 4, Raft: "n1:7100"}}); err == nil {
+		t.Fatal("added a node with another node's raft address")
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaAddNode, Node: NodeInfo{ID: 4, Raft: "n4:7100"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaDrainNode, Node: NodeInfo{ID: 2}}); err == nil {
+		t.Fatal("drained while the only other node is pending (not started)")
+	}
+	regNode(s, 4)
+	if _, err := s.Apply(&MetaCommand{Op: MetaDrainNode, Node: NodeInfo{ID: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if ch, _ := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "new", Replicas: 3}); ch.ReplicaOn(2) != 0 {
+		t.Fatalf("placed a new channel on the draining node: %+v", ch)
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaRemoveNode, Node: NodeInfo{ID: 2}}); err == nil {
+		t.Fatal("removed a node that still holds replicas")
+	}
+	for i := 0; i < 6; i++ {
+		name := fmt.Sprintf("c%d", i)
+		ch, err := s.Apply(&MetaCommand{Op: MetaAddReplica, Channel: name, Node: NodeInfo{ID: 2}, Avoid: []uint64{4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Node 4 is the only node without a replica: chosen even though avoided.
+		joining := ch.Replicas[len(ch.Replicas)-1]
+		if !joining.Joining || joining.NodeID != 4 || len(ch.Replicas) != 4 {
+			t.Fatalf("%s: %+v", name, ch)
+		}
+		again, _ := s.Apply(&MetaCommand{Op: MetaAddReplica, Channel: name, Node: NodeInfo{ID: 2}})
+		if len(again.Replicas) != 4 {
+			t.Fatalf("second add during a move added again: %+v", again)
+		}
+		ch, _ = s.Apply(&MetaCommand{Op: MetaFinishMove, Channel: name, Removed: ch.ReplicaOn(2), Joined: joining.ReplicaID})
+		if len(ch.Replicas) != 3 || ch.ReplicaOn(2) != 0 || ch.ReplicaOn(4) != joining.ReplicaID || ch.Replicas[2].Joining {
+			t.Fatalf("%s after the move: %+v", name, ch)
+		}
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaRemoveNode, Node: NodeInfo{ID: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Nodes[2].Removed {
+		t.Fatal("node 2 not marked removed")
+	}
+	if _, err := s.Apply(&MetaCommand{Op: MetaAddNode, Node: NodeInfo{ID: 2, Raft: "n2:7100"}}); err == nil {
+		t.Fatal("a removed node id was reused")
 	}
 }

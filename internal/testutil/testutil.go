@@ -5,6 +5,7 @@ package testutil
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -30,7 +31,11 @@ func FreePort(t testing.TB) string {
 // Logger writes to t.Log at warn level and above (debug with -v and SAMPAN_TEST_DEBUG).
 func Logger(t testing.TB) zerolog.Logger {
 	w := zerolog.ConsoleWriter{Out: tWriter{t}, NoColor: true, TimeFormat: "15:04:05.000"}
-	return zerolog.New(w).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	level := zerolog.WarnLevel
+	if os.Getenv("SAMPAN_TEST_DEBUG") != "" {
+		level = zerolog.DebugLevel
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
 type tWriter struct{ t testing.TB }
