@@ -170,7 +170,7 @@ func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uin
 	if !ok {
 		return fmt.Errorf("node %d is not registered", r.NodeID)
 	}
-	err := e.retryMembership(ctx, shard, func(mem *dragonboat.Membership) error {
+	err := e.retryMembership(ctx, shard, func(ctx context.Context, mem *dragonboat.Membership) error {
 		if _, ok := mem.Nodes[r.ReplicaID]; ok {
 			return nil
 		}
@@ -216,16 +216,19 @@ func (e *Env) removeFromShard(ctx context.Context, root *actor.RootContext, shar
 			}
 		}
 	}
-	err := e.retryMembership(ctx, shard, func(mem *dragonboat.Membership) error {
+	err := e.retryMembership(ctx, shard, func(ctx context.Context, mem *dragonboat.Membership) error {
 		_, voter := mem.Nodes[r.ReplicaID]
 		_, nonVoting := mem.NonVotings[r.ReplicaID]
 		if !voter && !nonVoting {
 			return nil
 		}
-		// When r is this node's replica, applying its removal unloads it here: the next membership
-		// read would fail with ErrShardNotFound, so success of the request is the end of the step.
 		return e.NodeHost.SyncRequestDeleteReplica(ctx, shard, r.ReplicaID, mem.ConfigChangeID)
 	})
+	if r.NodeID == e.NodeID && errors.Is(err, dragonboat.ErrShardNotFound) {
+		// This node's replica was removed: applying its own removal unloaded it here (and its answer to
+		// the request may never come, hence the retries until the shard was gone).
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("remove replica %d on node %d from shard %d: %w", r.ReplicaID, r.NodeID, shard, err)
 	}
@@ -244,16 +247,20 @@ func (e *Env) removeFromShard(ctx context.Context, root *actor.RootContext, shar
 // retryMembership reads the shard's membership and runs step (which returns nil once the membership is
 // as wanted, or after a successful change), retrying the transient failures of a membership change
 // (another change pending, a stale config change id, a leader election) until ctx ends.
-func (e *Env) retryMembership(ctx context.Context, shard uint64, step func(*dragonboat.Membership) error) error {
+func (e *Env) retryMembership(ctx context.Context, shard uint64, step func(context.Context, *dragonboat.Membership) error) error {
 	for {
+		// Each attempt has its own deadline: a request whose answer is lost (its replica removed, a
+		// leader change) must not hold the whole move.
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		mem, err := e.NodeHost.SyncGetShardMembership(rctx, shard)
+		if err == nil {
+			err = step(rctx, mem)
+		}
 		cancel()
 		if err == nil {
-			if err = step(mem); err == nil {
-				return nil
-			}
+			return nil
 		}
+		e.Log.Debug().Err(err).Uint64("shard", shard).Msg("membership change: retrying")
 		if !dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrRejected) &&
 			!errors.Is(err, dragonboat.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/cluster"
 )
 
 // The admin commands are thin wrappers over the JSON API on a node's HTTP listener.
@@ -76,21 +77,70 @@ func newClusterCmd() *cobra.Command {
 			}
 			return printer(cmd, nodes)
 		}}
-	add := &cobra.Command{Use: "add ID RAFT_ADDR", Short: "Add a node (not supported yet)", Args: cobra.ExactArgs(2),
+	add := &cobra.Command{Use: "add ID@RAFT_ADDR", Short: "Add a node; then start it with `sampan serve --join --node-id ID --raft RAFT_ADDR ...`",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := adminCall(addr, "POST", "/cluster/nodes", map[string]string{"id": args[0], "raft": args[1]})
-			return err
+			peers, err := cluster.ParsePeers(args[0])
+			if err != nil || len(peers) != 1 {
+				return fmt.Errorf("want ID@RAFT_ADDR, e.g. 4@127.0.0.1:7104")
+			}
+			b, err := adminCall(addr, "POST", "/cluster/nodes", broker.AddNodeRequest{ID: peers[0].ID, Raft: peers[0].Raft})
+			if err != nil {
+				return err
+			}
+			return printer(cmd, b)
 		}}
-	remove := &cobra.Command{Use: "remove ID", Short: "Remove a node (not supported yet)", Args: cobra.ExactArgs(1),
+	var wait time.Duration
+	remove := &cobra.Command{Use: "remove ID", Short: "Remove a node: its channel replicas are re-created on other nodes first", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := adminCall(addr, "DELETE", "/cluster/nodes/"+url.PathEscape(args[0]), nil)
-			return err
+			b, err := adminCall(addr, "DELETE", "/cluster/nodes/"+url.PathEscape(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			if wait == 0 {
+				return printer(cmd, b)
+			}
+			deadline := time.Now().Add(wait)
+			for {
+				var st broker.NodeStatus
+				if err := json.Unmarshal(b, &st); err == nil && st.State == "removed" {
+					return printer(cmd, b)
+				}
+				if time.Now().After(deadline) {
+					_ = printer(cmd, b)
+					return fmt.Errorf("node %s not removed after %v (its replicas are still moving; see GET /cluster/nodes)", args[0], wait)
+				}
+				time.Sleep(500 * time.Millisecond)
+				if b, err = nodeJSON(addr, args[0]); err != nil {
+					return err
+				}
+			}
 		}}
+	remove.Flags().DurationVar(&wait, "wait", 0, "wait up to this long until the node is removed (0: return once the removal started)")
 	for _, s := range []*cobra.Command{status, add, remove} {
 		addHTTPFlag(s, &addr)
 		c.AddCommand(s)
 	}
 	return c
+}
+
+// nodeJSON returns one node's entry of GET /cluster/nodes.
+func nodeJSON(addr, id string) ([]byte, error) {
+	b, err := adminCall(addr, "GET", "/cluster/nodes", nil)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []json.RawMessage
+	if err := json.Unmarshal(b, &nodes); err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		var st broker.NodeStatus
+		if json.Unmarshal(n, &st) == nil && fmt.Sprint(st.ID) == id {
+			return append(n, '\n'), nil
+		}
+	}
+	return nil, fmt.Errorf("node %s is not a member", id)
 }
 
 func newChannelCmd() *cobra.Command {

@@ -199,7 +199,30 @@ func TestCLIClusterAdmin(t *testing.T) {
 	if out, err := run("channel", "info", "--http", s.http, "no.such"); err == nil || !strings.Contains(out, "not found") {
 		t.Fatalf("unknown channel: %v %s", err, out)
 	}
-	if out, err := run("cluster", "remove", "--http", s.http, "3"); err == nil || !strings.Contains(out, "not supported yet") {
+	// Removing a node of three with R = 3 channels: refused, nowhere to move them.
+	if out, err := run("cluster", "remove", "--http", s.http, "3"); err == nil || !strings.Contains(out, "add a node first") {
+		t.Fatalf("cluster remove with nowhere to go: %v %s", err, out)
+	}
+	if out, err := run("cluster", "add", "--http", s.http, "4"); err == nil || !strings.Contains(out, "ID@RAFT_ADDR") {
+		t.Fatalf("cluster add without an address: %v %s", err, out)
+	}
+	// Add node 4, start it with --join, then remove node 3 and wait for it to be gone.
+	raft4 := tu.FreePort(t)
+	if out, err := run("cluster", "add", "--http", s.http, "4@"+raft4); err != nil || !strings.Contains(out, `"state": "pending"`) {
+		t.Fatalf("cluster add: %v %s", err, out)
+	}
+	n4 := startServer(t, t.TempDir(), raft4, "--node-id", "4", "--join")
+	waitReady(t, n4)
+	out, err = run("cluster", "remove", "--http", s.http, "--wait", "60s", "3")
+	if err != nil || !strings.Contains(out, `"state": "removed"`) {
 		t.Fatalf("cluster remove: %v %s", err, out)
+	}
+	// The channel lives on nodes 1, 2 and 4, and node 4 serves it.
+	out, err = run("channel", "info", "--http", n4.http, "admin.ch")
+	if err != nil || json.Unmarshal([]byte(out), &cs) != nil || len(cs.Replicas) != 3 || cs.Replicas[2].NodeID != 4 {
+		t.Fatalf("channel info after the removal: %v\n%s", err, out)
+	}
+	if out, err := run("sub", "--server", n4.addr, "--from", "earliest", "--count", "1", "admin.ch"); err != nil || !strings.Contains(out, "x") {
+		t.Fatalf("sub through node 4: %v %q", err, out)
 	}
 }

@@ -55,6 +55,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			if f.Changed("replicas") {
 				cfg.Replicas = flg.Replicas
 			}
+			if f.Changed("join") {
+				cfg.Join = flg.Join
+			}
 			if f.Changed("log-json") {
 				cfg.LogJSON = flg.LogJSON
 			}
@@ -83,6 +86,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	fs.Uint64Var(&flg.NodeID, "node-id", flg.NodeID, "this node's id in the cluster (>= 1)")
 	fs.StringVar(&flg.Peers, "peers", "", "every node of the cluster: ID@RAFT_HOST:PORT,... (empty: a single node)")
 	fs.IntVar(&flg.Replicas, "replicas", flg.Replicas, "replicas per channel (capped at the node count)")
+	fs.BoolVar(&flg.Join, "join", false, "join a running cluster this node was added to (sampan cluster add ID@RAFT); --peers may be empty")
 	fs.StringVar(&flg.Data, "data", flg.Data, "data directory")
 	fs.StringVar(&flg.Listen, "listen", flg.Listen, "client listener host:port")
 	fs.StringVar(&flg.HTTP, "http", flg.HTTP, "HTTP listener host:port (/healthz, /readyz, /metrics)")
