@@ -145,8 +145,18 @@ func checkAdminAPI(t *testing.T, nodes []*broker.Broker, channel string, lastSeq
 	if code := getJSON(t, "POST", base+"/channels/"+channel+"/transfer-leader", `{"to": 9}`, &e); code != 400 {
 		t.Fatalf("transfer to a non-replica: %d %v", code, e)
 	}
-	if code := getJSON(t, "POST", base+"/cluster/nodes", `{}`, &e); code != 501 {
-		t.Fatalf("add node: %d", code)
+	for _, bad := range []string{`{}`, `{"id": 7}`, `{"id": 7, "raft": "nohost"}`, `{"id": 7, "raft": "h:0"}`, `not json`} {
+		if code := getJSON(t, "POST", base+"/cluster/nodes", bad, &e); code != 400 || e["error"] == "" {
+			t.Fatalf("add node %s: %d %v", bad, code, e)
+		}
+	}
+	if code := getJSON(t, "POST", base+"/cluster/nodes", fmt.Sprintf(`{"id": 2, "raft": "127.0.0.1:1"}`), &e); code != 409 {
+		t.Fatalf("add node 2 again under another address: %d %v", code, e)
+	}
+	for path, want := range map[string]int{"/cluster/nodes/x": 400, "/cluster/nodes/0": 400, "/cluster/nodes/42": 404} {
+		if code := getJSON(t, "DELETE", base+path, "", &e); code != want || e["error"] == "" {
+			t.Fatalf("DELETE %s: %d %v, want %d", path, code, e, want)
+		}
 	}
 }
 

@@ -244,7 +244,12 @@ func (b *Broker) httpRemoveNode(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("node id %q: want a number >= 1", r.PathValue("id")))
 		return
 	}
-	if n, ok := m.Node(id); ok && n.Removed {
+	n, ok := m.Node(id)
+	switch {
+	case !ok:
+		writeErr(w, http.StatusNotFound, fmt.Errorf("node %d is not a member", id))
+		return
+	case n.Removed:
 		writeJSON(w, http.StatusOK, NodeStatus{ID: id, Raft: n.Raft, State: "removed", Removed: true})
 		return
 	}
