@@ -175,3 +175,34 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 	}
 	readAll(n4, "mv.cold", 51)
 }
+
+// TestClusterPeersBeyondMetadataVoters starts four nodes from one --peers list: the metadata group has
+// three voters, the fourth node joins it as a non-voting member by itself and serves like the others.
+func TestClusterPeersBeyondMetadataVoters(t *testing.T) {
+	nodes := startCluster(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tu.Eventually(t, 30*time.Second, "metadata roles", func() bool {
+		roles := ""
+		for id := uint64(1); id <= 4; id++ {
+			roles += nodeStatus(t, nodes[3], id).Meta + ","
+		}
+		return roles == "voter,voter,voter,non-voting,"
+	})
+	c := connect(t, ctx, nodes[3])
+	for i := 0; i < 10; i++ {
+		if _, err := c.Publish(ctx, fmt.Sprint("four.", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := 0
+	for id := uint64(1); id <= 4; id++ {
+		held += nodeStatus(t, nodes[0], id).Replicas
+		if n := nodeStatus(t, nodes[0], id).Replicas; n < 7 || n > 8 {
+			t.Fatalf("node %d holds %d replicas of 10 channels x 3 over 4 nodes, want 7 or 8", id, n)
+		}
+	}
+	if held != 30 {
+		t.Fatalf("%d replicas in all, want 30", held)
+	}
+}
