@@ -265,6 +265,13 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	}
 }
 
+// Attempt timeouts of activation's read and proposals (see retryTemp). A read on a healthy shard takes
+// a few milliseconds; a proposal can wait behind a busy LogDB fsync, so it gets longer.
+const (
+	readAttempt    = 300 * time.Millisecond
+	proposeAttempt = time.Second
+)
+
 type abandonCheck struct{}
 
 // abandonAfter is how long proposals made before a leader change may stay pending before they are
@@ -398,7 +405,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		a.knownLeader = leader
 	}
 	var v any
-	err = retryTemp(deadline, func(ctx context.Context) (err error) {
+	err = retryTemp(deadline, readAttempt, func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
 		return err
 	})
@@ -420,7 +427,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		cmds = append(cmds, &store.Command{Op: store.OpTick, Time: a.nextTime()})
 	}
 	for _, c := range cmds {
-		err := retryTemp(time.Now().Add(env.ProposalTimeout), func(ctx context.Context) error {
+		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
+		// transfer) is simply made again.
+		err := retryTemp(time.Now().Add(env.ProposalTimeout), proposeAttempt, func(ctx context.Context) error {
 			_, err := env.NodeHost.SyncPropose(ctx, a.session, store.EncodeCommand(nil, c))
 			return err
 		})

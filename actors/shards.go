@@ -62,9 +62,10 @@ func NewShardManager(env *Env) *actor.Props {
 			// runs beside the actor and answers the asker directly.
 			sender, root := ctx.Sender(), ctx.ActorSystem().Root
 			go func() {
-				rctx, cancel := context.WithTimeout(context.Background(), catchUpTimeout)
-				_, err := env.NodeHost.SyncRead(rctx, m.ShardID, &store.StateQuery{})
-				cancel()
+				err := retryTemp(time.Now().Add(catchUpTimeout), readAttempt, func(ctx context.Context) error {
+					_, err := env.NodeHost.SyncRead(ctx, m.ShardID, &store.StateQuery{})
+					return err
+				})
 				root.Send(sender, sc.WrapOrSelf(&CaughtUp{ShardID: m.ShardID, Err: errString(err)}))
 			}()
 		case *DropShard:

@@ -2,19 +2,32 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
 )
 
-// retryTemp runs op until it succeeds, fails with a non-temporary error, or the deadline passes.
-// Dragonboat answers "not ready" / "busy" for a moment after a shard starts or changes leader.
-func retryTemp(deadline time.Time, op func(context.Context) error) error {
+// retryTemp runs op until it succeeds, fails with a non-temporary error, or the deadline passes. Each
+// attempt gets at most `attempt` of the time left: Dragonboat answers "not ready" / "busy" for a moment
+// after a shard starts or changes leader, and some requests it drops without any answer: a ReadIndex a
+// follower forwards to a leader that has not yet committed an entry in its term (right after a
+// failover) or that is transferring leadership is dropped at the leader, and the follower's request
+// waits for its whole deadline. A short attempt and a retry turn that 10 s stall into milliseconds.
+// op must be safe to repeat (reads, idempotent commands).
+func retryTemp(deadline time.Time, attempt time.Duration, op func(context.Context) error) error {
 	for {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		end := time.Now().Add(attempt)
+		if end.After(deadline) {
+			end = deadline
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), end)
 		err := op(ctx)
 		cancel()
-		if err == nil || !dragonboat.IsTempError(err) || time.Now().After(deadline) {
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		if !dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
 		time.Sleep(5 * time.Millisecond)
