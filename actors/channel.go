@@ -147,6 +147,7 @@ type channelActor struct {
 	lagging    map[uint64]uint64 // node -> replica id: replicas not started (node was down)
 	checkArmed bool
 	moving     bool // a replica move runs (no passivation or hand-off meanwhile)
+	phases     phases
 
 	lastSeq  uint64
 	lastTime int64
@@ -248,7 +249,11 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	a.env.Metrics.Activations.Inc()
 	a.env.Metrics.ActiveChannels.Inc()
 	a.env.Metrics.ActivationTime.Observe(time.Since(start).Seconds())
-	a.log.Debug().Uint64("shard", a.shardID).Dur("took", time.Since(start)).Uint64("last_seq", a.lastSeq).Msg("channel activated")
+	ev := a.log.Debug()
+	if time.Since(start) > time.Second {
+		ev = a.log.Info() // slow: say where the time went
+	}
+	ev.Uint64("shard", a.shardID).Dur("took", time.Since(start)).Str("phases", a.phases.String()).Uint64("last_seq", a.lastSeq).Msg("channel activated")
 	for _, gw := range a.env.Gateways() {
 		sc.Send(ctx, gw, &Activated{Channel: name, Actor: ctx.Self()})
 	}
@@ -277,7 +282,7 @@ type abandonCheck struct{}
 // abandonAfter is how long proposals made before a leader change may stay pending before they are
 // answered "outcome unknown": Dragonboat loses proposals forwarded to a leader that died and would only
 // time them out after ProposalTimeout, holding every later ack of the channel behind them.
-const abandonAfter = 500 * time.Millisecond
+const abandonAfter = 250 * time.Millisecond
 
 func (a *channelActor) onLeaderChanged(ctx actor.Context, m *leaderChanged) {
 	// Only a move to another leader strands forwarded proposals; "no leader" (an election running) and
@@ -354,6 +359,7 @@ func (a *channelActor) armIdle(ctx actor.Context, d time.Duration) {
 // waits until the shard has a leader.
 func (a *channelActor) startShard(ctx actor.Context) error {
 	env := a.env
+	a.phases.start = time.Now()
 	deadline := time.Now().Add(env.StartTimeout)
 	rctx, cancel := context.WithDeadline(context.Background(), deadline)
 	info, err := env.Registry.Channel(rctx, a.name, true)
@@ -372,9 +378,11 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	// The other replicas must run for the shard to elect a leader: Raft messages for a shard that is not
 	// started on the receiving host are dropped.
+	a.phases.mark("registry")
 	if err := a.startRemoteReplicas(ctx, info, deadline); err != nil {
 		return err
 	}
+	a.phases.mark("remote-replicas")
 	// The local replica may already run: started for an activation on another node that has since
 	// died or moved. startReplica treats that as success.
 	for _, r := range info.Replicas {
@@ -400,7 +408,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
 	// LastSeq would make "new" subscriptions start in the past.
+	a.phases.mark("leader")
 	a.leadHere(mine)
+	a.phases.mark("lead-here")
 	if leader, _, ok, err := env.NodeHost.GetLeaderID(shardID); err == nil && ok {
 		a.knownLeader = leader
 	}
@@ -413,6 +423,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		env.stopReplica(shardID, ctx.Self().String())
 		return fmt.Errorf("read the channel state (leader replica %d): %w", a.knownLeader, err)
 	}
+	a.phases.mark("read")
 	st := v.(store.ChannelState)
 	a.lastSeq, a.lastTime = st.LastSeq, max(st.LastTime, st.Clock)
 	var cmds []*store.Command
@@ -438,6 +449,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 			return fmt.Errorf("propose channel settings: %w", err)
 		}
 	}
+	a.phases.mark("settings")
 	return nil
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -33,3 +34,21 @@ func retryTemp(deadline time.Time, attempt time.Duration, op func(context.Contex
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// phases records how long each step of an activation took, for the log line of a slow one.
+type phases struct {
+	start time.Time
+	last  time.Time
+	b     []byte
+}
+
+func (p *phases) mark(name string) {
+	now := time.Now()
+	if p.last.IsZero() {
+		p.last = p.start
+	}
+	p.b = fmt.Appendf(p.b, "%s=%s ", name, now.Sub(p.last).Round(time.Millisecond))
+	p.last = now
+}
+
+func (p *phases) String() string { return string(p.b) }
