@@ -72,6 +72,27 @@ type Env struct {
 
 	startersMu sync.Mutex
 	starters   map[uint64]string // shard -> activation that last started this node's replica
+
+	hotMu sync.Mutex
+	hot   map[string]int // channel -> ready activations on this node (two can overlap briefly)
+}
+
+// Hot reports whether the channel's actor is active (ready) on this node.
+func (e *Env) Hot(channel string) bool {
+	e.hotMu.Lock()
+	defer e.hotMu.Unlock()
+	return e.hot[channel] > 0
+}
+
+func (e *Env) setHot(channel string, delta int) {
+	e.hotMu.Lock()
+	defer e.hotMu.Unlock()
+	if e.hot == nil {
+		e.hot = map[string]int{}
+	}
+	if e.hot[channel] += delta; e.hot[channel] <= 0 {
+		delete(e.hot, channel)
+	}
 }
 
 // Wait waits until every channel actor has stopped (after the actor system stopped them), or ctx ends.
@@ -246,6 +267,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		return
 	}
 	a.ready, a.shardStarted = true, true
+	a.env.setHot(name, 1)
 	a.env.Metrics.Activations.Inc()
 	a.env.Metrics.ActiveChannels.Inc()
 	a.env.Metrics.ActivationTime.Observe(time.Since(start).Seconds())
@@ -813,6 +835,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		a.env.Leaders.unregister(a.shardID, ctx.Self())
 	}
 	if a.shardStarted {
+		a.env.setHot(a.name, -1)
 		a.env.Metrics.ActiveChannels.Dec()
 		a.env.stopReplica(a.shardID, ctx.Self().String())
 		a.stopRemoteReplicas(ctx)

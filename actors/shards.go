@@ -296,6 +296,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			return
 		}
 	}
+	a.pullLeadership()
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.
 	for _, r := range a.replicas {
@@ -312,6 +313,29 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		}
 	}
 	a.armReplicaCheck(ctx)
+}
+
+// pullLeadership asks for the shard's leadership back when an election moved it away from this node
+// (after a failure, or a follower's election timeout on a loaded machine): actors are spread evenly over
+// the nodes, so keeping each leader with its actor keeps leaders balanced too, and saves the forwarding
+// of every proposal. Only while nothing is in flight and the channel has been quiet a moment: Raft drops
+// proposals made during the transfer.
+func (a *channelActor) pullLeadership() {
+	if a.moving || len(a.queue) > 0 || len(a.blocked) > 0 || time.Since(a.lastActive) < 200*time.Millisecond {
+		return
+	}
+	var mine uint64
+	for _, r := range a.replicas {
+		if r.NodeID == a.env.NodeID {
+			mine = r.ReplicaID
+		}
+	}
+	leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID)
+	if mine == 0 || err != nil || !ok || leader == mine {
+		return
+	}
+	a.log.Debug().Uint64("leader", leader).Msg("pulling the shard's leadership back to the channel's actor")
+	_ = a.env.NodeHost.RequestLeaderTransfer(a.shardID, mine)
 }
 
 func (a *channelActor) onShardStarted(m *ShardStarted) {

@@ -37,7 +37,7 @@ type ClusterStatus struct {
 	Nodes      int    `json:"nodes"`
 	NodesUp    int    `json:"nodes_up"`
 	Channels   int    `json:"channels"`
-	Hot        int    `json:"hot_channels"` // shard running on this node
+	Hot        int    `json:"hot_channels"` // replica running on this node (hot or warm)
 }
 
 // ChannelStatus is one channel in GET /channels and GET /channels/{name}.
@@ -46,10 +46,12 @@ type ChannelStatus struct {
 	ShardID  uint64          `json:"shard_id"`
 	Replicas []store.Replica `json:"replicas"`
 	Leader   uint64          `json:"leader"` // node id, 0 if unknown here (cold channel)
-	State    string          `json:"state"`  // hot (shard running on this node) or cold
-	LastSeq  uint64          `json:"last_seq,omitempty"`
-	Messages uint64          `json:"messages,omitempty"`
-	Bytes    uint64          `json:"bytes,omitempty"`
+	// State on this node: hot (the channel's actor runs here), warm (its replica runs here for an actor
+	// on another node) or cold (not loaded here).
+	State    string `json:"state"`
+	LastSeq  uint64 `json:"last_seq,omitempty"`
+	Messages uint64 `json:"messages,omitempty"`
+	Bytes    uint64 `json:"bytes,omitempty"`
 }
 
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
@@ -102,7 +104,10 @@ func (b *Broker) leaderNode(info *store.ChannelInfo) (uint64, bool) {
 func (b *Broker) channelStatus(info *store.ChannelInfo) ChannelStatus {
 	cs := ChannelStatus{Name: info.Name, ShardID: info.ShardID, Replicas: info.Replicas, State: "cold"}
 	if leader, running := b.leaderNode(info); running {
-		cs.State, cs.Leader = "hot", leader
+		cs.State, cs.Leader = "warm", leader
+		if b.env.Hot(info.Name) {
+			cs.State = "hot"
+		}
 	}
 	if st, ok, err := b.db.ShardState(info.ShardID); err == nil && ok {
 		cs.LastSeq, cs.Messages, cs.Bytes = st.LastSeq, st.Msgs, st.Bytes

@@ -126,8 +126,18 @@ func checkAdminAPI(t *testing.T, nodes []*broker.Broker, channel string, lastSeq
 		t.Fatalf("/cluster/status: %d %+v", code, st)
 	}
 	var cs broker.ChannelStatus
-	if code := getJSON(t, "GET", base+"/channels/"+channel, "", &cs); code != 200 || cs.State != "hot" || len(cs.Replicas) != 3 || cs.Leader == 0 || cs.LastSeq != lastSeq {
+	if code := getJSON(t, "GET", base+"/channels/"+channel, "", &cs); code != 200 || (cs.State != "hot" && cs.State != "warm") || len(cs.Replicas) != 3 || cs.Leader == 0 || cs.LastSeq != lastSeq {
 		t.Fatalf("/channels/%s: %d %+v", channel, code, cs)
+	}
+	// The channel's actor runs on one node (hot there); the other replicas serve it (warm).
+	states := map[string]int{}
+	for _, n := range nodes {
+		var c broker.ChannelStatus
+		getJSON(t, "GET", "http://"+n.HTTPAddr()+"/channels/"+channel, "", &c)
+		states[c.State]++
+	}
+	if states["hot"] != 1 || states["warm"] != 2 {
+		t.Fatalf("channel states over the nodes: %v, want one hot and two warm", states)
 	}
 	var list []broker.ChannelStatus
 	if code := getJSON(t, "GET", base+"/channels", "", &list); code != 200 || len(list) != 1 || list[0].Name != channel {
