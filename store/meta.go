@@ -63,6 +63,10 @@ const (
 	MetaRegisterNode MetaOp = 1
 	// MetaCreateChannel registers a channel if it is new, placing its replicas; the result names it.
 	MetaCreateChannel MetaOp = 2
+
+	// MetaSetBridgeCursors raises a NATS bridge rule's export cursors (meta_bridge.go). A distant value,
+	// so that new membership ops can take the next small numbers.
+	MetaSetBridgeCursors MetaOp = 32
 )
 
 // MetaCommand is the payload of a metadata proposal.
@@ -71,6 +75,8 @@ type MetaCommand struct {
 	Node     NodeInfo `msgpack:"node,omitempty"`
 	Channel  string   `msgpack:"channel,omitempty"`
 	Replicas int      `msgpack:"replicas,omitempty"` // wanted replica count; capped at the live node count
+
+	Bridge *BridgeCursors `msgpack:"bridge,omitempty"` // MetaSetBridgeCursors
 }
 
 // EncodeMetaCommand encodes c for a proposal.
@@ -98,6 +104,9 @@ type MetaState struct {
 	Channels      map[string]*ChannelInfo `msgpack:"channels"`
 	NextShardID   uint64                  `msgpack:"next_shard"`
 	NextReplicaID uint64                  `msgpack:"next_replica"`
+
+	// BridgeCursors: NATS bridge export rule -> channel -> last seq exported (meta_bridge.go).
+	BridgeCursors map[string]map[string]uint64 `msgpack:"bridge_cursors,omitempty"`
 }
 
 // NewMetaState returns the empty state.
@@ -139,6 +148,8 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 		}
 		s.Channels[c.Channel] = ch
 		return ch, nil
+	case MetaSetBridgeCursors:
+		return nil, s.setBridgeCursors(c.Bridge)
 	default:
 		return nil, fmt.Errorf("unknown metadata op %d", c.Op)
 	}
@@ -203,6 +214,8 @@ func (s *MetaState) Lookup(q any) (any, error) {
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 		return out, nil
+	case *MetaBridgeCursorsQuery:
+		return s.bridgeCursors(q.Rule), nil
 	default:
 		return nil, fmt.Errorf("unknown metadata query %T", q)
 	}
