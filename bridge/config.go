@@ -37,7 +37,9 @@ type TLS struct {
 }
 
 // Enabled reports whether any TLS setting is given.
-func (t TLS) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.Insecure }
+func (t TLS) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.Insecure
+}
 
 // ExportRule sends the messages of every channel matching Channels to the subject built from Subject.
 type ExportRule struct {
