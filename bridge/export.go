@@ -140,11 +140,11 @@ func (r *exportRule) confirmCore(nc *nats.Conn, exporters map[string]*exporter) 
 		}
 		e.mu.Unlock()
 	}
-	if len(snaps) == 0 {
-		return
+	if len(snaps) == 0 || !nc.IsConnected() {
+		return // a flush while reconnecting would only wait out its timeout and hold up the rule's loop
 	}
 	ep0 := nc.Stats().Reconnects
-	err := nc.FlushTimeout(5 * time.Second)
+	err := nc.FlushTimeout(2 * time.Second)
 	if err != nil || nc.Stats().Reconnects != ep0 {
 		return // the exporters' runs notice the reconnect and resend from confirmed
 	}

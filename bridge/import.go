@@ -70,6 +70,11 @@ func (r *importRule) runCore(ctx context.Context, s *session, q chan<- inflight)
 		return
 	}
 	_ = sub.SetPendingLimits(64*1024, 64<<20)
+	// Once connected, a flush round-trip makes sure the server has the subscription before the rule
+	// reports itself running (core NATS delivers only to subscriptions it knows).
+	if waitConnected(ctx, s.nc) {
+		_ = s.nc.FlushTimeout(5 * time.Second)
+	}
 	r.stats.running.Store(true)
 	<-ctx.Done()
 	r.stats.running.Store(false)
