@@ -52,6 +52,7 @@ type Bridge struct {
 	cfg     Config
 	host    Host
 	log     zerolog.Logger
+	errLog  zerolog.Logger // sampled: NATS async errors can come in floods
 	nodeID  uint64
 	exports []*exportRule
 	imports []*importRule
@@ -79,6 +80,7 @@ func New(cfg Config, host Host, nodeID uint64, log zerolog.Logger) (*Bridge, err
 	b := &Bridge{cfg: cfg, host: host, nodeID: nodeID, log: log.With().Str("component", "nats-bridge").Logger(),
 		leaderPoll: 500 * time.Millisecond, confirmTick: 50 * time.Millisecond, saveEvery: 250 * time.Millisecond,
 		scanEvery: 500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{})}
+	b.errLog = b.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: 5 * time.Second})
 	for i := range cfg.Export {
 		b.exports = append(b.exports, &exportRule{b: b, cfg: cfg.Export[i]})
 	}

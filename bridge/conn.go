@@ -47,8 +47,9 @@ func (b *Bridge) natsOptions() ([]nats.Option, error) {
 			b.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats bridge: connected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			// Slow consumer on a core import subscription, permission errors, ...
-			b.log.Warn().Err(err).Msg("nats bridge: NATS error")
+			// Slow consumer on a core import subscription, permission errors, ... nats.go reports a slow
+			// consumer once per dropped batch: log at most one line per 5 s.
+			b.errLog.Warn().Err(err).Msg("nats bridge: NATS error (repeats within 5 s not logged)")
 			for _, r := range b.imports {
 				if sub != nil && sub.Subject == r.cfg.Subject {
 					r.stats.fail(err)
