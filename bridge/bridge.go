@@ -218,6 +218,15 @@ type session struct {
 	sc *client.Client
 }
 
+func (b *Bridge) noteAll(err error) {
+	for _, r := range b.exports {
+		r.stats.note(err)
+	}
+	for _, r := range b.imports {
+		r.stats.note(err)
+	}
+}
+
 func (b *Bridge) failAll(err error) {
 	for _, r := range b.exports {
 		r.stats.fail(err)

@@ -9,12 +9,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
+	"github.com/sampan-io/sampan/internal/natsembed"
 	"github.com/sampan-io/sampan/internal/testutil"
 )
 
@@ -383,5 +386,48 @@ func TestImportJetStream(t *testing.T) {
 	}
 	if got := lastSeq(t, b, "js.a"); got != n {
 		t.Fatalf("after the replay js.a holds %d messages, want %d", got, n)
+	}
+}
+
+// Credentials reach NATS: with the right token the bridge connects and exports; with a wrong one it
+// stays disconnected, /bridges says why, and the broker serves its clients all the same.
+func TestTokenAuth(t *testing.T) {
+	ns, err := natsembed.StartWith(&server.Options{StoreDir: t.TempDir(), Authorization: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { natsembed.Stop(ns) })
+	nc, err := nats.Connect(ns.ClientURL(), nats.Token("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan *nats.Msg, 10)
+	if _, err := nc.ChanSubscribe("out", got); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	good := testutil.StartBroker(t, brokerConfig(t, bridge.Config{URL: ns.ClientURL(), Token: "s3cret",
+		Export: []bridge.ExportRule{exportRule("in=out", false)}}))
+	publish(t, connect(t, good), "in", 0, 1)
+	select {
+	case m := <-got:
+		if string(m.Data) != "0" {
+			t.Fatalf("exported %q", m.Data)
+		}
+	case <-time.After(wait):
+		t.Fatal("nothing exported with the right token")
+	}
+
+	bad := testutil.StartBroker(t, brokerConfig(t, bridge.Config{URL: ns.ClientURL(), Token: "wrong",
+		Export: []bridge.ExportRule{exportRule("in=out", false)}}))
+	publish(t, connect(t, bad), "in", 0, 1) // served without NATS
+	testutil.Eventually(t, wait, "the rule to report the authorization error", func() bool {
+		return strings.Contains(strings.ToLower(rule(t, bad, "export:in=out").LastError), "authorization")
+	})
+	if st := bad.Bridge().Status(); st.Connected {
+		t.Fatalf("connected with a wrong token: %+v", st)
 	}
 }

@@ -40,6 +40,11 @@ func (b *Bridge) natsOptions() ([]nats.Option, error) {
 				b.log.Warn().Err(err).Msg("nats bridge: disconnected from NATS; reconnecting")
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				b.noteAll(fmt.Errorf("sampan: connecting to NATS: %w", err))
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("nats bridge: connected to NATS")
 		}),

@@ -65,6 +65,14 @@ func (s *ruleStats) fail(err error) {
 	s.mu.Unlock()
 }
 
+// note records err as the last error without counting it (connection attempts while NATS is down:
+// /bridges should say why, but they are not the rule's errors).
+func (s *ruleStats) note(err error) {
+	s.mu.Lock()
+	s.lastErr, s.lastErrAt = err.Error(), time.Now()
+	s.mu.Unlock()
+}
+
 func (s *ruleStats) fill(rs *RuleStatus, connected bool) {
 	rs.Connected = connected && s.running.Load()
 	rs.Exported, rs.Imported, rs.Skipped, rs.Errors = s.exported.Load(), s.imported.Load(), s.skipped.Load(), s.errored.Load()

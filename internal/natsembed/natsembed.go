@@ -14,11 +14,18 @@ import (
 // Start starts a nats-server on 127.0.0.1:port (0: any free port) with JetStream storing in dir, and
 // waits until it accepts connections. Restarting one on the same port and dir keeps its streams.
 func Start(dir string, port int) (*server.Server, error) {
-	if port == 0 {
-		port = -1 // nats-server's "any free port"
+	return StartWith(&server.Options{Port: port, StoreDir: dir})
+}
+
+// StartWith starts a nats-server with opts (tests set credentials there), filling in what Start sets:
+// 127.0.0.1, JetStream on, no logs, no signal handlers, port 0 meaning any free port.
+func StartWith(opts *server.Options) (*server.Server, error) {
+	o := *opts
+	o.Host, o.JetStream, o.NoLog, o.NoSigs = "127.0.0.1", true, true, true
+	if o.Port == 0 {
+		o.Port = -1 // nats-server's "any free port"
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
-		NoLog: true, NoSigs: true, MaxPayload: 1 << 20})
+	ns, err := server.NewServer(&o)
 	if err != nil {
 		return nil, fmt.Errorf("sampan: embedded nats-server: %w", err)
 	}
