@@ -327,6 +327,7 @@ func (e *exporter) handler(runCtx context.Context) client.Handler {
 			e.publishJS(runCtx, m.Seq, msg)
 			return
 		}
+		// e.epoch is written by run before it subscribes, never during a run: no lock needed.
 		if e.s.nc.Stats().Reconnects != e.epoch {
 			e.breakRun(errReconnected)
 			return
