@@ -145,14 +145,25 @@ func (r *exportRule) confirmCore(nc *nats.Conn, exporters map[string]*exporter) 
 		return // a flush while reconnecting would only wait out its timeout and hold up the rule's loop
 	}
 	ep0 := nc.Stats().Reconnects
-	err := nc.FlushTimeout(2 * time.Second)
-	if err != nil || nc.Stats().Reconnects != ep0 {
-		return // the exporters' runs notice the reconnect and resend from confirmed
-	}
+	// A run whose unconfirmed publishes went out before a reconnect may have lost them, and if it has
+	// nothing more to publish no publish error will end it: end it here, so that it resends from
+	// confirmed.
+	live := snaps[:0]
 	for _, sn := range snaps {
 		if sn.epoch != ep0 {
-			continue
+			sn.e.breakRun(errReconnected)
+		} else {
+			live = append(live, sn)
 		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := nc.FlushTimeout(2 * time.Second)
+	if err != nil || nc.Stats().Reconnects != ep0 {
+		return // the next call ends the runs of the old epoch
+	}
+	for _, sn := range live {
 		sn.e.mu.Lock()
 		sn.e.confirmed = max(sn.e.confirmed, sn.sent)
 		sn.e.mu.Unlock()

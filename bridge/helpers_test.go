@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,24 @@ func (s *natsServer) stop() {
 		natsembed.Stop(s.ns)
 		s.ns = nil
 	}
+}
+
+// kickBridge closes the bridge's connection from the server side (a network cut as the bridge sees it),
+// while the server, its streams and the test's own connections carry on.
+func (s *natsServer) kickBridge() {
+	s.t.Helper()
+	testutil.Eventually(s.t, wait, "the bridge connected to NATS, to cut it", func() bool {
+		cz, err := s.ns.Connz(&server.ConnzOptions{})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, c := range cz.Conns {
+			if strings.HasPrefix(c.Name, "sampan-node-") {
+				return s.ns.DisconnectClientByID(c.Cid) == nil
+			}
+		}
+		return false
+	})
 }
 
 func (s *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
