@@ -472,3 +472,41 @@ func TestExportResendsAfterReconnectWhenIdle(t *testing.T) {
 	})
 	checkAtLeastOnceInOrder(t, streamSeqs(t, jsc, "ORDERS", "orders.eu"), n)
 }
+
+// JetStream import across a NATS restart: the durable consumer picks up where it was; every stream
+// message is stored once.
+func TestImportJetStreamSurvivesNATSRestart(t *testing.T) {
+	ns := startNATS(t)
+	_, js := ns.conn()
+	ns.stream(js, "EXT", "ext.>")
+	imp := importRule("ext.*=js.*", true)
+	imp.Name = "ext"
+	b := testutil.StartBroker(t, brokerConfig(t, bridge.Config{URL: ns.url(), Import: []bridge.ImportRule{imp}}))
+	pub := func(from, n int) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		for i := from; i < from+n; i++ {
+			if _, err := js.Publish(ctx, "ext.a", []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pub(0, 500)
+	testutil.Eventually(t, wait, "import under way", func() bool { return rule(t, b, "ext").Imported > 0 })
+	ns.stop()
+	ns.start()
+	pub(500, 500)
+	c := connect(t, b)
+	got := collect(t, c, "js.a")
+	testutil.Eventually(t, wait, "all 1000 imported", func() bool { return len(got()) >= 1000 })
+	seen := map[string]bool{}
+	for _, m := range got() {
+		if seen[string(m.Payload)] {
+			t.Fatalf("%q stored twice", m.Payload)
+		}
+		seen[string(m.Payload)] = true
+	}
+	if lastSeq(t, b, "js.a") != 1000 {
+		t.Fatalf("js.a holds %d messages, want 1000", lastSeq(t, b, "js.a"))
+	}
+}
