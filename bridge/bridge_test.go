@@ -452,7 +452,8 @@ func TestTokenAuth(t *testing.T) {
 
 // The bridge's connection is cut right after a burst was handed to NATS, before a flush confirmed all
 // of it, and nothing more is published: the exporter must still notice the reconnect and resend what
-// NATS may not have received (a run with nothing left to publish sees no publish error).
+// NATS may not have received (a run with nothing left to publish sees no publish error). The window is
+// timing-dependent here; TestConfirmCoreEndsRunsOfAnEarlierConnection checks the rule deterministically.
 func TestExportResendsAfterReconnectWhenIdle(t *testing.T) {
 	ns := startNATS(t)
 	_, jsc := ns.conn()
