@@ -6,6 +6,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -87,9 +88,20 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.URL) == "" {
 		return bad("bridge rules are configured but no NATS url (--nats or nats.url)")
 	}
-	for _, u := range strings.Split(c.URL, ",") {
-		if strings.TrimSpace(u) == "" || strings.ContainsAny(strings.TrimSpace(u), " \t") {
+	for _, raw := range strings.Split(c.URL, ",") {
+		raw = strings.TrimSpace(raw)
+		full := raw
+		if !strings.Contains(raw, "://") {
+			full = "nats://" + raw // nats.go's default scheme
+		}
+		u, err := url.Parse(full)
+		if raw == "" || err != nil || u.Hostname() == "" {
 			return bad("nats url %q: want URL[,URL...] like nats://127.0.0.1:4222", c.URL)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return bad("nats url %q: scheme %q, want nats, tls, ws or wss", raw, u.Scheme)
 		}
 	}
 	creds := 0

@@ -16,6 +16,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	for _, u := range []string{"nats://u:p@h1:4222, tls://h2:4443", "wss://h:443", "127.0.0.1:4222"} {
+		c2 := ok()
+		c2.URL = u
+		if err := c2.Validate(); err != nil {
+			t.Fatalf("%q: %v", u, err)
+		}
+	}
 	if c.Export[0].Name != "export:orders.*=sampan.orders.*" || c.Import[0].Name != "import:ext.*=fromnats.*" {
 		t.Fatalf("default names: %q %q", c.Export[0].Name, c.Import[0].Name)
 	}
@@ -33,6 +40,9 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"no url", func(c *Config) { c.URL = "" }, "no NATS url"},
+		{"bad url", func(c *Config) { c.URL = "nats://a:4222,,b" }, "want URL[,URL...]"},
+		{"bad scheme", func(c *Config) { c.URL = "http://127.0.0.1:4222" }, "want nats, tls, ws or wss"},
+		{"no host", func(c *Config) { c.URL = "nats://" }, "want URL[,URL...]"},
 		{"invalid subject", func(c *Config) { c.Export[0].Subject = "sampan..orders.*" }, "empty token"},
 		{"invalid channel", func(c *Config) { c.Import[0].Channel = "from:nats.*" }, "channel tokens are"},
 		{"wildcards differ", func(c *Config) { c.Export[0].Subject = "sampan.orders" }, "wildcards do not match"},
