@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/actors"
+	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
 	"github.com/sampan-io/sampan/internal/metrics"
@@ -51,6 +52,7 @@ type Broker struct {
 	httpSrv     *http.Server
 	Registry    *prometheus.Registry
 	Metrics     *metrics.Metrics
+	bridge      *bridge.Bridge // nil without NATS bridge rules
 
 	closeOnce sync.Once
 	closeErr  error
@@ -152,6 +154,9 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 			return b, fmt.Errorf("sampan: metadata group did not become ready: %w", err)
 		}
 	}
+	if err = b.startBridge(); err != nil {
+		return b, err
+	}
 	log.Info().Str("listen", b.Addr()).Str("http", b.HTTPAddr()).Str("data", cfg.Data).Msg("sampan serving")
 	return b, nil
 }
@@ -173,6 +178,7 @@ func (b *Broker) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}))
 	b.adminRoutes(mux)
+	mux.HandleFunc("GET /bridges", b.httpBridges)
 	return mux
 }
 
@@ -406,6 +412,11 @@ func (b *Broker) Close(ctx context.Context) error {
 
 func (b *Broker) stop(ctx context.Context) error {
 	var errs []error
+	if b.bridge != nil { // first: it saves its cursors through the metadata group and uses the listener
+		if err := b.bridge.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if b.httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = b.httpSrv.Shutdown(sctx)

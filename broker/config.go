@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
 	"github.com/sampan-io/sampan/protocol"
@@ -60,6 +61,8 @@ type Config struct {
 	Channels ChannelDefaults `yaml:"channels"`
 	Limits   Limits          `yaml:"limits"`
 	Tuning   Tuning          `yaml:"tuning"`
+
+	NATS bridge.Config `yaml:"nats"` // the NATS bridge (package bridge); no rules: off
 }
 
 // ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.
@@ -177,7 +180,10 @@ func (c *Config) Validate() error {
 		return errors.New("sampan: tuning.proposal_timeout must be at least 100ms")
 	}
 	gc := c.gatewayConfig()
-	return gc.Validate()
+	if err := gc.Validate(); err != nil {
+		return err
+	}
+	return c.NATS.Validate()
 }
 
 // PeerList returns the cluster's initial nodes: Peers parsed, or just this node when Peers is empty

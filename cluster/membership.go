@@ -37,12 +37,6 @@ func (m *Meta) MarkRemoved(ctx context.Context, id uint64) error {
 	return m.propose(ctx, &store.MetaCommand{Op: store.MetaRemoveNode, Node: store.NodeInfo{ID: id}})
 }
 
-// Leader reports whether this node leads the metadata group.
-func (m *Meta) Leader() bool {
-	leader, _, ok, err := m.nh.GetLeaderID(store.MetaShardID)
-	return err == nil && ok && leader == m.cfg.Self.ID
-}
-
 // LeaderID returns the node leading the metadata group, 0 if unknown.
 func (m *Meta) LeaderID() uint64 {
 	leader, _, ok, err := m.nh.GetLeaderID(store.MetaShardID)

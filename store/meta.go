@@ -91,6 +91,10 @@ const (
 	MetaFinishMove MetaOp = 6
 	// MetaRemoveNode marks a draining node that holds no replica any more Removed.
 	MetaRemoveNode MetaOp = 7
+
+	// MetaSetBridgeCursors raises a NATS bridge rule's export cursors (meta_bridge.go). A distant value,
+	// so that new membership ops can take the next small numbers.
+	MetaSetBridgeCursors MetaOp = 32
 )
 
 // MetaCommand is the payload of a metadata proposal.
@@ -102,6 +106,8 @@ type MetaCommand struct {
 	Avoid    []uint64 `msgpack:"avoid,omitempty"`    // MetaAddReplica: nodes not to choose if others fit
 	Removed  uint64   `msgpack:"removed,omitempty"`  // MetaFinishMove: replica id dropped
 	Joined   uint64   `msgpack:"joined,omitempty"`   // MetaFinishMove: replica id now a full member
+
+	Bridge *BridgeCursors `msgpack:"bridge,omitempty"` // MetaSetBridgeCursors
 }
 
 // EncodeMetaCommand encodes c for a proposal.
@@ -129,6 +135,9 @@ type MetaState struct {
 	Channels      map[string]*ChannelInfo `msgpack:"channels"`
 	NextShardID   uint64                  `msgpack:"next_shard"`
 	NextReplicaID uint64                  `msgpack:"next_replica"`
+
+	// BridgeCursors: NATS bridge export rule -> channel -> last seq exported (meta_bridge.go).
+	BridgeCursors map[string]map[string]uint64 `msgpack:"bridge_cursors,omitempty"`
 }
 
 // NewMetaState returns the empty state.
@@ -183,6 +192,8 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 		return s.finishMove(c.Channel, c.Removed, c.Joined)
 	case MetaRemoveNode:
 		return nil, s.removeNode(c.Node.ID)
+	case MetaSetBridgeCursors:
+		return nil, s.setBridgeCursors(c.Bridge)
 	default:
 		return nil, fmt.Errorf("unknown metadata op %d", c.Op)
 	}
@@ -377,6 +388,8 @@ func (s *MetaState) Lookup(q any) (any, error) {
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 		return out, nil
+	case *MetaBridgeCursorsQuery:
+		return s.bridgeCursors(q.Rule), nil
 	default:
 		return nil, fmt.Errorf("unknown metadata query %T", q)
 	}

@@ -13,13 +13,15 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/broker"
 )
 
 func newServe() *cobra.Command {
 	var (
-		file string
-		flg  = broker.DefaultConfig()
+		file                   string
+		flg                    = broker.DefaultConfig()
+		natsExport, natsImport []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -64,6 +66,22 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			if f.Changed("idle-timeout") {
 				cfg.Channels.IdleTimeout = flg.Channels.IdleTimeout
 			}
+			set("nats", &cfg.NATS.URL, flg.NATS.URL)
+			// Flag rules add to the file's rules.
+			for _, s := range natsExport {
+				r, err := bridge.ParseExportFlag(s)
+				if err != nil {
+					return err
+				}
+				cfg.NATS.Export = append(cfg.NATS.Export, r)
+			}
+			for _, s := range natsImport {
+				r, err := bridge.ParseImportFlag(s)
+				if err != nil {
+					return err
+				}
+				cfg.NATS.Import = append(cfg.NATS.Import, r)
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -96,6 +114,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	flg.LogJSON = new(bool)
 	fs.BoolVar(flg.LogJSON, "log-json", false, "JSON logs even on a terminal (default: JSON unless stderr is a terminal)")
 	fs.Var((*durationFlag)(&flg.Channels.IdleTimeout), "idle-timeout", "passivate a channel after this long without traffic")
+	fs.StringVar(&flg.NATS.URL, "nats", "", "NATS server URL[,URL...] for the NATS bridge")
+	fs.StringArrayVar(&natsExport, "nats-export", nil, "export rule CHANNEL_PATTERN=SUBJECT, e.g. 'orders.*=sampan.orders.*' (repeatable)")
+	fs.StringArrayVar(&natsImport, "nats-import", nil, "import rule SUBJECT=CHANNEL, e.g. 'ext.*=fromnats.*' (repeatable)")
 	return cmd
 }
 
