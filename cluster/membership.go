@@ -37,15 +37,6 @@ func (m *Meta) MarkRemoved(ctx context.Context, id uint64) error {
 	return m.propose(ctx, &store.MetaCommand{Op: store.MetaRemoveNode, Node: store.NodeInfo{ID: id}})
 }
 
-// LeaderID returns the node leading the metadata group, 0 if unknown.
-func (m *Meta) LeaderID() uint64 {
-	leader, _, ok, err := m.nh.GetLeaderID(store.MetaShardID)
-	if err != nil || !ok {
-		return 0
-	}
-	return leader // metadata replica ids are node ids
-}
-
 // ensureMember adds id to the metadata group as a non-voting member unless it is a member already.
 func (m *Meta) ensureMember(ctx context.Context, id uint64, raft string) error {
 	mem, err := m.nh.SyncGetShardMembership(ctx, store.MetaShardID)

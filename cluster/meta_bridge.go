@@ -37,16 +37,9 @@ func (m *Meta) BridgeCursors(ctx context.Context, rule string) (map[string]uint6
 // SaveBridgeCursors raises an export rule's cursors to the given seqs (a cursor never moves back) once
 // committed on a quorum of the metadata group. ctx must have a deadline.
 func (m *Meta) SaveBridgeCursors(ctx context.Context, rule string, cursors map[string]uint64) error {
-	if !m.Ready() {
-		return ErrNotReady
-	}
-	cmd := store.EncodeMetaCommand(&store.MetaCommand{Op: store.MetaSetBridgeCursors, Bridge: &store.BridgeCursors{Rule: rule, Cursors: cursors}})
-	r, err := m.nh.SyncPropose(ctx, m.session, cmd)
-	if err != nil {
+	c := &store.MetaCommand{Op: store.MetaSetBridgeCursors, Bridge: &store.BridgeCursors{Rule: rule, Cursors: cursors}}
+	if err := m.propose(ctx, c); err != nil {
 		return fmt.Errorf("sampan: save bridge cursors: %w", err)
-	}
-	if r.Value == store.ResultRejected {
-		return fmt.Errorf("sampan: save bridge cursors: %s", r.Data)
 	}
 	return nil
 }
