@@ -35,6 +35,12 @@ type HostConfig struct {
 	Logger zerolog.Logger
 	// Events, when set, is told of every leader change of every shard on this node.
 	Events raftio.IRaftEventListener
+	// Transport, when set, replaces Dragonboat's built-in TCP transport (NodeHostConfig.Expert.
+	// TransportFactory). The testkit passes a fault-injecting one; production leaves it nil.
+	Transport config.TransportFactory
+	// FS, when set, is the file system Dragonboat keeps its log, snapshots and node identity on
+	// (NodeHostConfig.Expert.FS); nil is the OS. The testkit passes lni/vfs's StrictMem to simulate crashes.
+	FS config.IFS
 }
 
 // DefaultHostConfig returns the settings a single small node runs with.
@@ -64,7 +70,11 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	if c.FS == nil {
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sampan: create raft dir: %w", err)
+		}
+	} else if err := c.FS.MkdirAll(c.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sampan: create raft dir: %w", err)
 	}
 	setDragonboatLogger(c.Logger)
@@ -90,8 +100,10 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		RaftAddress:       c.RaftAddr,
 		RaftEventListener: c.Events,
 		Expert: config.ExpertConfig{
-			LogDB:  logdb,
-			Engine: engine,
+			LogDB:            logdb,
+			Engine:           engine,
+			TransportFactory: c.Transport,
+			FS:               c.FS,
 		},
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -19,6 +20,9 @@ type Liveness struct {
 	Addrs func() map[uint64]string
 	// OnDown, when set, is called (on the probing goroutine) when a node goes from up to down.
 	OnDown func(id uint64, addr string)
+	// Dial, when set before Start, replaces the plain TCP dial of a probe (the testkit's fault-injecting
+	// dialer, so that a simulated partition is seen by the probes as it would be by a real one).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu      sync.Mutex
 	misses  map[uint64]int
@@ -51,7 +55,7 @@ func (l *Liveness) loop() {
 			wg.Add(1)
 			go func(id uint64, addr string) {
 				defer wg.Done()
-				c, err := net.DialTimeout("tcp", addr, l.Timeout)
+				c, err := l.dial(addr)
 				if err == nil {
 					c.Close()
 				}
@@ -78,6 +82,15 @@ func (l *Liveness) loop() {
 		case <-t.C:
 		}
 	}
+}
+
+func (l *Liveness) dial(addr string) (net.Conn, error) {
+	if l.Dial == nil {
+		return net.DialTimeout("tcp", addr, l.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
+	defer cancel()
+	return l.Dial(ctx, addr)
 }
 
 // Up reports whether node id is believed alive (unknown nodes are).
