@@ -233,3 +233,26 @@ func (b *Broker) httpTransfer(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// ReplicaMessages reads this node's replica of channel, from seq from on (at most max messages), straight
+// from the node's store: what the replica holds as of its last apply, whether or not the channel is
+// active. ok is false when the channel is unknown or has no data on this node. The testkit's checkers
+// compare replicas with it.
+func (b *Broker) ReplicaMessages(ctx context.Context, channel string, from uint64, max int) (msgs []store.Message, ok bool, err error) {
+	m := b.metaPtr.Load()
+	if m == nil {
+		return nil, false, cluster.ErrNotReady
+	}
+	info, err := m.Channel(ctx, channel, false)
+	if errors.Is(err, store.ErrChannelNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if _, ok, err := b.db.ShardState(info.ShardID); err != nil || !ok {
+		return nil, false, err
+	}
+	msgs, err = b.db.ShardMessages(info.ShardID, from, max)
+	return msgs, err == nil, err
+}

@@ -70,12 +70,12 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	// With an FS set, Dragonboat creates the dir itself, syncing each new parent: creating it here first
+	// would leave those directory entries unsynced, and a simulated power loss would lose them.
 	if c.FS == nil {
 		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sampan: create raft dir: %w", err)
 		}
-	} else if err := c.FS.MkdirAll(c.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sampan: create raft dir: %w", err)
 	}
 	setDragonboatLogger(c.Logger)
 	var logdb config.LogDBConfig
@@ -109,6 +109,11 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("sampan: start raft node host in %s: %w", c.Dir, err)
+	}
+	if nh == nil {
+		// NewNodeHost recovers panics that are not errors and returns nothing, e.g. for an FS of a
+		// type its LogDB does not accept (only lni/vfs's *MemFS and *ErrorFS besides the OS).
+		return nil, fmt.Errorf("sampan: start raft node host in %s: dragonboat failed without an error (unsupported FS?)", c.Dir)
 	}
 	return nh, nil
 }
