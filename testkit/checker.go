@@ -42,7 +42,8 @@ func (v *Violation) Error() string {
 // Is makes errors.Is(v, ErrViolation) true.
 func (v *Violation) Is(target error) bool { return target == ErrViolation }
 
-// Logs is what every live replica holds: node -> channel -> messages in stored order.
+// Logs is what every live replica holds: node -> channel -> messages in stored order. A node without a
+// replica of a channel has no entry for it (an empty replica has an empty, non-nil entry).
 type Logs map[NodeID]map[string][]Delivered
 
 // CheckHistory judges a history against the replicas' logs, taken once the cluster converged (every
@@ -67,13 +68,15 @@ func CheckHistory(h *History, logs Logs) []*Violation {
 		v.History = h.around(v.Channel, v.Seq, payload, durSec(at))
 		out = append(out, v)
 	}
-	nodes := make([]NodeID, 0, len(logs))
-	for id := range logs {
-		nodes = append(nodes, id)
-	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i] < nodes[j] })
-
 	for _, ch := range h.Channels() {
+		// The replicas of ch: the nodes whose logs have an entry for it.
+		var nodes []NodeID
+		for id, l := range logs {
+			if _, ok := l[ch]; ok {
+				nodes = append(nodes, id)
+			}
+		}
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i] < nodes[j] })
 		// The reference log is the longest replica's; every replica must agree with it where both have
 		// a seq, and (converged) have as much.
 		var ref []Delivered

@@ -77,6 +77,7 @@ type Cluster struct {
 	evMu   sync.Mutex
 	start  time.Time
 	events []string
+	hist   []*History
 }
 
 // Node is one node of a Cluster. Its client, HTTP and actor addresses stay the same across restarts.
@@ -403,8 +404,20 @@ func (c *Cluster) event(format string, args ...any) {
 	s := fmt.Sprintf("%8.3fs ", time.Since(c.start).Seconds()) + fmt.Sprintf(format, args...)
 	c.evMu.Lock()
 	c.events = append(c.events, s)
+	hist := c.hist
 	c.evMu.Unlock()
+	for _, h := range hist {
+		h.Event(format, args...)
+	}
 	c.log.printf("testkit: %s", s)
+}
+
+// Record adds the cluster's nemesis events (and schedule steps) to h, so that violations show the
+// faults around them.
+func (c *Cluster) Record(h *History) {
+	c.evMu.Lock()
+	c.hist = append(c.hist, h)
+	c.evMu.Unlock()
 }
 
 // EventLog returns the nemesis events so far, one per line, with the time since the cluster started.
