@@ -133,9 +133,18 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		// The channel passivated. Its next activation announces itself with Activated; until then nothing
 		// commits, so there is nothing to deliver and no reason to wake it.
-		for _, ci := range g.channels {
+		for name, ci := range g.channels {
 			if ci.actor != nil && ci.actor.Equal(m.Who) {
 				ci.registered = false
+				if m.Why == actor.TerminatedReason_AddressTerminated {
+					// Not a passivation: the link to the actor's node broke (the node died, or a network
+					// partition). The actor may live on, has dropped this gateway (it watches it), and will
+					// not announce itself again: register again, through placement, until one answers.
+					// Found by the testkit (TestJepsen seed 3): subscribers on a node cut off for half a
+					// second never received live messages again.
+					ci.registering = false
+					g.retryLater(ctx, name)
+				}
 			}
 		}
 	}
