@@ -101,6 +101,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Up:              b.up,
+		UpSince:         b.upSince,
 		Preferred:       b.preferred,
 		Leaders:         leaders,
 		Mover:           registry{b},
@@ -336,6 +337,14 @@ func byRank(channel string, replicas []store.Replica) []store.Replica {
 // up reports whether a node is believed alive (this node always is).
 func (b *Broker) up(id uint64) bool {
 	return id == b.cfg.NodeID || b.live == nil || b.live.Up(id)
+}
+
+// upSince is when node id was last seen coming up (zero while down or before probing).
+func (b *Broker) upSince(id uint64) time.Time {
+	if b.live == nil {
+		return time.Time{}
+	}
+	return b.live.UpSince(id)
 }
 
 // peerActorAddrs lists the other nodes' actor addresses, for the liveness probes.

@@ -110,6 +110,17 @@ func (l *Liveness) UpFor(id uint64, d time.Duration) bool {
 	return l.misses[id] < l.Misses && ok && time.Since(since) >= d
 }
 
+// UpSince returns when node id was last seen coming up (its first successful probe after being down,
+// or after probing started); zero while it is down or not probed yet.
+func (l *Liveness) UpSince(id uint64) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.misses[id] >= l.Misses {
+		return time.Time{}
+	}
+	return l.upSince[id]
+}
+
 // Stop ends probing.
 func (l *Liveness) Stop() {
 	if l.stop != nil {

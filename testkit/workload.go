@@ -2,11 +2,14 @@ package testkit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 )
 
@@ -193,7 +196,8 @@ func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, string
 				continue
 			}
 			if len(l[ch]) != firstLen {
-				return logs, fmt.Sprintf("channel %s: node %d holds %d messages, node %d %d", ch, first, firstLen, id, len(l[ch]))
+				return logs, fmt.Sprintf("channel %s: node %d holds %d messages (%s), node %d %d (%s)", ch,
+					first, firstLen, c.channelState(first, ch), id, len(l[ch]), c.channelState(id, ch))
 			}
 		}
 	}
@@ -218,4 +222,19 @@ func subscribersBehind(logs Logs, subs []*Subscriber) string {
 		}
 	}
 	return ""
+}
+
+// channelState describes a channel as node id sees it (GET /channels/NAME), for convergence errors:
+// whether its replica runs there and which node it believes leads.
+func (c *Cluster) channelState(id NodeID, channel string) string {
+	var cs broker.ChannelStatus
+	r, err := http.Get("http://" + c.Node(id).HTTPAddr() + "/channels/" + channel)
+	if err != nil {
+		return err.Error()
+	}
+	defer r.Body.Close()
+	if err := json.NewDecoder(r.Body).Decode(&cs); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s here, leader %d, last seq %d", cs.State, cs.Leader, cs.LastSeq)
 }
