@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,32 +125,59 @@ func (s *Subscriber) Subscription() *client.Subscription { return s.sub }
 // Converge waits until the cluster has settled for checking: every running node ready, every running
 // node's replica of each channel at the same last seq (Raft caught up and applied), and every
 // subscriber given up to that seq. It returns the replicas' logs. Heal the network and restart the
-// nodes you want checked first. It returns an error naming what did not settle when ctx ends.
+// nodes you want checked first. When ctx ends first it returns the logs as they are and a
+// *ConvergeError saying what did not settle.
 func (c *Cluster) Converge(ctx context.Context, h *History, subs ...*Subscriber) (Logs, error) {
 	if err := c.WaitReady(ctx); err != nil {
 		return nil, err
 	}
-	var logs Logs
-	var why string
 	for {
-		logs, why = c.readLogs(ctx, h.Channels())
-		if why == "" {
-			why = subscribersBehind(logs, subs)
+		logs, cerr := c.readLogs(ctx, h.Channels())
+		if cerr == nil {
+			cerr = subscribersBehind(logs, subs)
 		}
-		if why == "" {
+		if cerr == nil {
 			return logs, nil
 		}
 		select {
 		case <-ctx.Done():
-			return logs, fmt.Errorf("testkit: cluster did not converge: %s", why)
+			return logs, cerr
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// readLogs reads every running node's replica of each channel; why is non-empty while the replicas
+// ConvergeError says why a cluster did not converge: replicas of a channel that still differ in
+// length (with each node's view of the channel), or a subscriber still behind.
+type ConvergeError struct {
+	Channel    string
+	Replicas   []ReplicaView // set when replicas differ
+	Subscriber string        // set when a subscriber is behind
+	Seq, Last  uint64        // the subscriber's last seq and the channel's
+}
+
+// ReplicaView is one node's replica of a channel as GET /channels/NAME on that node shows it.
+type ReplicaView struct {
+	Node     NodeID
+	Messages int
+	State    string // hot (actor here), warm (replica running here), cold (replica not running here)
+	Leader   NodeID // as this node sees it (0: unknown)
+}
+
+func (e *ConvergeError) Error() string {
+	if e.Subscriber != "" {
+		return fmt.Sprintf("testkit: cluster did not converge: subscriber %s at seq %d of %d on %s", e.Subscriber, e.Seq, e.Last, e.Channel)
+	}
+	var parts []string
+	for _, r := range e.Replicas {
+		parts = append(parts, fmt.Sprintf("node %d holds %d messages (%s here, leader %d)", r.Node, r.Messages, r.State, r.Leader))
+	}
+	return fmt.Sprintf("testkit: cluster did not converge: channel %s: %s", e.Channel, strings.Join(parts, ", "))
+}
+
+// readLogs reads every running node's replica of each channel; the error is set while the replicas
 // differ in length.
-func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, string) {
+func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, *ConvergeError) {
 	logs := Logs{}
 	for _, id := range c.Running() {
 		b := c.Node(id).Broker()
@@ -158,18 +186,16 @@ func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, string
 		}
 		logs[id] = map[string][]Delivered{}
 		for _, ch := range channels {
-			var all []Delivered
+			all := []Delivered{}
 			from := uint64(1)
 			for {
 				msgs, ok, err := b.ReplicaMessages(ctx, ch, from, 4096)
 				if err != nil {
-					return nil, fmt.Sprintf("node %d: read %s: %v", id, ch, err)
+					return logs, &ConvergeError{Channel: ch, Replicas: []ReplicaView{{Node: id, State: "unreadable: " + err.Error()}}}
 				}
 				if !ok {
-					break // no replica of ch on this node
-				}
-				if logs[id][ch] == nil {
-					logs[id][ch] = []Delivered{}
+					all = nil // no replica of ch on this node
+					break
 				}
 				for _, m := range msgs {
 					all = append(all, Delivered{Seq: m.Seq, Payload: string(m.Payload)})
@@ -185,26 +211,26 @@ func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, string
 		}
 	}
 	for _, ch := range channels {
-		var first NodeID
-		var firstLen int
-		for id, l := range logs {
-			if _, ok := l[ch]; !ok {
-				continue
-			}
-			if first == 0 {
-				first, firstLen = id, len(l[ch])
-				continue
-			}
-			if len(l[ch]) != firstLen {
-				return logs, fmt.Sprintf("channel %s: node %d holds %d messages (%s), node %d %d (%s)", ch,
-					first, firstLen, c.channelState(first, ch), id, len(l[ch]), c.channelState(id, ch))
+		lens := map[int]bool{}
+		for _, l := range logs {
+			if m, ok := l[ch]; ok {
+				lens[len(m)] = true
 			}
 		}
+		if len(lens) > 1 {
+			e := &ConvergeError{Channel: ch}
+			for _, id := range c.Running() {
+				if m, ok := logs[id][ch]; ok {
+					e.Replicas = append(e.Replicas, c.replicaView(id, ch, len(m)))
+				}
+			}
+			return logs, e
+		}
 	}
-	return logs, ""
+	return logs, nil
 }
 
-func subscribersBehind(logs Logs, subs []*Subscriber) string {
+func subscribersBehind(logs Logs, subs []*Subscriber) *ConvergeError {
 	for _, s := range subs {
 		var last uint64
 		for _, l := range logs {
@@ -218,23 +244,24 @@ func subscribersBehind(logs Logs, subs []*Subscriber) string {
 		default:
 		}
 		if seq, _ := s.Last(); seq < last {
-			return fmt.Sprintf("subscriber %s at seq %d of %d on %s", s.Name, seq, last, s.Channel)
+			return &ConvergeError{Channel: s.Channel, Subscriber: s.Name, Seq: seq, Last: last}
 		}
 	}
-	return ""
+	return nil
 }
 
-// channelState describes a channel as node id sees it (GET /channels/NAME), for convergence errors:
-// whether its replica runs there and which node it believes leads.
-func (c *Cluster) channelState(id NodeID, channel string) string {
-	var cs broker.ChannelStatus
+// replicaView asks node id about a channel (GET /channels/NAME): whether its replica runs there and
+// which node it believes leads.
+func (c *Cluster) replicaView(id NodeID, channel string, n int) ReplicaView {
+	v := ReplicaView{Node: id, Messages: n, State: "unknown"}
 	r, err := http.Get("http://" + c.Node(id).HTTPAddr() + "/channels/" + channel)
 	if err != nil {
-		return err.Error()
+		return v
 	}
 	defer r.Body.Close()
-	if err := json.NewDecoder(r.Body).Decode(&cs); err != nil {
-		return err.Error()
+	var cs broker.ChannelStatus
+	if json.NewDecoder(r.Body).Decode(&cs) == nil {
+		v.State, v.Leader = cs.State, cs.Leader
 	}
-	return fmt.Sprintf("%s here, leader %d, last seq %d", cs.State, cs.Leader, cs.LastSeq)
+	return v
 }
