@@ -290,11 +290,23 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	if !a.ready {
 		return
 	}
-	if a.env.Preferred != nil && !a.moving && len(a.queue) == 0 && len(a.blocked) == 0 {
+	idle := len(a.queue) == 0 && len(a.blocked) == 0
+	if a.env.Preferred != nil && !a.moving && idle {
 		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
 			ctx.Stop(ctx.Self())
 			return
+		}
+	}
+	if idle && a.env.DB != nil {
+		// Another activation may have committed entries this one did not propose (placement differed
+		// during a network fault, and the other one, busy, has had no quiet moment to hand off): adopt
+		// the last seq from the local replica, so that gateways registered here learn of those messages
+		// (the answer to their periodic Register carries it) and their sessions fetch them. Found by the
+		// testkit (TestREADMEExample seed 11: a subscriber on the node that ran the second activation
+		// received nothing for as long as the publisher kept publishing through the first).
+		if st, ok, err := a.env.DB.ShardState(a.shardID); err == nil && ok && st.LastSeq > a.lastSeq {
+			a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
 		}
 	}
 	a.pullLeadership()

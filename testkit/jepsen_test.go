@@ -41,7 +41,7 @@ func TestJepsen(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runJepsen(t, seed, 6, 20*time.Second)
+			r := runJepsen(t, seed, 6, 15*time.Second)
 			r.report(t)
 		})
 	}
