@@ -275,7 +275,9 @@ func (c *Cluster) replicaView(id NodeID, channel string, n int) ReplicaView {
 }
 
 // ReplicaView returns node id's view of channel (GET /channels/NAME on that node).
-func (c *Cluster) ReplicaView(id NodeID, channel string) ReplicaView { return c.replicaView(id, channel, -1) }
+func (c *Cluster) ReplicaView(id NodeID, channel string) ReplicaView {
+	return c.replicaView(id, channel, -1)
+}
 
 // wake activates each channel through a short-lived subscription on a running node.
 func (c *Cluster) wake(ctx context.Context, channels []string) {
