@@ -171,6 +171,7 @@ type channelActor struct {
 	members    map[uint64]string    // replica id -> Raft address
 	lagging    map[uint64]uint64    // node -> replica id: replicas not started (node was down)
 	started    map[uint64]time.Time // node -> when its replica was last known started by this activation
+	checks     int                  // replica checks so far
 	checkArmed bool
 	moving     bool // a replica move runs (no passivation or hand-off meanwhile)
 	phases     phases

@@ -276,6 +276,9 @@ type replicaCheck struct{}
 
 const replicaCheckEvery = time.Second
 
+// reassertEvery is how many replica checks pass between two reassertions of every replica.
+const reassertEvery = 5
+
 func (a *channelActor) armReplicaCheck(ctx actor.Context) {
 	if a.checkArmed || len(a.replicas) < 2 || !a.ready {
 		return
@@ -325,8 +328,18 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			}
 		}
 	}
+	// Every reassertEvery checks, every replica is asked to run again (StartShard is idempotent and
+	// cheap on a running replica). Another activation of the channel (placement differed during a
+	// network fault) that stops hands its StopShard to replicas this one relies on, and nothing tells
+	// this one: found by the testkit (TestJepsen seed 6, TestSoak seed 202: a live node's replica of an
+	// active channel stayed stopped, falling further behind).
+	a.checks++
+	reassert := a.checks%reassertEvery == 0
 	for _, r := range a.replicas {
-		if _, ok := a.lagging[r.NodeID]; !ok || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
+		if r.NodeID == a.env.NodeID || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
+			continue
+		}
+		if _, ok := a.lagging[r.NodeID]; !ok && !reassert {
 			continue
 		}
 		if n, ok := a.env.Registry.Node(r.NodeID); ok {
