@@ -313,6 +313,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		}
 	}
 	a.pullLeadership()
+	a.announce(ctx)
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.
 	for _, r := range a.replicas {
