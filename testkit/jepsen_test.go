@@ -26,7 +26,7 @@ var ciSeeds = []uint64{3, 4, 6}
 // findings"). A run whose only violations are these skips instead of failing, naming the bug; any
 // other violation fails.
 const (
-	bugColdReplica = "replica left stopped after failover: a live node's replica of an active channel is not running (cold) and falls behind for good"
+	bugColdReplica = "channel left without an activation after faults: a replica stays stopped (cold) and behind"
 	bugStalledSub  = "subscriber stalls: a live subscription stops short of the channel's last seq after faults, until its client reconnects"
 )
 
