@@ -42,6 +42,8 @@ type ReplicaMoved struct {
 func init() {
 	sc.RegisterMessage("sampan.MoveReplica", &MoveReplica{})
 	sc.RegisterMessage("sampan.ReplicaMoved", &ReplicaMoved{})
+	sc.RegisterMessage("sampan.TransferLeader", &TransferLeader{})
+	sc.RegisterMessage("sampan.LeaderTransferred", &LeaderTransferred{})
 }
 
 // Mover is the part of the registry a move changes (the metadata group, cluster.Meta).
