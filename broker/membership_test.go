@@ -95,6 +95,8 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 			seq, err := hot.Publish(pctx, "mv.hot", []byte(payload), client.WithIdempotencyKey(payload))
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				stuck++
+				t.Logf("publish of %s unanswered for 15 s", payload)
+				tu.DumpGoroutines(t, "stuck")
 				hot.Close()
 				if c, cerr := client.Connect(ctx, nodes[0].Addr()); cerr == nil {
 					hot = c

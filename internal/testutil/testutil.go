@@ -98,22 +98,27 @@ func SkipMultiNodeUnderRace(t testing.TB) {
 	}
 }
 
-// DumpOnFailure writes every goroutine's stack to $SAMPAN_TEST_DUMP/<test>.goroutines when t fails,
+// DumpOnFailure writes every goroutine's stack to $SAMPAN_TEST_DUMP (see DumpGoroutines) when t fails,
 // before the cleanups registered earlier (the brokers) run: a hung publish shows where it hangs.
 func DumpOnFailure(t testing.TB) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			DumpGoroutines(t, "failed")
+		}
+	})
+}
+
+// DumpGoroutines writes every goroutine's stack to $SAMPAN_TEST_DUMP/<test>-<label>-<time>.goroutines,
+// when that variable is set.
+func DumpGoroutines(t testing.TB, label string) {
 	dir := os.Getenv("SAMPAN_TEST_DUMP")
 	if dir == "" {
 		return
 	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		name := filepath.Join(dir, fmt.Sprintf("%s-%d.goroutines", filepath.Base(t.Name()), time.Now().UnixNano()))
-		if f, err := os.Create(name); err == nil {
-			pprof.Lookup("goroutine").WriteTo(f, 2)
-			f.Close()
-			t.Logf("goroutines dumped to %s", name)
-		}
-	})
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.goroutines", filepath.Base(t.Name()), label, time.Now().UnixNano()))
+	if f, err := os.Create(name); err == nil {
+		pprof.Lookup("goroutine").WriteTo(f, 2)
+		f.Close()
+		t.Logf("goroutines dumped to %s", name)
+	}
 }
