@@ -167,12 +167,13 @@ type channelActor struct {
 	members    map[uint64]string // replica id -> Raft address
 	lagging    map[uint64]uint64 // node -> replica id: replicas not started (node was down)
 	checkArmed bool
-	// pullingUntil: a leadership transfer to this node's replica (mine) was asked for; proposals wait
-	// until it completes or this passes (see requestLeadership).
+	// pullingUntil: a leadership transfer to replica pullTarget was asked for; proposals wait until it
+	// completes or this passes (see requestLeadership).
 	pullingUntil time.Time
 	pullTarget   uint64
 	pinnedUntil  time.Time // an operator moved the leadership: leave it there until then
 	moving       bool      // a replica move runs (no passivation or hand-off meanwhile)
+	movingSince  time.Time
 	phases       phases
 
 	lastSeq  uint64
