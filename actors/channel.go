@@ -673,6 +673,12 @@ func (a *channelActor) propose(ctx actor.Context, p *proposal) bool {
 		p.err = err
 		close(p.done)
 		a.complete(ctx, false)
+		if errors.Is(err, dragonboat.ErrShardNotFound) {
+			// This node's replica is gone (moved away, or unloaded under us): this activation can never
+			// propose again. Stop, so the next publish activates the channel where a replica runs.
+			a.log.Warn().Msg("channel's replica no longer runs on this node; stopping the activation")
+			ctx.Stop(ctx.Self())
+		}
 		return true
 	}
 	a.await(ctx, p, rs)
