@@ -52,6 +52,10 @@ type Env struct {
 	Gateways func() []*actor.PID
 	// Up reports whether a node is believed alive; nil: all are.
 	Up func(node uint64) bool
+	// UpSince, when set, returns when a node was last seen coming up (zero while down or unknown). A
+	// replica node that came back after its replica was started lost that replica (a restarted node
+	// starts none by itself), even if no replica check caught it down in between: nil disables that.
+	UpSince func(node uint64) time.Time
 	// Preferred, when set, names the node that should run the channel's actor (placement). An actor that
 	// finds it is not on that node (e.g. the preferred node came back after a failover) hands off: it
 	// passivates once idle of proposals, and the next request activates the channel there. This keeps
@@ -164,8 +168,9 @@ type channelActor struct {
 	idleAfter       time.Duration // passivate after this long without messages
 
 	replicas   []store.Replica
-	members    map[uint64]string // replica id -> Raft address
-	lagging    map[uint64]uint64 // node -> replica id: replicas not started (node was down)
+	members    map[uint64]string    // replica id -> Raft address
+	lagging    map[uint64]uint64    // node -> replica id: replicas not started (node was down)
+	started    map[uint64]time.Time // node -> when its replica was last known started by this activation
 	checkArmed bool
 	// pullingUntil: a leadership transfer to replica pullTarget was asked for; proposals wait until it
 	// completes or this passes (see requestLeadership).
@@ -487,7 +492,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		return err
 	}
 	shardID := info.ShardID
-	a.shardID, a.replicas, a.lagging = shardID, info.Replicas, map[uint64]uint64{}
+	a.shardID, a.replicas, a.lagging, a.started = shardID, info.Replicas, map[uint64]uint64{}, map[uint64]time.Time{}
 	mine := info.ReplicaOn(env.NodeID)
 	if mine == 0 {
 		return fmt.Errorf("node %d holds no replica of channel %s", env.NodeID, a.name)

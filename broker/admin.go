@@ -264,3 +264,30 @@ func (b *Broker) transferLeader(ctx context.Context, name string, to uint64) (ui
 	}
 	return lt.Leader, nil
 }
+
+// ReplicaMessages reads this node's replica of channel, from seq from on (at most max messages), straight
+// from the node's store: what the replica holds as of its last apply, whether or not the channel is
+// active. ok is false when the channel is unknown or has no replica on this node. The testkit's checkers
+// compare replicas with it.
+func (b *Broker) ReplicaMessages(ctx context.Context, channel string, from uint64, max int) (msgs []store.Message, ok bool, err error) {
+	m := b.metaPtr.Load()
+	if m == nil {
+		return nil, false, cluster.ErrNotReady
+	}
+	info, err := m.Channel(ctx, channel, false)
+	if errors.Is(err, store.ErrChannelNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	here := false
+	for _, r := range info.Replicas {
+		here = here || r.NodeID == b.cfg.NodeID
+	}
+	if !here {
+		return nil, false, nil
+	}
+	msgs, err = b.db.ShardMessages(info.ShardID, from, max)
+	return msgs, err == nil, err
+}

@@ -73,7 +73,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		}
 	}()
 	if b.db, err = store.OpenDB(filepath.Join(cfg.Data, "store"),
-		store.DBOptions{Logger: pebbleLogger{log.With().Str("component", "store").Logger()}}); err != nil {
+		store.DBOptions{FS: cfg.Hooks.StoreFS, Logger: pebbleLogger{log.With().Str("component", "store").Logger()}}); err != nil {
 		return b, err
 	}
 	hc := cluster.DefaultHostConfig(filepath.Join(cfg.Data, "raft"), cfg.Raft)
@@ -82,6 +82,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	leaders := actors.NewLeaderEvents()
 	hc.Events = leaders
 	hc.Logger = log
+	hc.Transport, hc.FS = cfg.Hooks.RaftTransport, cfg.Hooks.RaftFS
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err
 	}
@@ -100,6 +101,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),
 		Gateways:        func() []*actor.PID { return b.gateways(gwPID) },
 		Up:              b.up,
+		UpSince:         b.upSince,
 		Preferred:       b.preferred,
 		Leaders:         leaders,
 		Mover:           registry{b},
@@ -112,10 +114,11 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		log.Warn().Uint64("node", id).Str("actor", addr).Msg("node down")
 		b.gw.NodeDown(addr)
 	})
+	b.live.Dial = cfg.Hooks.DialActor
 	lookup := &cluster.PlacementLookup{Target: b.placeActor}
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
 		ID: fmt.Sprintf("node-%d", cfg.NodeID), Lookup: lookup,
-		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log}); err != nil {
+		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log, Dial: cfg.Hooks.DialActor}); err != nil {
 		return b, err
 	}
 	leaders.SetSystem(b.actors.System)
@@ -264,7 +267,7 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		if !ok {
 			continue
 		}
-		c, err := net.DialTimeout("tcp", n.Actor, 100*time.Millisecond)
+		c, err := b.dialActor(n.Actor, 100*time.Millisecond)
 		if err != nil {
 			b.live.Suspect(n.Actor)
 			continue
@@ -273,6 +276,15 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		return n.Actor, nil
 	}
 	return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
+}
+
+func (b *Broker) dialActor(addr string, timeout time.Duration) (net.Conn, error) {
+	if b.cfg.Hooks.DialActor == nil {
+		return net.DialTimeout("tcp", addr, timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return b.cfg.Hooks.DialActor(ctx, addr)
 }
 
 // preferred is the rendezvous-first replica node that has been up for a while: an actor hands its channel
@@ -325,6 +337,14 @@ func byRank(channel string, replicas []store.Replica) []store.Replica {
 // up reports whether a node is believed alive (this node always is).
 func (b *Broker) up(id uint64) bool {
 	return id == b.cfg.NodeID || b.live == nil || b.live.Up(id)
+}
+
+// upSince is when node id was last seen coming up (zero while down or before probing).
+func (b *Broker) upSince(id uint64) time.Time {
+	if b.live == nil {
+		return time.Time{}
+	}
+	return b.live.UpSince(id)
 }
 
 // peerActorAddrs lists the other nodes' actor addresses, for the liveness probes.
@@ -398,6 +418,9 @@ func (b *Broker) syncMembers() {
 
 // Addr is the client listener's address.
 func (b *Broker) Addr() string { return b.gw.Addr().String() }
+
+// ActorAddr is the actor remote (gRPC) address other nodes reach this node's actors on.
+func (b *Broker) ActorAddr() string { return b.actors.System.Address() }
 
 // HTTPAddr is the HTTP listener's address.
 func (b *Broker) HTTPAddr() string { return b.httpLn.Addr().String() }

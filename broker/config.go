@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/lni/dragonboat/v4/config"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sampan-io/sampan/bridge"
@@ -63,6 +66,26 @@ type Config struct {
 	Tuning   Tuning          `yaml:"tuning"`
 
 	NATS bridge.Config `yaml:"nats"` // the NATS bridge (package bridge); no rules: off
+
+	// Hooks are seams for the testkit (package testkit) to put faults between nodes and under the disks.
+	// They are not configuration: no YAML key or flag sets them, and the zero value is production.
+	Hooks Hooks `yaml:"-"`
+}
+
+// Hooks replace parts of a node's plumbing (never its logic) for simulation tests. Every field is
+// optional; nil keeps the production part.
+type Hooks struct {
+	// RaftTransport replaces Dragonboat's TCP transport between NodeHosts.
+	RaftTransport config.TransportFactory
+	// RaftFS is the file system under Dragonboat (Raft log, snapshots), e.g. lni/vfs's StrictMem.
+	RaftFS config.IFS
+	// StoreFS is the file system under the message store (pebble/v2), e.g. pebble's crashable MemFS.
+	StoreFS vfs.FS
+	// DialActor opens connections to other nodes' actor (remote gRPC) addresses: remote's own
+	// connections, the liveness probes and the placement check all go through it.
+	DialActor func(ctx context.Context, addr string) (net.Conn, error)
+	// GatewayTap is shown every message this node's gateway actor receives; it must not block.
+	GatewayTap func(msg any)
 }
 
 // ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.
@@ -203,6 +226,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g.MaxFrame, g.MaxPayload = c.Limits.MaxFrame, c.Limits.MaxPayload
 	g.MaxInflight, g.MaxWindow, g.DefaultWindow = c.Limits.MaxInflight, c.Limits.MaxWindow, c.Limits.DefaultWindow
 	g.MaxInflightBytes = c.Limits.MaxInflightMB << 20
+	g.Tap = c.Hooks.GatewayTap
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2
 	}

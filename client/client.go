@@ -317,8 +317,23 @@ func (l *link) onErr(f *protocol.Err) {
 	case f.Sid != 0:
 		c.mu.Lock()
 		s := c.subs[f.Sid]
-		delete(c.subs, f.Sid)
+		// A subscription already running that the server cannot serve for a moment (its channel is
+		// between activations after a failure) asks again instead of ending: the promise is to resume
+		// with no gap. Found by the testkit (TestSoak seed 101: "unavailable: read channel state: shard
+		// not found" ended a subscription for good during a failover).
+		retry := s != nil && c.err == nil && s.acknowledged() && s.ackErr == nil && errors.Is(e, ErrUnavailable)
+		if !retry {
+			delete(c.subs, f.Sid)
+		}
 		c.mu.Unlock()
+		if retry {
+			time.AfterFunc(100*time.Millisecond, func() {
+				if c.sub(f.Sid) == s {
+					_ = c.send(s.resumeFrame()) // fails only while reconnecting, which resends it anyway
+				}
+			})
+			return
+		}
 		if s != nil {
 			s.acked(nil, e)
 			s.end(e)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // ActorConfig configures the node's actor system and its membership in the actor cluster.
@@ -29,6 +32,9 @@ type ActorConfig struct {
 	// Lookup places virtual actors; nil: protoactor's disthash (rendezvous over members).
 	Lookup pcluster.IdentityLookup
 	Logger zerolog.Logger
+	// Dial, when set, opens remote's outgoing gRPC connections to other nodes (nil: plain TCP). The
+	// testkit passes one that can refuse, cut or slow the link to a given node.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // ActorNode is a started actor system that is a member of the actor cluster.
@@ -68,7 +74,13 @@ func StartActorNode(c ActorConfig) (*ActorNode, error) {
 		lookup = disthash.New()
 	}
 	provider := NewStaticProvider()
-	cfg := pcluster.Configure(c.Name, provider, lookup, remote.Configure(host, port),
+	var ropts []remote.ConfigOption
+	if c.Dial != nil {
+		ropts = append(ropts, remote.WithDialOptions(
+			grpc.WithTransportCredentials(insecure.NewCredentials()), // remote's default, replaced by this list
+			grpc.WithContextDialer(c.Dial)))
+	}
+	cfg := pcluster.Configure(c.Name, provider, lookup, remote.Configure(host, port, ropts...),
 		pcluster.WithKinds(c.Kinds...),
 		pcluster.WithRequestTimeout(c.RequestTimeout),
 	)

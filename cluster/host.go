@@ -35,6 +35,12 @@ type HostConfig struct {
 	Logger zerolog.Logger
 	// Events, when set, is told of every leader change of every shard on this node.
 	Events raftio.IRaftEventListener
+	// Transport, when set, replaces Dragonboat's built-in TCP transport (NodeHostConfig.Expert.
+	// TransportFactory). The testkit passes a fault-injecting one; production leaves it nil.
+	Transport config.TransportFactory
+	// FS, when set, is the file system Dragonboat keeps its log, snapshots and node identity on
+	// (NodeHostConfig.Expert.FS); nil is the OS. The testkit passes lni/vfs's StrictMem to simulate crashes.
+	FS config.IFS
 }
 
 // DefaultHostConfig returns the settings a single small node runs with.
@@ -64,8 +70,12 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("sampan: create raft dir: %w", err)
+	// With an FS set, Dragonboat creates the dir itself, syncing each new parent: creating it here first
+	// would leave those directory entries unsynced, and a simulated power loss would lose them.
+	if c.FS == nil {
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sampan: create raft dir: %w", err)
+		}
 	}
 	setDragonboatLogger(c.Logger)
 	var logdb config.LogDBConfig
@@ -90,13 +100,20 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		RaftAddress:       c.RaftAddr,
 		RaftEventListener: c.Events,
 		Expert: config.ExpertConfig{
-			LogDB:  logdb,
-			Engine: engine,
+			LogDB:            logdb,
+			Engine:           engine,
+			TransportFactory: c.Transport,
+			FS:               c.FS,
 		},
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("sampan: start raft node host in %s: %w", c.Dir, err)
+	}
+	if nh == nil {
+		// NewNodeHost recovers panics that are not errors and returns nothing, e.g. for an FS of a
+		// type its LogDB does not accept (only lni/vfs's *MemFS and *ErrorFS besides the OS).
+		return nil, fmt.Errorf("sampan: start raft node host in %s: dragonboat failed without an error (unsupported FS?)", c.Dir)
 	}
 	return nh, nil
 }

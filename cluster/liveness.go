@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -19,6 +20,9 @@ type Liveness struct {
 	Addrs func() map[uint64]string
 	// OnDown, when set, is called (on the probing goroutine) when a node goes from up to down.
 	OnDown func(id uint64, addr string)
+	// Dial, when set before Start, replaces the plain TCP dial of a probe (the testkit's fault-injecting
+	// dialer, so that a simulated partition is seen by the probes as it would be by a real one).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu      sync.Mutex
 	misses  map[uint64]int
@@ -51,7 +55,7 @@ func (l *Liveness) loop() {
 			wg.Add(1)
 			go func(id uint64, addr string) {
 				defer wg.Done()
-				c, err := net.DialTimeout("tcp", addr, l.Timeout)
+				c, err := l.dial(addr)
 				if err == nil {
 					c.Close()
 				}
@@ -80,6 +84,15 @@ func (l *Liveness) loop() {
 	}
 }
 
+func (l *Liveness) dial(addr string) (net.Conn, error) {
+	if l.Dial == nil {
+		return net.DialTimeout("tcp", addr, l.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.Timeout)
+	defer cancel()
+	return l.Dial(ctx, addr)
+}
+
 // Up reports whether node id is believed alive (unknown nodes are).
 func (l *Liveness) Up(id uint64) bool {
 	l.mu.Lock()
@@ -95,6 +108,17 @@ func (l *Liveness) UpFor(id uint64, d time.Duration) bool {
 	defer l.mu.Unlock()
 	since, ok := l.upSince[id]
 	return l.misses[id] < l.Misses && ok && time.Since(since) >= d
+}
+
+// UpSince returns when node id was last seen coming up (its first successful probe after being down,
+// or after probing started); zero while it is down or not probed yet.
+func (l *Liveness) UpSince(id uint64) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.misses[id] >= l.Misses {
+		return time.Time{}
+	}
+	return l.upSince[id]
 }
 
 // Stop ends probing.

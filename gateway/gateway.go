@@ -40,11 +40,27 @@ type Tip struct {
 
 type retryRegister struct{ channel string }
 
+// refreshTick makes the gateway confirm its registrations (see refreshEvery).
+type refreshTick struct{}
+
+// refreshEvery is how often a gateway registers again with the channel actors it is registered with.
+// Messages between nodes are at-most-once and a watch only reports what the watcher's own connection
+// saw: after a network fault a channel actor may have dropped this gateway (its connection to this
+// node broke) while this gateway saw nothing, or a Deliver or Registered answer may have been lost.
+// Registering again is idempotent; the answer carries the channel's last seq, which lets sessions
+// fetch what they missed. Found by the testkit (TestJepsen seed 3, partitions and lossy links):
+// subscribers stopped short of the last message, or stopped receiving altogether, until reconnected.
+const refreshEvery = time.Second
+
+// registerTimeout is how long a Register may stay unanswered before it is sent again through placement.
+const registerTimeout = 3 * time.Second
+
 type channelInterest struct {
 	sessions    map[string]*actor.PID
 	actor       *actor.PID // channel actor registered with (or being registered with)
 	registered  bool
 	registering bool
+	since       time.Time // when the pending Register was sent
 }
 
 type gatewayActor struct {
@@ -59,6 +75,20 @@ func newGatewayActor(cl *pcluster.Cluster, log zerolog.Logger) *gatewayActor {
 
 func (g *gatewayActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		g.scheduleRefresh(ctx)
+	case *refreshTick:
+		now := time.Now()
+		for name, ci := range g.channels {
+			switch {
+			case ci.registering && now.Sub(ci.since) > registerTimeout:
+				ci.registering = false
+				g.register(ctx, name, ci, nil) // the answer was lost: ask placement afresh
+			case ci.registered && !ci.registering && ci.actor != nil:
+				g.register(ctx, name, ci, ci.actor)
+			}
+		}
+		g.scheduleRefresh(ctx)
 	case *addSub:
 		ci := g.channels[m.channel]
 		if ci == nil {
@@ -133,9 +163,18 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		// The channel passivated. Its next activation announces itself with Activated; until then nothing
 		// commits, so there is nothing to deliver and no reason to wake it.
-		for _, ci := range g.channels {
+		for name, ci := range g.channels {
 			if ci.actor != nil && ci.actor.Equal(m.Who) {
 				ci.registered = false
+				if m.Why == actor.TerminatedReason_AddressTerminated {
+					// Not a passivation: the link to the actor's node broke (the node died, or a network
+					// partition). The actor may live on, has dropped this gateway (it watches it), and will
+					// not announce itself again: register again, through placement, until one answers.
+					// Found by the testkit (TestJepsen seed 3): subscribers on a node cut off for half a
+					// second never received live messages again.
+					ci.registering = false
+					g.retryLater(ctx, name)
+				}
 			}
 		}
 	}
@@ -153,9 +192,14 @@ func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelIn
 		ctx.Unwatch(ci.actor)
 	}
 	ci.actor = pid
-	ci.registering = true
+	ci.registering, ci.since = true, time.Now()
 	ctx.Watch(pid)
 	sc.Request(ctx, pid, &actors.Register{Channel: channel, Gateway: ctx.Self()})
+}
+
+func (g *gatewayActor) scheduleRefresh(ctx actor.Context) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(refreshEvery, func() { root.Send(self, &refreshTick{}) }) // a dead letter once stopped
 }
 
 func (g *gatewayActor) retryLater(ctx actor.Context, channel string) {

@@ -34,6 +34,10 @@ type Config struct {
 	DefaultWindow    uint32 // window of a SUB that asks for none
 	MaxPendingWrite  int    // bytes queued for a socket before the reader pauses
 	WriteTimeout     time.Duration
+	// Tap, when set, is called with every message the gateway actor receives (decoded, before it is
+	// handled), on the actor's goroutine: it must not block. The testkit's probes use it to assert on
+	// what channel actors send to gateways; production leaves it nil.
+	Tap func(msg any)
 }
 
 // DefaultConfig returns the defaults documented in README.md.
@@ -94,9 +98,13 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 	}
 	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m,
 		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}}
+	mw := []actor.ReceiverMiddleware{sc.UnwrapMiddleware}
+	if cfg.Tap != nil {
+		mw = append(mw, tapMiddleware(cfg.Tap))
+	}
 	gw, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newGatewayActor(cl, s.log)
-	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware)), GatewayName)
+	}, actor.WithReceiverMiddleware(mw...)), GatewayName)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("sampan: spawn gateway: %w", err)
@@ -105,6 +113,16 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 	s.accept.Add(1)
 	go s.acceptLoop()
 	return s, nil
+}
+
+// tapMiddleware shows every received message to tap; it runs after UnwrapMiddleware (decoded values).
+func tapMiddleware(tap func(any)) actor.ReceiverMiddleware {
+	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			tap(env.Message)
+			next(c, env)
+		}
+	}
 }
 
 // Addr is the address the server listens on.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -123,4 +124,31 @@ func (db *DB) DeleteShard(shardID uint64) error {
 	}
 	lo, hi := shardRange(shardID)
 	return db.pdb.DeleteRange(lo, hi, pebble.Sync)
+}
+
+// ShardMessages reads up to max stored messages of a shard from this node's store, from seq from on,
+// without its state machine running: what this replica holds as of its last apply. Tests and the
+// testkit's checkers compare replicas with it; it is not a serving path.
+func (db *DB) ShardMessages(shardID, from uint64, max int) ([]Message, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	lo, hi := kindRange(shardID, kindMsg)
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []Message
+	for ok := it.SeekGE(msgKey(nil, shardID, from)); ok && len(out) < max; ok = it.Next() {
+		seq := binary.BigEndian.Uint64(it.Key()[shardPrefixLen+1:])
+		m, err := decodeMsgValue(seq, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, it.Error()
 }
