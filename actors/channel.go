@@ -142,13 +142,13 @@ type proposal struct {
 	start     time.Time
 	abandoned bool   // answered "outcome unknown" without waiting for Dragonboat (leader lost)
 	time      int64  // the proposal timestamp, which the state machine gives every message of the entry
-	cmd       []byte // encoded command, kept until Dragonboat accepted it
+	cmd       []byte // encoded command, kept until answered (a dropped proposal is proposed again)
 	done      chan struct{}
 	res       dragonboat.RequestResult
 	err       error // set when Propose itself failed
 }
 
-type proposalDone struct{}
+type proposalDone struct{ dropped bool }
 
 type channelActor struct {
 	env          *Env
@@ -174,8 +174,14 @@ type channelActor struct {
 	checks     int                  // replica checks so far
 	announced  map[string]bool      // gateways told of this activation (Activated), by PID
 	checkArmed bool
-	moving     bool // a replica move runs (no passivation or hand-off meanwhile)
-	phases     phases
+	// pullingUntil: a leadership transfer to replica pullTarget was asked for; proposals wait until it
+	// completes or this passes (see requestLeadership).
+	pullingUntil time.Time
+	pullTarget   uint64
+	pinnedUntil  time.Time // an operator moved the leadership: leave it there until then
+	moving       bool      // a replica move runs (no passivation or hand-off meanwhile)
+	movingSince  time.Time
+	phases       phases
 
 	lastSeq  uint64
 	lastTime int64
@@ -217,6 +223,9 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *Publish:
 		a.publish(ctx, m)
 	case *proposalDone:
+		if m.dropped {
+			a.reproposeDropped(ctx)
+		}
 		a.complete(ctx, false)
 	case *retryBlocked:
 		a.retryBlocked(ctx)
@@ -249,6 +258,8 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.onShardStarted(m)
 	case *MoveReplica:
 		a.move(ctx, m)
+	case *TransferLeader:
+		a.transferLeader(ctx, m)
 	case *moveDone:
 		a.onMoveDone(ctx, m)
 	case *actor.Stopping:
@@ -356,12 +367,98 @@ func (a *channelActor) leadHere(mine uint64) {
 	if err != nil || !ok || leader == mine {
 		return
 	}
-	_ = nh.RequestLeaderTransfer(a.shardID, mine)
+	a.requestLeadership(mine)
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		if leader, _, ok, err := nh.GetLeaderID(a.shardID); err == nil && ok && leader == mine {
 			return
 		}
 	}
+}
+
+// pullHold bounds how long proposals wait for a leadership transfer this activation asked for. Dragonboat
+// aborts a transfer after an election timeout (20 ticks); the rest is slack for a loaded machine.
+const pullHold = 500 * time.Millisecond
+
+// requestLeadership asks for the shard's leadership to move to replica (this node's, or another for an
+// operator's transfer), and holds new proposals until it has (or pullHold passed): while the leader
+// transfers it drops proposals, and one forwarded from a follower is dropped without an answer, so its
+// publish would hang for the whole ProposalTimeout if the transfer is then aborted. Proposals made
+// before the request are safe: they travel to the leader ahead of the request on the same connection.
+func (a *channelActor) requestLeadership(replica uint64) {
+	if err := a.env.NodeHost.RequestLeaderTransfer(a.shardID, replica); err == nil {
+		a.pullTarget, a.pullingUntil = replica, time.Now().Add(pullHold)
+	}
+}
+
+// holdForLeadership reports whether a proposal should wait for the leadership transfer in flight.
+func (a *channelActor) holdForLeadership() bool {
+	if a.pullingUntil.IsZero() {
+		return false
+	}
+	if time.Now().Before(a.pullingUntil) {
+		if leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID); err != nil || !ok || leader != a.pullTarget {
+			return true
+		}
+	}
+	a.pullingUntil = time.Time{}
+	return false
+}
+
+// TransferLeader asks a channel's actor to move the shard's leadership to node To's replica (an
+// operator's request). The actor asks Raft and holds new proposals meanwhile, then leaves the leadership
+// there for transferPin before it pulls it back to its own node again. Answered with LeaderTransferred
+// once asked; the caller watches the leader.
+type TransferLeader struct {
+	Channel string
+	To      uint64
+}
+
+// LeaderTransferred answers TransferLeader: Leader is the node leading the shard when asked (To once
+// the transfer is done); Err is set when the transfer cannot be made.
+type LeaderTransferred struct {
+	Channel string
+	Leader  uint64
+	Err     string
+}
+
+// transferPin is how long an operator's leadership transfer is left alone by pullLeadership.
+const transferPin = time.Minute
+
+func (a *channelActor) transferLeader(ctx actor.Context, m *TransferLeader) {
+	res := &LeaderTransferred{Channel: a.name}
+	switch replica := replicaOn(a.replicas, m.To); {
+	case !a.ready:
+		res.Err = a.unavailable().Error()
+	case replica == 0:
+		res.Err = fmt.Sprintf("node %d holds no replica of %s", m.To, a.name)
+	default:
+		if m.To != a.env.NodeID {
+			a.pinnedUntil = time.Now().Add(transferPin)
+		} else {
+			a.pinnedUntil = time.Time{}
+		}
+		leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID)
+		if err == nil && ok {
+			for _, r := range a.replicas {
+				if r.ReplicaID == leader {
+					res.Leader = r.NodeID
+				}
+			}
+		}
+		if res.Leader != m.To && (a.pullingUntil.IsZero() || a.pullTarget != replica) {
+			a.requestLeadership(replica)
+		}
+	}
+	sc.Respond(ctx, res)
+}
+
+func replicaOn(replicas []store.Replica, node uint64) uint64 {
+	for _, r := range replicas {
+		if r.NodeID == node {
+			return r.ReplicaID
+		}
+	}
+	return 0
 }
 
 // stopSoon keeps a failed activation around briefly so queued requests get a clear error instead of
@@ -593,26 +690,70 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 // too busy (its proposal queue is paused while the LogDB catches up): the caller retries it shortly
 // rather than failing a publish that only met back-pressure.
 func (a *channelActor) propose(ctx actor.Context, p *proposal) bool {
+	if time.Since(p.start) < a.env.ProposalTimeout && a.holdForLeadership() {
+		return false
+	}
 	rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout)
 	if err != nil && dragonboat.IsTempError(err) && time.Since(p.start) < a.env.ProposalTimeout {
 		return false
 	}
-	p.cmd = nil
 	a.queue = append(a.queue, p)
 	if err != nil {
+		p.cmd = nil
 		p.err = err
 		close(p.done)
 		a.complete(ctx, false)
+		if errors.Is(err, dragonboat.ErrShardNotFound) {
+			// This node's replica is gone (moved away, or unloaded under us): this activation can never
+			// propose again. Stop, so the next publish activates the channel where a replica runs.
+			a.log.Warn().Msg("channel's replica no longer runs on this node; stopping the activation")
+			ctx.Stop(ctx.Self())
+		}
 		return true
 	}
+	a.await(ctx, p, rs)
+	return true
+}
+
+// await waits for rs beside the actor and tells it when p is done.
+func (a *channelActor) await(ctx actor.Context, p *proposal, rs *dragonboat.RequestState) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {
 		p.res = <-rs.ResultC()
 		rs.Release()
 		close(p.done)
-		root.Send(self, &proposalDone{})
+		root.Send(self, &proposalDone{dropped: p.res.Dropped()})
 	}()
-	return true
+}
+
+// reproposeDropped proposes again, in place, the proposals Dragonboat reports dropped: a leader drops
+// proposals while it transfers leadership, before appending them, so proposing again cannot store
+// anything twice. Each keeps its place in the queue, so answers stay in publish order, but its seq can
+// come after those of later proposals that went through (only for transfers the actor did not ask for
+// itself: those hold new proposals instead). One whose ProposalTimeout has passed, or that Dragonboat
+// refuses again at once, is answered with the error.
+func (a *channelActor) reproposeDropped(ctx actor.Context) {
+	for _, p := range a.queue {
+		if p.abandoned || p.err != nil || p.cmd == nil || time.Since(p.start) >= a.env.ProposalTimeout {
+			continue
+		}
+		select {
+		case <-p.done:
+		default:
+			continue // still pending
+		}
+		if !p.res.Dropped() {
+			continue
+		}
+		rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout-time.Since(p.start))
+		if err != nil {
+			p.err = err
+			continue
+		}
+		a.env.Metrics.Reproposed.Inc()
+		p.done = make(chan struct{})
+		a.await(ctx, p, rs)
+	}
 }
 
 type retryBlocked struct{}
@@ -676,6 +817,7 @@ out:
 
 func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Message) []store.Message {
 	m := p.msg
+	p.cmd = nil
 	res := &PublishResult{Channel: a.name, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
 	var perr *protocol.Error
 	switch {

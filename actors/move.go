@@ -42,6 +42,8 @@ type ReplicaMoved struct {
 func init() {
 	sc.RegisterMessage("sampan.MoveReplica", &MoveReplica{})
 	sc.RegisterMessage("sampan.ReplicaMoved", &ReplicaMoved{})
+	sc.RegisterMessage("sampan.TransferLeader", &TransferLeader{})
+	sc.RegisterMessage("sampan.LeaderTransferred", &LeaderTransferred{})
 }
 
 // Mover is the part of the registry a move changes (the metadata group, cluster.Meta).
@@ -74,11 +76,16 @@ func (a *channelActor) move(ctx actor.Context, m *MoveReplica) {
 	case a.env.Mover == nil:
 		answer(errors.New("replica moves are not supported by this node"))
 		return
-	case a.moving:
+	case a.moving && time.Since(a.movingSince) < moveTimeout+10*time.Second:
 		answer(fmt.Errorf("a replica move of %s is under way", a.name))
 		return
+	case a.moving:
+		// The move's goroutine ends within moveTimeout and always reports back; seen once in a loaded
+		// test run without a report ever being handled (cause not found yet, README "known bugs"). Do
+		// not let that hold the drain forever: the steps are idempotent, so start again.
+		a.log.Error().Time("since", a.movingSince).Msg("replica move never reported its result; starting it again")
 	}
-	a.moving = true
+	a.moving, a.movingSince = true, time.Now()
 	reply, self, root := ctx.Sender(), ctx.Self(), ctx.ActorSystem().Root
 	name, shard, starter := a.name, a.shardID, ctx.Self().String()
 	go func() {

@@ -356,21 +356,17 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 // of every proposal. Only while nothing is in flight and the channel has been quiet a moment: Raft drops
 // proposals made during the transfer.
 func (a *channelActor) pullLeadership() {
-	if a.moving || len(a.queue) > 0 || len(a.blocked) > 0 || time.Since(a.lastActive) < 200*time.Millisecond {
+	if a.moving || len(a.queue) > 0 || len(a.blocked) > 0 || time.Since(a.lastActive) < 200*time.Millisecond ||
+		time.Now().Before(a.pinnedUntil) {
 		return
 	}
-	var mine uint64
-	for _, r := range a.replicas {
-		if r.NodeID == a.env.NodeID {
-			mine = r.ReplicaID
-		}
-	}
+	mine := replicaOn(a.replicas, a.env.NodeID)
 	leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID)
 	if mine == 0 || err != nil || !ok || leader == mine {
 		return
 	}
 	a.log.Debug().Uint64("leader", leader).Msg("pulling the shard's leadership back to the channel's actor")
-	_ = a.env.NodeHost.RequestLeaderTransfer(a.shardID, mine)
+	a.requestLeadership(mine)
 }
 
 func (a *channelActor) onShardStarted(m *ShardStarted) {

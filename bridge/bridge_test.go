@@ -234,7 +234,12 @@ func TestBadConfigRejectedAtStart(t *testing.T) {
 // and exports what was published meanwhile, in order.
 func TestNATSDownAtStart(t *testing.T) {
 	ns := startNATS(t)
-	ns.stop() // keep its port: it comes up later
+	_, js := ns.conn()
+	// The stream exists, as it would in production (JetStream mode needs one to ack): created before
+	// the bridge can connect. Created between NATS coming up and the bridge's first publishes, a
+	// publish that met no stream could be followed by later ones that did (README, NATS bridge limits).
+	ns.stream(js, "ORDERS", "sampan.orders.>")
+	ns.stop() // keep its port and store: it comes up later
 	b := testutil.StartBroker(t, brokerConfig(t, bridge.Config{URL: ns.url(),
 		Export: []bridge.ExportRule{exportRule("orders.*=sampan.orders.*", true)}}))
 	c := connect(t, b)
@@ -244,9 +249,7 @@ func TestNATSDownAtStart(t *testing.T) {
 		t.Fatalf("status with NATS down: %+v", st)
 	}
 	ns.start()
-	_, js := ns.conn()
-	// The stream exists before the bridge's publishes succeed (JetStream mode needs one to ack).
-	ns.stream(js, "ORDERS", "sampan.orders.>")
+	_, js = ns.conn()
 	publish(t, c, "orders.eu", 100, 100)
 	testutil.Eventually(t, wait, "the backlog exported once NATS is up", func() bool { return streamMsgs(t, js, "ORDERS") == 200 })
 	seqs := streamSeqs(t, js, "ORDERS", "orders.eu")

@@ -334,13 +334,15 @@ func (e *exporter) handler(runCtx context.Context) client.Handler {
 			return
 		}
 		msg := e.natsMsg(m)
-		if e.r.cfg.JetStream {
-			e.publishJS(runCtx, m.Seq, msg)
-			return
-		}
-		// e.epoch is written by run before it subscribes, never during a run: no lock needed.
+		// e.epoch is written by run before it subscribes, never during a run: no lock needed. A run
+		// never publishes across a reconnect: what was in flight on the old connection may be lost, and
+		// publishing later messages on the new one would store them ahead of it (in JetStream mode too).
 		if e.s.nc.Stats().Reconnects != e.epoch {
 			e.breakRun(errReconnected)
+			return
+		}
+		if e.r.cfg.JetStream {
+			e.publishJS(runCtx, m.Seq, msg)
 			return
 		}
 		if err := e.s.nc.PublishMsg(msg); err != nil {

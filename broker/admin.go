@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sampan-io/sampan/actors"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/store"
 )
@@ -192,9 +193,10 @@ func (b *Broker) httpChannel(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// httpTransfer moves a channel's leadership to another replica node: {"to": NODE_ID}. The shard must
-// be running on this node (the channel is hot here). The channel actor stays where it is; Dragonboat
-// forwards its proposals to the new leader.
+// httpTransfer moves a channel's leadership to another replica node: {"to": NODE_ID}. It goes through
+// the channel's actor (activating the channel if cold), which holds new proposals while the transfer
+// runs, so no publish is dropped by it, and leaves the leadership there for a minute before it pulls it
+// back to its own node (leaders follow the evenly spread actors).
 func (b *Broker) httpTransfer(w http.ResponseWriter, r *http.Request) {
 	info := b.channelInfo(w, r)
 	if info == nil {
@@ -207,24 +209,25 @@ func (b *Broker) httpTransfer(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, errors.New(`body must be {"to": NODE_ID}`))
 		return
 	}
-	replica := info.ReplicaOn(req.To)
-	if replica == 0 {
+	if info.ReplicaOn(req.To) == 0 {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("node %d holds no replica of %s", req.To, info.Name))
-		return
-	}
-	if _, running := b.leaderNode(info); !running {
-		writeErr(w, http.StatusConflict, fmt.Errorf("channel %s is not active on this node; publish to it or ask a node where it is hot", info.Name))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	for {
-		if leader, _ := b.leaderNode(info); leader == req.To {
-			writeJSON(w, http.StatusOK, b.channelStatus(info))
+		// Best effort in Raft: ask again until it happens or the deadline passes.
+		leader, err := b.transferLeader(ctx, info.Name, req.To)
+		if err != nil {
+			writeErr(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		// Best effort in Raft: ask again until it happens or the deadline passes.
-		_ = b.nh.RequestLeaderTransfer(info.ShardID, replica)
+		if leader == req.To {
+			cs := b.channelStatus(info)
+			cs.Leader = leader
+			writeJSON(w, http.StatusOK, cs)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			writeErr(w, http.StatusGatewayTimeout, fmt.Errorf("leadership of %s did not move to node %d", info.Name, req.To))
@@ -232,6 +235,34 @@ func (b *Broker) httpTransfer(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// transferLeader asks the channel's actor to move the leadership to node to and returns the leader node.
+func (b *Broker) transferLeader(ctx context.Context, name string, to uint64) (uint64, error) {
+	pid := b.actors.Cluster.Get(name, actors.Kind)
+	if pid == nil {
+		return 0, fmt.Errorf("channel %s could not be activated", name)
+	}
+	d := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	res, err := b.actors.System.Root.RequestFuture(pid, cluster.WrapOrSelf(&actors.TransferLeader{Channel: name, To: to}), d).Result()
+	if err != nil {
+		return 0, err
+	}
+	v, err := cluster.Unwrap(res)
+	if err != nil {
+		return 0, err
+	}
+	lt, ok := v.(*actors.LeaderTransferred)
+	if !ok {
+		return 0, fmt.Errorf("unexpected answer %T", v)
+	}
+	if lt.Err != "" {
+		return 0, errors.New(lt.Err)
+	}
+	return lt.Leader, nil
 }
 
 // ReplicaMessages reads this node's replica of channel, from seq from on (at most max messages), straight

@@ -34,6 +34,7 @@ func startCluster(t *testing.T, n int, mod ...func(*broker.Config)) []*broker.Br
 		cfgs[i].Peers = strings.Join(peers, ",")
 		nodes[i] = tu.StartBroker(t, cfgs[i])
 	}
+	tu.DumpOnFailure(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i, b := range nodes {
@@ -295,4 +296,70 @@ func TestClusterLeadersSpread(t *testing.T) {
 			t.Fatalf("node %d leads %d of %d channels: %+v", s.ID, s.ChannelsLed, n, ns)
 		}
 	}
+}
+
+// TestClusterPublishThroughLeaderTransfers moves a channel's leadership around the nodes while a client
+// keeps 32 publishes in flight: Raft drops proposals while its leader transfers, and every one of them
+// must still be acked (proposed again, or held while the transfer runs), with seqs in publish order.
+func TestClusterPublishThroughLeaderTransfers(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub := connect(t, ctx, nodes[0])
+	if _, err := pub.Publish(ctx, "xfer.ch", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	type result struct {
+		seq uint64
+		err error
+	}
+	results := make(chan result, 1<<16)
+	go func() {
+		defer close(results)
+		var inflight []*client.PubFuture
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				for _, f := range inflight {
+					seq, err := f.Wait(ctx)
+					results <- result{seq.Seq, err}
+				}
+				return
+			default:
+			}
+			f, err := pub.PublishAsync(ctx, "xfer.ch", []byte(fmt.Sprint("m-", i)))
+			if err != nil {
+				results <- result{0, err}
+				return
+			}
+			if inflight = append(inflight, f); len(inflight) == 32 {
+				seq, err := inflight[0].Wait(ctx)
+				results <- result{seq.Seq, err}
+				inflight = inflight[1:]
+			}
+		}
+	}()
+	base := "http://" + nodes[1].HTTPAddr()
+	for i := 0; i < 6; i++ {
+		var cs broker.ChannelStatus
+		getJSON(t, "GET", base+"/channels/xfer.ch", "", &cs)
+		to := cs.Leader%3 + 1
+		var moved broker.ChannelStatus
+		if code := getJSON(t, "POST", base+"/channels/xfer.ch/transfer-leader", fmt.Sprintf(`{"to": %d}`, to), &moved); code != 200 || moved.Leader != to {
+			t.Fatalf("transfer %d to node %d: %d %+v", i, to, code, moved)
+		}
+	}
+	close(stop)
+	last, n := uint64(1), 0
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("publish %d failed during leader transfers: %v", n, r.err)
+		}
+		if r.seq != last+1 {
+			t.Fatalf("publish %d acked with seq %d after seq %d: not in publish order", n, r.seq, last)
+		}
+		last, n = r.seq, n+1
+	}
+	t.Logf("%d publishes acked through 6 leader transfers", n)
 }

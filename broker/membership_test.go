@@ -37,7 +37,7 @@ func nodeStatus(t *testing.T, b *broker.Broker, id uint64) broker.NodeStatus {
 func TestClusterAddAndRemoveNode(t *testing.T) {
 	idle := func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(500 * time.Millisecond) }
 	nodes := startCluster(t, 3, idle)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 360*time.Second)
 	defer cancel()
 	pub := connect(t, ctx, nodes[0])
 	for i := 0; i < 50; i++ {
@@ -95,6 +95,8 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 			seq, err := hot.Publish(pctx, "mv.hot", []byte(payload), client.WithIdempotencyKey(payload))
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				stuck++
+				t.Logf("publish of %s unanswered for 15 s", payload)
+				tu.DumpGoroutines(t, "stuck")
 				hot.Close()
 				if c, cerr := client.Connect(ctx, nodes[0].Addr()); cerr == nil {
 					hot = c
@@ -138,7 +140,9 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 	if code := getJSON(t, "DELETE", "http://"+nodes[2].HTTPAddr()+"/cluster/nodes/2", "", &st); code != 202 || st.State != "draining" {
 		t.Fatalf("DELETE /cluster/nodes/2: %d %+v", code, st)
 	}
-	tu.Eventually(t, 120*time.Second, "node 2 removed", func() bool {
+	// Normally 5-20 s. Up to 4 min: a move whose result was once seen never handled is started again
+	// after moveTimeout (README, known bugs).
+	tu.Eventually(t, 240*time.Second, "node 2 removed", func() bool {
 		return nodeStatus(t, nodes[0], 2).State == "removed" && nodeStatus(t, nodes[0], 5).State == "removed"
 	})
 	if stop != nil {

@@ -17,6 +17,7 @@ type Metrics struct {
 	AckLatency     prometheus.Histogram // proposal -> ack, seconds
 	ActivationTime prometheus.Histogram // activation (shard start + leader) seconds
 	ProtocolErrors prometheus.Counter   // ERR frames sent for bad input
+	Reproposed     prometheus.Counter   // proposals Raft dropped (leader transferring) and proposed again
 }
 
 // New creates the collectors and registers them on reg.
@@ -38,8 +39,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		ProtocolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_protocol_errors_total", Help: "ERR frames sent for bad client input."}),
+		Reproposed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_reproposed_total", Help: "Publish proposals Raft dropped (leader transferring) and proposed again."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
-		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors)
+		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed)
 	return m
 }

@@ -4,8 +4,11 @@ package testutil
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -92,5 +95,30 @@ func SkipMultiNodeUnderRace(t testing.TB) {
 	t.Helper()
 	if racecheck.Enabled {
 		t.Skip("several actor nodes in one process trip protoactor's grpclog.SetLoggerV2 race (upstream); run without -race")
+	}
+}
+
+// DumpOnFailure writes every goroutine's stack to $SAMPAN_TEST_DUMP (see DumpGoroutines) when t fails,
+// before the cleanups registered earlier (the brokers) run: a hung publish shows where it hangs.
+func DumpOnFailure(t testing.TB) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			DumpGoroutines(t, "failed")
+		}
+	})
+}
+
+// DumpGoroutines writes every goroutine's stack to $SAMPAN_TEST_DUMP/<test>-<label>-<time>.goroutines,
+// when that variable is set.
+func DumpGoroutines(t testing.TB, label string) {
+	dir := os.Getenv("SAMPAN_TEST_DUMP")
+	if dir == "" {
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.goroutines", filepath.Base(t.Name()), label, time.Now().UnixNano()))
+	if f, err := os.Create(name); err == nil {
+		pprof.Lookup("goroutine").WriteTo(f, 2)
+		f.Close()
+		t.Logf("goroutines dumped to %s", name)
 	}
 }
