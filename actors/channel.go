@@ -171,6 +171,8 @@ type channelActor struct {
 	members    map[uint64]string    // replica id -> Raft address
 	lagging    map[uint64]uint64    // node -> replica id: replicas not started (node was down)
 	started    map[uint64]time.Time // node -> when its replica was last known started by this activation
+	checks     int                  // replica checks so far
+	announced  map[string]bool      // gateways told of this activation (Activated), by PID
 	checkArmed bool
 	// pullingUntil: a leadership transfer to replica pullTarget was asked for; proposals wait until it
 	// completes or this passes (see requestLeadership).
@@ -292,9 +294,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		ev = a.log.Info() // slow: say where the time went
 	}
 	ev.Uint64("shard", a.shardID).Dur("took", time.Since(start)).Str("phases", a.phases.String()).Uint64("last_seq", a.lastSeq).Msg("channel activated")
-	for _, gw := range a.env.Gateways() {
-		sc.Send(ctx, gw, &Activated{Channel: name, Actor: ctx.Self()})
-	}
+	a.announce(ctx)
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
 	a.armReplicaCheck(ctx)
@@ -593,6 +593,31 @@ func (a *channelActor) setMembers(replicas []store.Replica) error {
 	}
 	a.replicas, a.members = replicas, members
 	return nil
+}
+
+// announce tells every live node's gateway not told yet that this activation serves the channel, so
+// that gateways whose sessions subscribe to it register. Called at activation and at every replica
+// check: a node that was down (or looked down) when the channel activated is told once it is back.
+// Without that its gateway waited for an Activated that never came and its subscribers stalled until
+// they reconnected; found by the testkit (TestSoak seed 202).
+func (a *channelActor) announce(ctx actor.Context) {
+	live := map[string]bool{}
+	if a.announced == nil {
+		a.announced = map[string]bool{}
+	}
+	for _, gw := range a.env.Gateways() {
+		k := gw.String()
+		live[k] = true
+		if !a.announced[k] {
+			a.announced[k] = true
+			sc.Send(ctx, gw, &Activated{Channel: a.name, Actor: ctx.Self()})
+		}
+	}
+	for k := range a.announced {
+		if !live[k] {
+			delete(a.announced, k) // down now: told again when it is back
+		}
+	}
 }
 
 // startMsg asks for replica r to be started on its node on behalf of this activation.

@@ -276,6 +276,9 @@ type replicaCheck struct{}
 
 const replicaCheckEvery = time.Second
 
+// reassertEvery is how many replica checks pass between two reassertions of every replica.
+const reassertEvery = 5
+
 func (a *channelActor) armReplicaCheck(ctx actor.Context) {
 	if a.checkArmed || len(a.replicas) < 2 || !a.ready {
 		return
@@ -290,14 +293,27 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	if !a.ready {
 		return
 	}
-	if a.env.Preferred != nil && !a.moving && len(a.queue) == 0 && len(a.blocked) == 0 {
+	idle := len(a.queue) == 0 && len(a.blocked) == 0
+	if a.env.Preferred != nil && !a.moving && idle {
 		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
 			ctx.Stop(ctx.Self())
 			return
 		}
 	}
+	if idle && a.env.DB != nil {
+		// Another activation may have committed entries this one did not propose (placement differed
+		// during a network fault, and the other one, busy, has had no quiet moment to hand off): adopt
+		// the last seq from the local replica, so that gateways registered here learn of those messages
+		// (the answer to their periodic Register carries it) and their sessions fetch them. Found by the
+		// testkit (TestREADMEExample seed 11: a subscriber on the node that ran the second activation
+		// received nothing for as long as the publisher kept publishing through the first).
+		if st, ok, err := a.env.DB.ShardState(a.shardID); err == nil && ok && st.LastSeq > a.lastSeq {
+			a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
+		}
+	}
 	a.pullLeadership()
+	a.announce(ctx)
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.
 	for _, r := range a.replicas {
@@ -313,8 +329,18 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			}
 		}
 	}
+	// Every reassertEvery checks, every replica is asked to run again (StartShard is idempotent and
+	// cheap on a running replica). Another activation of the channel (placement differed during a
+	// network fault) that stops hands its StopShard to replicas this one relies on, and nothing tells
+	// this one: found by the testkit (TestJepsen seed 6, TestSoak seed 202: a live node's replica of an
+	// active channel stayed stopped, falling further behind).
+	a.checks++
+	reassert := a.checks%reassertEvery == 0
 	for _, r := range a.replicas {
-		if _, ok := a.lagging[r.NodeID]; !ok || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
+		if r.NodeID == a.env.NodeID || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
+			continue
+		}
+		if _, ok := a.lagging[r.NodeID]; !ok && !reassert {
 			continue
 		}
 		if n, ok := a.env.Registry.Node(r.NodeID); ok {

@@ -41,6 +41,17 @@ type resendFor struct {
 	lost bool // the activation's node is gone: what it was given may or may not have been proposed
 }
 type retryReq struct{ id uint64 }
+
+// reqTick makes the session resend Resolves and Fetches left unanswered for reqResendAfter. Messages
+// between nodes are at-most-once: one lost to a broken connection while its target lives on (nothing
+// reports it terminated) would otherwise hold its subscription forever, since a subscription waiting
+// on a fetch takes no live messages. Both requests are reads, safe to repeat; a late second answer
+// finds no request and is dropped. Found by the testkit (TestREADMEExample seed 11: a subscriber on a
+// node isolated for 0.7 s right after subscribing never received a message).
+type reqTick struct{}
+
+const reqResendAfter = 2 * time.Second
+
 type retryPub struct{ channel string }
 
 type subscription struct {
@@ -51,9 +62,10 @@ type subscription struct {
 
 // request is a Resolve or Fetch in flight to a channel actor.
 type request struct {
-	sub *subscription
-	pid *actor.PID // where it was sent; nil while waiting to be retried
-	msg any
+	sub  *subscription
+	pid  *actor.PID // where it was sent; nil while waiting to be retried
+	msg  any
+	sent time.Time
 }
 
 type session struct {
@@ -71,8 +83,10 @@ type session struct {
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
-	nextReq   uint64
-	closed    bool
+	// reqTickArmed: a reqTick is scheduled (one at a time, only while requests are pending).
+	reqTickArmed bool
+	nextReq      uint64
+	closed       bool
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -117,6 +131,14 @@ func (s *session) Receive(ctx actor.Context) {
 		if r := s.reqs[m.id]; r != nil && r.pid == nil {
 			s.sendReq(ctx, m.id, r)
 		}
+	case *reqTick:
+		s.reqTickArmed = false
+		for id, r := range s.reqs {
+			if r.pid != nil && time.Since(r.sent) > reqResendAfter {
+				s.sendReq(ctx, id, r)
+			}
+		}
+		s.armReqTick(ctx)
 	case *subFrame:
 		s.subscribe(ctx, m.sub)
 	case *unsubFrame:
@@ -306,8 +328,18 @@ func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
 		s.retryReqLater(ctx, id)
 		return
 	}
-	r.pid = pid
+	r.pid, r.sent = pid, time.Now()
 	sc.Request(ctx, pid, r.msg)
+	s.armReqTick(ctx)
+}
+
+func (s *session) armReqTick(ctx actor.Context) {
+	if s.reqTickArmed || len(s.reqs) == 0 || s.closed {
+		return
+	}
+	s.reqTickArmed = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(reqResendAfter/2, func() { root.Send(self, &reqTick{}) })
 }
 
 func (s *session) retryReqLater(ctx actor.Context, id uint64) {

@@ -26,7 +26,7 @@ var ciSeeds = []uint64{3, 4, 6}
 // findings"). A run whose only violations are these skips instead of failing, naming the bug; any
 // other violation fails.
 const (
-	bugColdReplica = "replica left stopped after failover: a live node's replica of an active channel is not running (cold) and falls behind for good"
+	bugColdReplica = "channel left without an activation after faults: a replica stays stopped (cold) and behind"
 	bugStalledSub  = "subscriber stalls: a live subscription stops short of the channel's last seq after faults, until its client reconnects"
 )
 
@@ -41,7 +41,7 @@ func TestJepsen(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runJepsen(t, seed, 6, 20*time.Second)
+			r := runJepsen(t, seed, 6, 15*time.Second)
 			r.report(t)
 		})
 	}
@@ -159,33 +159,39 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 	logs, err := c.Converge(cctx, h, subs...)
 	t.Logf("converge: %v after %v", err, time.Since(t0).Round(time.Millisecond))
 	r := &jepsenResult{seed: seed, bugs: map[string]int{}}
-	// Replicas found not running (cold) while behind are the known bug: what they lack says nothing
-	// about durability (Raft still has it), so their violations are set aside, not the other replicas'.
-	cold := map[testkit.NodeID]bool{}
 	var cerr *testkit.ConvergeError
-	if errors.As(err, &cerr) && cerr.Subscriber == "" {
+	switch {
+	case err == nil:
+	case !errors.As(err, &cerr):
+		t.Errorf("seed %d: %v", seed, err)
+	case cerr.Subscriber == "":
+		// Replicas still differing: only a replica that is not running (the known bug) may lag.
 		longest := 0
 		for _, rv := range cerr.Replicas {
 			longest = max(longest, rv.Messages)
 		}
 		for _, rv := range cerr.Replicas {
-			if rv.Messages < longest {
-				if rv.State != "cold" {
-					t.Errorf("seed %d: %v", seed, err)
-					break
-				}
-				cold[rv.Node] = true
+			if rv.Messages < longest && rv.State != "cold" {
+				t.Errorf("seed %d: %v", seed, err)
+				break
 			}
 		}
-	} else if err != nil && cerr == nil {
-		t.Errorf("seed %d: %v", seed, err)
+	}
+	// A replica found not running (cold) says nothing about durability (Raft still has what it lacks):
+	// its lag is the known bug. Every other replica's violations count.
+	cold := map[string]bool{}
+	isCold := func(n testkit.NodeID, ch string) bool {
+		k := fmt.Sprint(n, ch)
+		if _, ok := cold[k]; !ok {
+			cold[k] = c.ReplicaView(n, ch).State == "cold"
+		}
+		return cold[k]
 	}
 	for _, v := range testkit.CheckHistory(h, logs) {
 		switch {
-		case v.Node != 0 && cold[v.Node] && (v.Check == "replica-lag" || v.Check == "lost-ack"):
+		case v.Node != 0 && (v.Check == "replica-lag" || v.Check == "lost-ack") && isCold(v.Node, v.Channel):
 			r.bugs[bugColdReplica]++
-		case v.Check == "subscriber-incomplete" && !strings.Contains(strings.Join(v.History, " "), "subscription ended") &&
-			!strings.Contains(v.Detail, "subscription ended"):
+		case v.Check == "subscriber-incomplete" && !strings.Contains(v.Detail, "subscription ended"):
 			r.bugs[bugStalledSub]++
 		default:
 			r.unknown = append(r.unknown, v)

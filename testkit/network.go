@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -219,7 +220,7 @@ func (n *Network) cutBlocked() {
 
 // ErrLinkBlocked is returned by a node's dialer and transport when the simulated network does not let
 // its traffic through.
-var ErrLinkBlocked = fmt.Errorf("testkit: link blocked")
+var ErrLinkBlocked = errors.New("testkit: link blocked")
 
 // faultConn is an actor (gRPC) connection from one node to another that obeys the link's state on
 // every write.

@@ -131,7 +131,15 @@ func (c *Cluster) Converge(ctx context.Context, h *History, subs ...*Subscriber)
 	if err := c.WaitReady(ctx); err != nil {
 		return nil, err
 	}
+	var lastWake time.Time
 	for {
+		if time.Since(lastWake) > 5*time.Second {
+			// A channel may have passivated (or handed off with nobody asking for it since): its
+			// replicas are then stopped wherever they were, maybe one behind. Activation starts and
+			// catches up every replica; a subscription asks for it without changing anything.
+			c.wake(ctx, h.Channels())
+			lastWake = time.Now()
+		}
 		logs, cerr := c.readLogs(ctx, h.Channels())
 		if cerr == nil {
 			cerr = subscribersBehind(logs, subs)
@@ -264,4 +272,29 @@ func (c *Cluster) replicaView(id NodeID, channel string, n int) ReplicaView {
 		v.State, v.Leader = cs.State, cs.Leader
 	}
 	return v
+}
+
+// ReplicaView returns node id's view of channel (GET /channels/NAME on that node).
+func (c *Cluster) ReplicaView(id NodeID, channel string) ReplicaView {
+	return c.replicaView(id, channel, -1)
+}
+
+// wake activates each channel through a short-lived subscription on a running node.
+func (c *Cluster) wake(ctx context.Context, channels []string) {
+	running := c.Running()
+	if len(running) == 0 {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := client.Connect(wctx, c.Addrs(running[0]))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	for _, ch := range channels {
+		if sub, err := cl.Subscribe(wctx, ch, client.StartNew(), func(*client.Message) {}); err == nil {
+			_ = sub.Unsubscribe(wctx)
+		}
+	}
 }
