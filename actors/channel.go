@@ -426,7 +426,7 @@ const transferPin = time.Minute
 
 func (a *channelActor) transferLeader(ctx actor.Context, m *TransferLeader) {
 	res := &LeaderTransferred{Channel: a.name}
-	switch replica := replicaOn(a.replicas, m.To); {
+	switch replica := store.ReplicaOn(a.replicas, m.To); {
 	case !a.ready:
 		res.Err = a.unavailable().Error()
 	case replica == 0:
@@ -450,15 +450,6 @@ func (a *channelActor) transferLeader(ctx actor.Context, m *TransferLeader) {
 		}
 	}
 	sc.Respond(ctx, res)
-}
-
-func replicaOn(replicas []store.Replica, node uint64) uint64 {
-	for _, r := range replicas {
-		if r.NodeID == node {
-			return r.ReplicaID
-		}
-	}
-	return 0
 }
 
 // stopSoon keeps a failed activation around briefly so queued requests get a clear error instead of

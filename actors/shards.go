@@ -360,7 +360,7 @@ func (a *channelActor) pullLeadership() {
 		time.Now().Before(a.pinnedUntil) {
 		return
 	}
-	mine := replicaOn(a.replicas, a.env.NodeID)
+	mine := store.ReplicaOn(a.replicas, a.env.NodeID)
 	leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID)
 	if mine == 0 || err != nil || !ok || leader == mine {
 		return

@@ -60,8 +60,11 @@ type ChannelInfo struct {
 }
 
 // ReplicaOn returns the channel's replica id on node, or 0.
-func (c *ChannelInfo) ReplicaOn(node uint64) uint64 {
-	for _, r := range c.Replicas {
+func (c *ChannelInfo) ReplicaOn(node uint64) uint64 { return ReplicaOn(c.Replicas, node) }
+
+// ReplicaOn returns the id of the replica among replicas that node holds, 0 if none.
+func ReplicaOn(replicas []Replica, node uint64) uint64 {
+	for _, r := range replicas {
 		if r.NodeID == node {
 			return r.ReplicaID
 		}
