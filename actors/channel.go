@@ -68,7 +68,8 @@ type Env struct {
 	Mover   Mover
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
-	// MaxActive bounds the channels active (shards resident) on this node; 0: no bound.
+	// MaxActive bounds the channel shard replicas resident on this node, whether their channel's actor
+	// runs here or on another node; 0: no bound.
 	MaxActive int
 
 	active    sync.WaitGroup // activations not yet stopped
@@ -114,6 +115,9 @@ func (e *Env) Wait(ctx context.Context) error {
 
 func (e *Env) withDefaults() {
 	e.residents.max = e.MaxActive
+	if e.Metrics != nil {
+		e.residents.gauge = e.Metrics.Resident
+	}
 	if e.IdleTimeout == 0 {
 		e.IdleTimeout = 5 * time.Minute
 	}
@@ -160,9 +164,8 @@ type channelActor struct {
 	counted      bool // counted in env.active
 	startErr     *protocol.Error
 
-	lastActive      time.Time    // last message other than idleCheck
-	lastNanos       atomic.Int64 // lastActive for the node's resident bound (read by other activations)
-	resident        bool
+	lastActive      time.Time     // last use (inUse)
+	activity        *atomic.Int64 // the shard's activity clock on this node (store.DB.Activity), for the resident bound
 	leaderChangedAt time.Time
 	knownLeader     uint64
 	idleAfter       time.Duration // passivate after this long without messages
@@ -191,8 +194,9 @@ type channelActor struct {
 	log      zerolog.Logger
 }
 
-// Active returns how many channel actors are active on this node.
-func (e *Env) Active() int { return e.residents.count() }
+// Resident returns how many channel shard replicas run on this node (for channel actors here or on
+// other nodes).
+func (e *Env) Resident() int { return e.residents.count() }
 
 func (a *channelActor) Receive(ctx actor.Context) {
 	defer func() {
@@ -204,11 +208,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		}
 	}()
 	msg := ctx.Message()
-	switch msg.(type) {
-	case *idleCheck, *replicaCheck, *evictRequest:
-	default:
+	if a.inUse(msg) {
 		a.lastActive = time.Now()
-		a.lastNanos.Store(a.lastActive.UnixNano())
+		if a.activity != nil {
+			a.activity.Store(a.lastActive.UnixNano())
+		}
 	}
 	switch m := msg.(type) {
 	case *pcluster.ClusterInit:
@@ -243,7 +247,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		delete(a.gateways, m.Who.String())
 	case *idleCheck:
 		a.idle(ctx)
-	case *evictRequest:
+	case *Evict:
 		if a.ready && !a.moving && len(a.queue) == 0 && len(a.blocked) == 0 {
 			a.log.Debug().Msg("channel passivating: too many active channels on this node")
 			ctx.Stop(ctx.Self())
@@ -301,11 +305,25 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	if a.env.Leaders != nil {
 		a.env.Leaders.register(a.shardID, ctx.Self())
 	}
-	a.lastNanos.Store(nowNanos())
-	a.resident = true
-	if victim := a.env.residents.add(ctx.Self(), &a.lastNanos); victim != nil {
-		ctx.Send(victim, &evictRequest{})
+	a.activity = a.env.DB.Activity(a.shardID)
+	a.activity.Store(nowNanos())
+}
+
+// inUse tells whether msg is a use of the channel by clients, which keeps it active (idle timeout) and
+// resident (the node's bound): publishes, subscribers fetching or resolving, a gateway's first
+// interest. Not the actor's own timers and bookkeeping, nor a gateway confirming its registration
+// every second, nor replicas answering the periodic restart: those arrive whether or not anyone uses
+// the channel, and counting them kept every channel with a subscriber (and, in a cluster, every
+// channel) active forever.
+func (a *channelActor) inUse(msg any) bool {
+	switch m := msg.(type) {
+	case *Publish, *Fetch, *Resolve, *TransferLeader:
+		return true
+	case *Register:
+		_, known := a.gateways[m.Gateway.String()]
+		return !known
 	}
+	return false
 }
 
 // Attempt timeouts of activation's read and proposals (see retryTemp). A read on a healthy shard takes
@@ -502,7 +520,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	// died or moved. startReplica treats that as success.
 	for _, r := range info.Replicas {
 		if r.NodeID == env.NodeID {
-			if err := env.startReplica(a.startMsg(ctx, r)); err != nil {
+			if err := env.startReplica(ctx, a.startMsg(ctx, r)); err != nil {
 				return err
 			}
 		}
@@ -613,7 +631,7 @@ func (a *channelActor) announce(ctx actor.Context) {
 
 // startMsg asks for replica r to be started on its node on behalf of this activation.
 func (a *channelActor) startMsg(ctx actor.Context, r store.Replica) *StartShard {
-	m := &StartShard{ShardID: a.shardID, ReplicaID: r.ReplicaID, Starter: ctx.Self().String(), Join: r.Joining}
+	m := &StartShard{ShardID: a.shardID, ReplicaID: r.ReplicaID, Starter: ctx.Self().String(), Owner: ctx.Self(), Join: r.Joining}
 	if !r.Joining {
 		m.Members = a.members
 	}
@@ -990,10 +1008,6 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		}
 	}
 	a.blocked = nil
-	if a.resident {
-		a.resident = false
-		a.env.residents.remove(ctx.Self())
-	}
 	if a.env.Leaders != nil {
 		a.env.Leaders.unregister(a.shardID, ctx.Self())
 	}

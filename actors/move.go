@@ -87,9 +87,9 @@ func (a *channelActor) move(ctx actor.Context, m *MoveReplica) {
 	}
 	a.moving, a.movingSince = true, time.Now()
 	reply, self, root := ctx.Sender(), ctx.Self(), ctx.ActorSystem().Root
-	name, shard, starter := a.name, a.shardID, ctx.Self().String()
+	name, shard, owner := a.name, a.shardID, ctx.Self()
 	go func() {
-		info, err := a.env.moveReplica(root, name, shard, m.From, starter)
+		info, err := a.env.moveReplica(root, name, shard, m.From, owner)
 		root.Send(self, &moveDone{info: info, err: err, reply: reply})
 	}()
 }
@@ -124,7 +124,7 @@ func (a *channelActor) onMoveDone(ctx actor.Context, m *moveDone) {
 
 // moveReplica runs the steps above. It runs beside the actor (which keeps serving) and touches nothing
 // of it; the result comes back as moveDone.
-func (e *Env) moveReplica(root *actor.RootContext, channel string, shard, from uint64, starter string) (*store.ChannelInfo, error) {
+func (e *Env) moveReplica(root *actor.RootContext, channel string, shard, from uint64, owner *actor.PID) (*store.ChannelInfo, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), moveTimeout)
 	defer cancel()
 	info, err := e.Mover.AddReplica(ctx, channel, from)
@@ -144,7 +144,7 @@ func (e *Env) moveReplica(root *actor.RootContext, channel string, shard, from u
 	}
 	if joining != nil {
 		log.Info().Uint64("replica", joining.ReplicaID).Uint64("to", joining.NodeID).Msg("adding a replica")
-		if err := e.addToShard(ctx, root, shard, *joining, starter); err != nil {
+		if err := e.addToShard(ctx, root, shard, *joining, owner); err != nil {
 			return info, err
 		}
 	}
@@ -172,7 +172,7 @@ func (e *Env) moveReplica(root *actor.RootContext, channel string, shard, from u
 }
 
 // addToShard makes r a caught-up voting member of the shard (steps 2 and 3).
-func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uint64, r store.Replica, starter string) error {
+func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uint64, r store.Replica, owner *actor.PID) error {
 	node, ok := e.Registry.Node(r.NodeID)
 	if !ok {
 		return fmt.Errorf("node %d is not registered", r.NodeID)
@@ -188,7 +188,7 @@ func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uin
 	}
 	e.Log.Debug().Uint64("shard", shard).Uint64("replica", r.ReplicaID).Msg("replica in the shard's membership; starting it")
 	shards := actor.NewPID(node.Actor, ShardsName)
-	if err := askUntil(ctx, root, shards, &StartShard{ShardID: shard, ReplicaID: r.ReplicaID, Starter: starter, Join: true}, remoteStartTimeout, func(v any) string {
+	if err := askUntil(ctx, root, shards, &StartShard{ShardID: shard, ReplicaID: r.ReplicaID, Starter: owner.String(), Owner: owner, Join: true}, remoteStartTimeout, func(v any) string {
 		if st, ok := v.(*ShardStarted); ok {
 			return st.Err
 		}

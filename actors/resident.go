@@ -6,54 +6,84 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// residents bounds the channel actors active on this node, and so the shards resident here (each costs
-// memory and a tick every RTT). When an activation would exceed the bound, the least recently active
-// channel is asked to passivate; it does once it has no proposal in flight. The next request for it
-// reactivates it, so nothing is lost, only latency.
+// residents bounds the channel shard replicas running on this node: each costs memory and a tick every
+// RTT whether its channel's actor runs here or on another node, so a replica started for an actor
+// elsewhere (a follower, usually) counts as much as one of a local actor. When a start would exceed the
+// bound, the channel of the least recently used replica is asked to passivate (Evict), wherever its
+// actor runs; it does once it has no proposal in flight, and its passivation stops its replicas on
+// every node. The next request reactivates it: nothing is lost, only latency.
 type residents struct {
-	max int
+	max   int
+	gauge prometheus.Gauge // nil: none
 
 	mu     sync.Mutex
-	actors map[*actor.PID]*atomic.Int64 // last activity, unix nanos, written by the actor itself
+	shards map[uint64]*resident
 }
 
-// evictRequest asks a channel actor to passivate because the node has too many active channels.
-type evictRequest struct{}
+type resident struct {
+	owner *actor.PID    // the channel actor that started the replica (nil: unknown, never evicted)
+	last  *atomic.Int64 // the shard's activity clock on this node, unix nanos (store.DB.Activity)
+}
 
-func (r *residents) add(pid *actor.PID, last *atomic.Int64) (victim *actor.PID) {
+// Evict asks a channel actor to passivate because a node holding one of its replicas has too many.
+type Evict struct{}
+
+// started records that shard's replica runs here for owner, and returns the owner to evict when the
+// node is over its bound (nil if none). A replica that has just started counts as just used.
+func (r *residents) started(shard uint64, owner *actor.PID, last *atomic.Int64) (victim *actor.PID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.actors == nil {
-		r.actors = map[*actor.PID]*atomic.Int64{}
+	if r.shards == nil {
+		r.shards = map[uint64]*resident{}
 	}
-	r.actors[pid] = last
-	if r.max <= 0 || len(r.actors) <= r.max {
+	if old, ok := r.shards[shard]; ok {
+		// Already running: a restart asked again (every few seconds by the channel's actor) or a new
+		// activation taking the replica over. Neither is a use of the channel.
+		if owner != nil {
+			old.owner = owner
+		}
+		old.last = last
+		return nil
+	}
+	last.Store(max(last.Load(), nowNanos()))
+	r.shards[shard] = &resident{owner: owner, last: last}
+	r.report()
+	if r.max <= 0 || len(r.shards) <= r.max {
 		return nil
 	}
 	oldest := int64(1<<63 - 1)
-	for p, t := range r.actors {
-		if p == pid {
+	for id, s := range r.shards {
+		if id == shard || s.owner == nil || s.owner.Equal(owner) {
 			continue
 		}
-		if v := t.Load(); v < oldest {
-			oldest, victim = v, p
+		if v := s.last.Load(); v < oldest {
+			oldest, victim = v, s.owner
 		}
 	}
 	return victim
 }
 
-func (r *residents) remove(pid *actor.PID) {
+// stopped records that shard's replica no longer runs here.
+func (r *residents) stopped(shard uint64) {
 	r.mu.Lock()
-	delete(r.actors, pid)
+	delete(r.shards, shard)
+	r.report()
 	r.mu.Unlock()
+}
+
+func (r *residents) report() {
+	if r.gauge != nil {
+		r.gauge.Set(float64(len(r.shards)))
+	}
 }
 
 func (r *residents) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.actors)
+	return len(r.shards)
 }
 
 func nowNanos() int64 { return time.Now().UnixNano() }

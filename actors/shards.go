@@ -28,6 +28,7 @@ type StartShard struct {
 	ReplicaID uint64
 	Members   map[uint64]string // replica id -> Raft address (initial members of a new shard)
 	Starter   string            // the activation asking (its PID): only it may stop the replica again
+	Owner     *actor.PID        // that activation, asked to passivate when this node has too many shards
 	// Join: the replica was added to a running shard (a move) and starts empty, learning the members
 	// from the leader.
 	Join bool
@@ -53,7 +54,7 @@ func NewShardManager(env *Env) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *StartShard:
-			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(m))})
+			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(ctx, m))})
 		case *StopShard:
 			env.stopReplica(m.ShardID, m.Starter)
 		case *CatchUp:
@@ -89,12 +90,14 @@ func (e *Env) stopReplica(shard uint64, starter string) {
 	}
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
+	e.residents.stopped(shard)
+	e.DB.Forget(shard)
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
 	}
 }
 
-func (e *Env) startReplica(m *StartShard) error {
+func (e *Env) startReplica(ctx actor.SenderContext, m *StartShard) error {
 	if err := e.startReplicaOnce(m); err != nil {
 		return err
 	}
@@ -104,6 +107,11 @@ func (e *Env) startReplica(m *StartShard) error {
 	}
 	e.starters[m.ShardID] = m.Starter
 	e.startersMu.Unlock()
+	if victim := e.residents.started(m.ShardID, m.Owner, e.DB.Activity(m.ShardID)); victim != nil {
+		// The least recently used shard's channel (here or on another node) passivates, which stops
+		// its replicas everywhere, this one included.
+		sc.Send(ctx, victim, &Evict{})
+	}
 	return nil
 }
 
@@ -249,6 +257,8 @@ func (e *Env) dropReplica(shard, replica uint64) error {
 	e.startersMu.Lock()
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
+	e.residents.stopped(shard)
+	e.DB.Forget(shard)
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		return err
 	}
@@ -267,6 +277,7 @@ func init() {
 	sc.RegisterMessage("sampan.StartShard", &StartShard{})
 	sc.RegisterMessage("sampan.ShardStarted", &ShardStarted{})
 	sc.RegisterMessage("sampan.StopShard", &StopShard{})
+	sc.RegisterMessage("sampan.Evict", &Evict{})
 }
 
 // replicaCheck runs every replicaCheckEvery while the channel is active: it (re)starts the replicas

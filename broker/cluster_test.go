@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
@@ -362,4 +363,62 @@ func TestClusterPublishThroughLeaderTransfers(t *testing.T) {
 		last, n = r.seq, n+1
 	}
 	t.Logf("%d publishes acked through 6 leader transfers", n)
+}
+
+// TestClusterResidentBound: channels.max_active bounds the shard replicas running on each node, follower
+// replicas for actors on other nodes included. Nine R = 3 channels put nine replicas on every node;
+// with a bound of 4 the least recently used channels passivate until every node holds at most 4, and
+// an evicted channel comes back with its data.
+func TestClusterResidentBound(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *broker.Config) { c.Channels.MaxActive = 4 })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := connect(t, ctx, nodes[0])
+	for i := 0; i < 9; i++ {
+		if _, err := c.Publish(ctx, fmt.Sprintf("bound.c%d", i), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range nodes {
+		tu.Eventually(t, 30*time.Second, fmt.Sprintf("at most 4 replicas on node %d", i+1), func() bool {
+			return testutil.ToFloat64(b.Metrics.Resident) <= 4
+		})
+	}
+	var col collector
+	if _, err := connect(t, ctx, nodes[1]).Subscribe(ctx, "bound.c0", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 20*time.Second, "the evicted channel's message", func() bool { return col.len() == 1 })
+	if seq, err := c.Publish(ctx, "bound.c0", []byte("again")); err != nil || seq != 2 {
+		t.Fatalf("publish to a reactivated channel: seq %d, %v", seq, err)
+	}
+}
+
+// TestClusterIdleWithSubscriber: a channel with a live subscriber but no publishes passivates after its
+// idle timeout on every node (its replicas stop), though gateways confirm their interest every second
+// and the actor restarts its replicas every few seconds; the next publish reactivates it and the
+// subscriber gets it.
+func TestClusterIdleWithSubscriber(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(3 * time.Second) })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var col collector
+	if _, err := connect(t, ctx, nodes[2]).Subscribe(ctx, "idle.sub", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	pub := connect(t, ctx, nodes[0])
+	if _, err := pub.Publish(ctx, "idle.sub", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, "first delivery", func() bool { return col.len() == 1 })
+	for i, b := range nodes {
+		tu.Eventually(t, 30*time.Second, fmt.Sprintf("channel passivated on node %d", i+1), func() bool {
+			return testutil.ToFloat64(b.Metrics.ActiveChannels) == 0 && testutil.ToFloat64(b.Metrics.Resident) == 0
+		})
+	}
+	if seq, err := pub.Publish(ctx, "idle.sub", []byte("two")); err != nil || seq != 2 {
+		t.Fatalf("publish after passivation: seq %d, %v", seq, err)
+	}
+	tu.Eventually(t, 20*time.Second, "delivery after reactivation", func() bool { return col.len() == 2 })
+	col.check(t, 1, 2)
 }

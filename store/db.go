@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -50,7 +51,24 @@ type DB struct {
 	closed bool
 
 	regMu sync.Mutex // serialises registry allocation
+
+	activity sync.Map // shard id -> *atomic.Int64 (see Activity)
 }
+
+// Activity returns the clock of a shard's last activity on this node, in unix nanoseconds: the shard's
+// state machine stores the time of every apply, and the node's bound on resident shards reads it to
+// pick the least recently used one (a follower replica sees no other sign of use). Others may store
+// their own activity into it (the channel's actor does). It lives until Forget.
+func (db *DB) Activity(shardID uint64) *atomic.Int64 {
+	if v, ok := db.activity.Load(shardID); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := db.activity.LoadOrStore(shardID, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// Forget drops a shard's activity clock once its replica no longer runs on this node.
+func (db *DB) Forget(shardID uint64) { db.activity.Delete(shardID) }
 
 // OpenDB opens (creating if needed) the node's pebble database in dir.
 func OpenDB(dir string, opts DBOptions) (*DB, error) {

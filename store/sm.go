@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -37,7 +39,7 @@ func NewChannelStateMachine(db *DB, opts ...SMOption) func(shardID, replicaID ui
 		f(&o)
 	}
 	return func(shardID, replicaID uint64) sm.IOnDiskStateMachine {
-		return &channelSM{db: db, shardID: shardID, replicaID: replicaID, def: o.def}
+		return &channelSM{db: db, shardID: shardID, replicaID: replicaID, def: o.def, activity: db.Activity(shardID)}
 	}
 }
 
@@ -113,6 +115,7 @@ type channelSM struct {
 	db                 *DB
 	shardID, replicaID uint64
 	def                ChannelConfig
+	activity           *atomic.Int64 // db.Activity(shardID)
 
 	mu     sync.RWMutex
 	st     shardState
@@ -233,6 +236,7 @@ func (s *channelSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil, err
 	}
 	s.st = st
+	s.activity.Store(time.Now().UnixNano())
 	return entries, nil
 }
 

@@ -18,6 +18,7 @@ type Metrics struct {
 	ActivationTime prometheus.Histogram // activation (shard start + leader) seconds
 	ProtocolErrors prometheus.Counter   // ERR frames sent for bad input
 	Reproposed     prometheus.Counter   // proposals Raft dropped (leader transferring) and proposed again
+	Resident       prometheus.Gauge     // channel shard replicas running on this node (bounded by channels.max_active)
 }
 
 // New creates the collectors and registers them on reg.
@@ -40,8 +41,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		ProtocolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_protocol_errors_total", Help: "ERR frames sent for bad client input."}),
 		Reproposed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_reproposed_total", Help: "Publish proposals Raft dropped (leader transferring) and proposed again."}),
+		Resident:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sampan_resident_replicas", Help: "Channel shard replicas running on this node, for channel actors here or elsewhere."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
-		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed)
+		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident)
 	return m
 }
