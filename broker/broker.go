@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -182,6 +183,15 @@ func (b *Broker) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}))
 	b.adminRoutes(mux)
 	mux.HandleFunc("GET /bridges", b.httpBridges)
+	if b.cfg.PProf {
+		// Off by default: profiles expose internals and cost CPU while taken; the HTTP listener is
+		// meant for operators (127.0.0.1 by default).
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -402,7 +402,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	for _, want := range []string{
 		"sampan_publishes_total 3", "sampan_acks_total 3", "sampan_deliveries_total 3", "sampan_sessions 1",
-		"sampan_active_channels 1", "sampan_ack_latency_seconds_count 3", "go_goroutines",
+		"sampan_active_channels 1", "sampan_resident_replicas 1", "sampan_ack_latency_seconds_count 3", "go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -411,8 +411,19 @@ func TestHTTPEndpoints(t *testing.T) {
 	if strings.Contains(body, "http.metrics") {
 		t.Error("/metrics has a per-channel label")
 	}
-	if code, _ := get("/nope"); code != 404 {
-		t.Fatalf("unknown path: %d", code)
+	for _, p := range []string{"/nope", "/debug/pprof/"} { // the profiler only with pprof: true
+		if code, _ := get(p); code != 404 {
+			t.Fatalf("%s: %d", p, code)
+		}
+	}
+	pb := start(t, func(c *broker.Config) { c.PProf = true })
+	r, err := http.Get("http://" + pb.HTTPAddr() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("/debug/pprof/goroutine with pprof on: %d", r.StatusCode)
 	}
 }
 

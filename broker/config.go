@@ -60,6 +60,7 @@ type Config struct {
 	Actor    string `yaml:"actor"`     // protoactor remote address (port 0: any free port)
 	LogLevel string `yaml:"log_level"` // debug, info, warn, error
 	LogJSON  *bool  `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
+	PProf    bool   `yaml:"pprof"`     // serve Go's /debug/pprof/ on the HTTP listener
 
 	Channels ChannelDefaults `yaml:"channels"`
 	Limits   Limits          `yaml:"limits"`

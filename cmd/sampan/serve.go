@@ -60,6 +60,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			if f.Changed("join") {
 				cfg.Join = flg.Join
 			}
+			if f.Changed("pprof") {
+				cfg.PProf = flg.PProf
+			}
 			if f.Changed("log-json") {
 				cfg.LogJSON = flg.LogJSON
 			}
@@ -111,6 +114,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	fs.StringVar(&flg.Raft, "raft", flg.Raft, "Raft address host:port (the node's identity: keep it stable for a data dir)")
 	fs.StringVar(&flg.Actor, "actor", flg.Actor, "actor remote host:port (port 0: any free port)")
 	fs.StringVar(&flg.LogLevel, "log-level", flg.LogLevel, "log level: debug, info, warn, error")
+	fs.BoolVar(&flg.PProf, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP listener")
 	flg.LogJSON = new(bool)
 	fs.BoolVar(flg.LogJSON, "log-json", false, "JSON logs even on a terminal (default: JSON unless stderr is a terminal)")
 	fs.Var((*durationFlag)(&flg.Channels.IdleTimeout), "idle-timeout", "passivate a channel after this long without traffic")
