@@ -329,8 +329,11 @@ func (a *channelActor) inUse(msg any) bool {
 // Attempt timeouts of activation's read and proposals (see retryTemp). A read on a healthy shard takes
 // a few milliseconds; a proposal can wait behind a busy LogDB fsync, so it gets longer.
 const (
-	readAttempt    = 300 * time.Millisecond
-	proposeAttempt = time.Second
+	readAttempt      = 300 * time.Millisecond
+	firstReadAttempt = 100 * time.Millisecond
+	proposeAttempt   = time.Second
+	// A transfer to this node that did not finish in leadHere's wait can drop the first proposal.
+	firstProposeAttempt = 200 * time.Millisecond
 )
 
 type abandonCheck struct{}
@@ -540,23 +543,28 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
-	// LastSeq would make "new" subscriptions start in the past.
+	// LastSeq would make "new" subscriptions start in the past. It comes before asking for the
+	// leadership because it also proves a live leader: right after a failover the leader named above
+	// can be the dead one (its node not yet seen down), and a transfer asked of it waited in vain
+	// (300 ms) before the read waited for the election anyway. Its first attempts are short: a read
+	// the dead leader dropped is retried as soon as the new one may be elected.
 	a.phases.mark("leader")
-	a.leadHere(mine)
-	a.phases.mark("lead-here")
-	if leader, _, ok, err := env.NodeHost.GetLeaderID(shardID); err == nil && ok {
-		a.knownLeader = leader
-	}
 	var v any
-	err = retryTemp(deadline, readAttempt, func(ctx context.Context) (err error) {
+	err = retryGrowing(deadline, firstReadAttempt, readAttempt, func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
 		return err
 	})
 	if err != nil {
 		env.stopReplica(shardID, ctx.Self().String())
-		return fmt.Errorf("read the channel state (leader replica %d): %w", a.knownLeader, err)
+		leader, _, _, _ := env.NodeHost.GetLeaderID(shardID)
+		return fmt.Errorf("read the channel state (leader replica %d): %w", leader, err)
 	}
 	a.phases.mark("read")
+	a.leadHere(mine)
+	a.phases.mark("lead-here")
+	if leader, _, ok, err := env.NodeHost.GetLeaderID(shardID); err == nil && ok {
+		a.knownLeader = leader
+	}
 	st := v.(store.ChannelState)
 	a.lastSeq, a.lastTime = st.LastSeq, max(st.LastTime, st.Clock)
 	var cmds []*store.Command
@@ -573,7 +581,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	for _, c := range cmds {
 		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
 		// transfer) is simply made again.
-		err := retryTemp(time.Now().Add(env.ProposalTimeout), proposeAttempt, func(ctx context.Context) error {
+		err := retryGrowing(time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, func(ctx context.Context) error {
 			_, err := env.NodeHost.SyncPropose(ctx, a.session, store.EncodeCommand(nil, c))
 			return err
 		})

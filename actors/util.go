@@ -17,8 +17,17 @@ import (
 // waits for its whole deadline. A short attempt and a retry turn that 10 s stall into milliseconds.
 // op must be safe to repeat (reads, idempotent commands).
 func retryTemp(deadline time.Time, attempt time.Duration, op func(context.Context) error) error {
+	return retryGrowing(deadline, attempt, attempt, op)
+}
+
+// retryGrowing is retryTemp with attempts that start at first and grow by half each retry up to max:
+// where a dropped request is likely (a failover) a short first attempt finds the new leader sooner,
+// and the growth keeps a slow but working request (a loaded machine) from being cut off forever.
+func retryGrowing(deadline time.Time, first, max time.Duration, op func(context.Context) error) error {
+	attempt := first
 	for {
 		end := time.Now().Add(attempt)
+		attempt = min(attempt*3/2, max)
 		if end.After(deadline) {
 			end = deadline
 		}

@@ -35,8 +35,8 @@ type HostConfig struct {
 	Logger zerolog.Logger
 	// Events, when set, is told of every leader change of every shard on this node.
 	Events raftio.IRaftEventListener
-	// Transport, when set, replaces Dragonboat's built-in TCP transport (NodeHostConfig.Expert.
-	// TransportFactory). The testkit passes a fault-injecting one; production leaves it nil.
+	// Transport, when set, replaces Sampan's TCP transport (TCPTransport) between NodeHosts. The
+	// testkit passes a fault-injecting one; production leaves it nil.
 	Transport config.TransportFactory
 	// FS, when set, is the file system Dragonboat keeps its log, snapshots and node identity on
 	// (NodeHostConfig.Expert.FS); nil is the OS. The testkit passes lni/vfs's StrictMem to simulate crashes.
@@ -78,6 +78,10 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		}
 	}
 	setDragonboatLogger(c.Logger)
+	transport := c.Transport
+	if transport == nil {
+		transport = TCPTransport(nil)
+	}
 	var logdb config.LogDBConfig
 	switch c.LogDBMemory {
 	case "tiny":
@@ -102,7 +106,7 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		Expert: config.ExpertConfig{
 			LogDB:            logdb,
 			Engine:           engine,
-			TransportFactory: c.Transport,
+			TransportFactory: transport,
 			FS:               c.FS,
 		},
 	}

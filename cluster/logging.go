@@ -23,10 +23,15 @@ func setDragonboatLogger(l zerolog.Logger) {
 	l = l.With().Str("component", "raft").Logger()
 	dbLogger.Store(&l)
 	dbLoggerOnce.Do(func() {
+		// Dragonboat logs every shard start/stop at INFO and every election at WARNING: with thousands
+		// of channels that drowns the broker's own logs, so its packages log errors only, unless the
+		// broker logs at debug (following an election or a stalled shard needs them).
+		level := logger.ERROR
+		if l.GetLevel() <= zerolog.DebugLevel {
+			level = logger.INFO
+		}
 		logger.SetLoggerFactory(func(pkg string) logger.ILogger {
-			// Dragonboat logs every shard start/stop at INFO and every election at WARNING: with
-			// thousands of channels that drowns the broker's own logs, so its packages log errors only.
-			return &dragonboatLogger{pkg: pkg, level: logger.ERROR}
+			return &dragonboatLogger{pkg: pkg, level: level}
 		})
 	})
 }

@@ -48,7 +48,7 @@ func (n *benchNode) start(peers string) error {
 	n.cmd = exec.Command(self, "serve", "--node-id", fmt.Sprint(n.id), "--peers", peers, "--raft", n.raft,
 		"--listen", n.listen, "--http", n.hp, "--data", n.dir, "--log-level", logLevel())
 	// The nodes log errors about the peer just killed; keep the report readable (SAMPAN_BENCH_LOGS=DIR
-	// keeps each node's log there instead).
+	// keeps each node's log there instead, at SAMPAN_BENCH_LOG_LEVEL, info by default).
 	if dir := os.Getenv("SAMPAN_BENCH_LOGS"); dir != "" {
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("node%d.log", n.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -214,7 +214,7 @@ failure. Prints p50/p90/p99/max.`,
 					if err := publish(); err != nil {
 						return err
 					}
-					if cs, ok := benchChannelStatus(victim.hp, channel); ok && cs.State == "hot" && cs.LastSeq >= uint64(seq) {
+					if cs, ok := benchChannelStatus(victim.hp, channel); ok && cs.State != "cold" && cs.LastSeq >= uint64(seq) {
 						break
 					}
 					select {
@@ -259,8 +259,11 @@ func benchChannelStatus(httpAddr, name string) (broker.ChannelStatus, bool) {
 }
 
 func logLevel() string {
-	if os.Getenv("SAMPAN_BENCH_LOGS") != "" {
-		return "info"
+	if os.Getenv("SAMPAN_BENCH_LOGS") == "" {
+		return "error"
 	}
-	return "error"
+	if l := os.Getenv("SAMPAN_BENCH_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "info"
 }
