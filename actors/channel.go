@@ -600,6 +600,7 @@ func (a *channelActor) announce(ctx actor.Context) {
 		k := gw.String()
 		live[k] = true
 		if !a.announced[k] {
+			a.log.Debug().Str("gateway", k).Msg("announcing the activation")
 			a.announced[k] = true
 			sc.Send(ctx, gw, &Activated{Channel: a.name, Actor: ctx.Self()})
 		}
@@ -907,6 +908,7 @@ func (a *channelActor) register(ctx actor.Context, m *Register) {
 	}
 	key := m.Gateway.String()
 	if _, ok := a.gateways[key]; !ok {
+		a.log.Debug().Str("gateway", key).Uint64("last_seq", a.lastSeq).Msg("gateway registered")
 		a.gateways[key] = m.Gateway
 		ctx.Watch(m.Gateway)
 	}
@@ -974,7 +976,7 @@ func (a *channelActor) idle(ctx actor.Context) {
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return
 	}
-	a.log.Debug().Msg("channel passivating")
+	a.log.Debug().Uint64("last_seq", a.lastSeq).Msg("channel passivating")
 	ctx.Stop(ctx.Self())
 }
 
@@ -1003,6 +1005,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 		a.env.stopReplica(a.shardID, ctx.Self().String())
 		a.stopRemoteReplicas(ctx)
 	}
+	a.log.Debug().Uint64("last_seq", a.lastSeq).Bool("shard_started", a.shardStarted).Msg("channel actor stopped")
 	a.ready, a.shardStarted = false, false
 }
 

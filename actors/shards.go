@@ -84,11 +84,13 @@ func NewShardManager(env *Env) *actor.Props {
 func (e *Env) stopReplica(shard uint64, starter string) {
 	e.startersMu.Lock()
 	if e.starters[shard] != starter {
+		e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Str("last_starter", e.starters[shard]).Msg("stop replica ignored: started by another activation")
 		e.startersMu.Unlock()
 		return
 	}
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
+	e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Msg("stopping replica")
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
 	}

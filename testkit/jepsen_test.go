@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sampan-io/sampan/internal/testutil"
 	"github.com/sampan-io/sampan/testkit"
 )
 
@@ -158,6 +159,9 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 	t0 = time.Now()
 	logs, err := c.Converge(cctx, h, subs...)
 	t.Logf("converge: %v after %v", err, time.Since(t0).Round(time.Millisecond))
+	if err != nil {
+		testutil.DumpGoroutines(t, "converge") // $SAMPAN_TEST_DUMP: where each node's actors are
+	}
 	r := &jepsenResult{seed: seed, bugs: map[string]int{}}
 	var cerr *testkit.ConvergeError
 	switch {
