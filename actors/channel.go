@@ -76,6 +76,9 @@ type Env struct {
 
 	startersMu sync.Mutex
 	starters   map[uint64]string // shard -> activation that last started this node's replica
+	// serving: shard -> the activation on this node that proposes and reads through this node's
+	// replica (from its start until it stops). Its replica is never unloaded for another activation.
+	serving map[uint64]string
 
 	hotMu sync.Mutex
 	hot   map[string]int // channel -> ready activations on this node (two can overlap briefly)
@@ -279,6 +282,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	}
 	if err := a.startShard(ctx); err != nil {
 		a.log.Error().Err(err).Msg("channel activation failed")
+		a.env.setServing(a.shardID, ctx.Self().String(), false)
 		a.stopRemoteReplicas(ctx)
 		a.startErr = protocol.NewError(protocol.CodeUnavailable, "channel %s unavailable: %v", name, err)
 		a.stopSoon(ctx)
@@ -499,7 +503,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	a.phases.mark("remote-replicas")
 	// The local replica may already run: started for an activation on another node that has since
-	// died or moved. startReplica treats that as success.
+	// died or moved. startReplica treats that as success. From here on this activation relies on it,
+	// whichever activation started it last (see Env.stopReplica).
+	env.setServing(shardID, ctx.Self().String(), true)
 	for _, r := range info.Replicas {
 		if r.NodeID == env.NodeID {
 			if err := env.startReplica(a.startMsg(ctx, r)); err != nil {
@@ -1002,6 +1008,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	if a.shardStarted {
 		a.env.setHot(a.name, -1)
 		a.env.Metrics.ActiveChannels.Dec()
+		a.env.setServing(a.shardID, ctx.Self().String(), false)
 		a.env.stopReplica(a.shardID, ctx.Self().String())
 		a.stopRemoteReplicas(ctx)
 	}

@@ -80,9 +80,25 @@ func NewShardManager(env *Env) *actor.Props {
 	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
 }
 
-// stopReplica unloads this node's replica of shard if starter is the activation that last started it.
+// stopReplica unloads this node's replica of shard if starter is the activation that last started it,
+// unless an activation on this node serves the shard: that one then owns the replica and unloads it
+// when it stops. Any activation's StartShard makes it the last starter, so without that exception a
+// second activation of the channel elsewhere (placement differed during a network fault) that stops
+// unloads the replica this node's activation proposes and reads through; that one stays up, answers
+// every read "unavailable", and nothing restarts the replica: its subscribers stall, new subscriptions
+// fail, and the replica falls behind. Seen in the testkit's debug logs (TestSoak seed 404); the cause
+// of its open finding "channel left without an activation after faults" (seeds 202, 402, 404, 407, 409).
 func (e *Env) stopReplica(shard uint64, starter string) {
 	e.startersMu.Lock()
+	if s, ok := e.serving[shard]; ok && s != starter {
+		e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Str("serving", s).Msg("stop replica ignored: an activation on this node serves it")
+		if e.starters == nil {
+			e.starters = map[uint64]string{}
+		}
+		e.starters[shard] = s
+		e.startersMu.Unlock()
+		return
+	}
 	if e.starters[shard] != starter {
 		e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Str("last_starter", e.starters[shard]).Msg("stop replica ignored: started by another activation")
 		e.startersMu.Unlock()
@@ -93,6 +109,22 @@ func (e *Env) stopReplica(shard uint64, starter string) {
 	e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Msg("stopping replica")
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
+	}
+}
+
+// setServing records (on) or forgets (!on) that activation serves shard on this node. It forgets only
+// if activation is the one recorded.
+func (e *Env) setServing(shard uint64, activation string, on bool) {
+	e.startersMu.Lock()
+	defer e.startersMu.Unlock()
+	switch {
+	case on:
+		if e.serving == nil {
+			e.serving = map[uint64]string{}
+		}
+		e.serving[shard] = activation
+	case e.serving[shard] == activation:
+		delete(e.serving, shard)
 	}
 }
 
@@ -293,6 +325,15 @@ func (a *channelActor) armReplicaCheck(ctx actor.Context) {
 func (a *channelActor) checkReplicas(ctx actor.Context) {
 	a.checkArmed = false
 	if !a.ready {
+		return
+	}
+	if _, _, _, err := a.env.NodeHost.GetLeaderID(a.shardID); !a.moving && errors.Is(err, dragonboat.ErrShardNotFound) {
+		// This node's replica was unloaded under the activation (as propose finds on the next publish,
+		// but a channel nobody publishes to would keep an activation that answers every read
+		// "unavailable" and that every new request reaches): stop, so the next request activates the
+		// channel afresh and starts every replica again.
+		a.log.Warn().Msg("channel's replica no longer runs on this node; stopping the activation")
+		ctx.Stop(ctx.Self())
 		return
 	}
 	idle := len(a.queue) == 0 && len(a.blocked) == 0
