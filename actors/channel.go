@@ -58,8 +58,9 @@ type Env struct {
 	UpSince func(node uint64) time.Time
 	// Preferred, when set, names the node that should run the channel's actor (placement). An actor that
 	// finds it is not on that node (e.g. the preferred node came back after a failover) hands off: it
-	// passivates once idle of proposals, and the next request activates the channel there. This keeps
-	// one activation per channel and spreads actors and leaders back after failures.
+	// passivates once idle of proposals, and the next request activates the channel there (at once if
+	// gateways are registered with it, so that their subscriptions follow). This keeps one activation
+	// per channel and spreads actors and leaders back after failures.
 	Preferred func(channel string, replicas []store.Replica) uint64
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
@@ -155,6 +156,7 @@ type proposalDone struct{ dropped bool }
 
 type channelActor struct {
 	env          *Env
+	cluster      *pcluster.Cluster
 	name         string
 	shardID      uint64
 	session      *client.Session
@@ -217,6 +219,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *pcluster.ClusterInit:
 		a.env.active.Add(1)
 		a.counted = true
+		a.cluster = m.Cluster
 		a.activate(ctx, m.Identity.Identity)
 	case *actor.Stopped:
 		if a.counted {
@@ -298,7 +301,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		ev = a.log.Info() // slow: say where the time went
 	}
 	ev.Uint64("shard", a.shardID).Dur("took", time.Since(start)).Str("phases", a.phases.String()).Uint64("last_seq", a.lastSeq).Msg("channel activated")
-	a.announce(ctx)
+	a.announce(ctx, false)
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
 	a.armReplicaCheck(ctx)
@@ -597,7 +600,12 @@ func (a *channelActor) setMembers(replicas []store.Replica) error {
 // check: a node that was down (or looked down) when the channel activated is told once it is back.
 // Without that its gateway waited for an Activated that never came and its subscribers stalled until
 // they reconnected; found by the testkit (TestSoak seed 202).
-func (a *channelActor) announce(ctx actor.Context) {
+//
+// With again every live gateway is told, even those told before: a gateway that has registered since
+// with a second activation of the channel (placement differed during a fault) is left waiting for an
+// Activated when that one stops, while this one serves on; an Activated can also be lost (at-most-once
+// between nodes). A gateway already registered here just registers again.
+func (a *channelActor) announce(ctx actor.Context, again bool) {
 	live := map[string]bool{}
 	if a.announced == nil {
 		a.announced = map[string]bool{}
@@ -605,8 +613,10 @@ func (a *channelActor) announce(ctx actor.Context) {
 	for _, gw := range a.env.Gateways() {
 		k := gw.String()
 		live[k] = true
-		if !a.announced[k] {
-			a.log.Debug().Str("gateway", k).Msg("announcing the activation")
+		if again || !a.announced[k] {
+			if !a.announced[k] {
+				a.log.Debug().Str("gateway", k).Msg("announcing the activation")
+			}
 			a.announced[k] = true
 			sc.Send(ctx, gw, &Activated{Channel: a.name, Actor: ctx.Self()})
 		}

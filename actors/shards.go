@@ -340,6 +340,13 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	if a.env.Preferred != nil && !a.moving && idle {
 		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
+			if len(a.gateways) > 0 && a.cluster != nil {
+				// Gateways registered here wait, once this activation stops, for the next one to
+				// announce itself, and a subscriber that missed a Deliver (at-most-once between nodes)
+				// learns of it only then: activate the successor now instead of at the next request.
+				cl, name := a.cluster, a.name
+				go cl.Get(name, Kind)
+			}
 			ctx.Stop(ctx.Self())
 			return
 		}
@@ -356,7 +363,9 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		}
 	}
 	a.pullLeadership()
-	a.announce(ctx)
+	a.checks++
+	reassert := a.checks%reassertEvery == 0
+	a.announce(ctx, reassert)
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.
 	for _, r := range a.replicas {
@@ -377,8 +386,6 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	// network fault) that stops hands its StopShard to replicas this one relies on, and nothing tells
 	// this one: found by the testkit (TestJepsen seed 6, TestSoak seed 202: a live node's replica of an
 	// active channel stayed stopped, falling further behind).
-	a.checks++
-	reassert := a.checks%reassertEvery == 0
 	for _, r := range a.replicas {
 		if r.NodeID == a.env.NodeID || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
 			continue
