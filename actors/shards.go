@@ -204,8 +204,10 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 		// Asked even when believed down: a probe that flapped under load must not leave the shard
 		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
 		n, _ := a.env.Registry.Node(r.NodeID)
+		// Never negative: a protoactor future with a negative timeout never times out, and the loop
+		// below would wait for a node that does not answer for ever, inside the activation.
 		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName), sc.WrapOrSelf(a.startMsg(ctx, r)),
-			min(time.Until(deadline), remoteStartTimeout))
+			max(0, min(time.Until(deadline), remoteStartTimeout)))
 		asked++
 		go func(node uint64) {
 			res, err := fut.Result()
