@@ -86,8 +86,9 @@ func NewShardManager(env *Env) *actor.Props {
 // second activation of the channel elsewhere (placement differed during a network fault) that stops
 // unloads the replica this node's activation proposes and reads through; that one stays up, answers
 // every read "unavailable", and nothing restarts the replica: its subscribers stall, new subscriptions
-// fail, and the replica falls behind. Seen in the testkit's debug logs (TestSoak seed 404); the cause
-// of its open finding "channel left without an activation after faults" (seeds 202, 402, 404, 407, 409).
+// fail, and the replica falls behind. Seen several times per run in the testkit's debug logs (TestSoak
+// seeds 402-409), and the cause of its finding "channel left without an activation after faults"
+// (seeds 202, 402, 404, 407, 409).
 func (e *Env) stopReplica(shard uint64, starter string) {
 	e.startersMu.Lock()
 	if s, ok := e.serving[shard]; ok && s != starter {

@@ -166,7 +166,8 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		// The channel passivated. Its next activation announces itself with Activated; until then nothing
-		// commits, so there is nothing to deliver and no reason to wake it.
+		// commits, so there is nothing to deliver and no reason to wake it. (If it was a second
+		// activation and the first serves on, the first announces itself again within 5 s.)
 		for name, ci := range g.channels {
 			if ci.actor != nil && ci.actor.Equal(m.Who) {
 				g.log.Debug().Str("channel", name).Str("actor", m.Who.String()).Stringer("why", m.Why).Msg("gateway: channel actor terminated")
