@@ -58,8 +58,9 @@ type Env struct {
 	UpSince func(node uint64) time.Time
 	// Preferred, when set, names the node that should run the channel's actor (placement). An actor that
 	// finds it is not on that node (e.g. the preferred node came back after a failover) hands off: it
-	// passivates once idle of proposals, and the next request activates the channel there. This keeps
-	// one activation per channel and spreads actors and leaders back after failures.
+	// passivates once idle of proposals, and the next request activates the channel there (at once if
+	// gateways are registered with it, so that their subscriptions follow). This keeps one activation
+	// per channel and spreads actors and leaders back after failures.
 	Preferred func(channel string, replicas []store.Replica) uint64
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
@@ -77,6 +78,9 @@ type Env struct {
 
 	startersMu sync.Mutex
 	starters   map[uint64]string // shard -> activation that last started this node's replica
+	// serving: shard -> the activation on this node that proposes and reads through this node's
+	// replica (from its start until it stops). Its replica is never unloaded for another activation.
+	serving map[uint64]string
 
 	hotMu sync.Mutex
 	hot   map[string]int // channel -> ready activations on this node (two can overlap briefly)
@@ -156,6 +160,7 @@ type proposalDone struct{ dropped bool }
 
 type channelActor struct {
 	env          *Env
+	cluster      *pcluster.Cluster
 	name         string
 	shardID      uint64
 	session      *client.Session
@@ -218,6 +223,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *pcluster.ClusterInit:
 		a.env.active.Add(1)
 		a.counted = true
+		a.cluster = m.Cluster
 		a.activate(ctx, m.Identity.Identity)
 	case *actor.Stopped:
 		if a.counted {
@@ -283,6 +289,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	}
 	if err := a.startShard(ctx); err != nil {
 		a.log.Error().Err(err).Msg("channel activation failed")
+		a.env.setServing(a.shardID, ctx.Self(), false)
 		a.stopRemoteReplicas(ctx)
 		a.startErr = protocol.NewError(protocol.CodeUnavailable, "channel %s unavailable: %v", name, err)
 		a.stopSoon(ctx)
@@ -298,7 +305,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		ev = a.log.Info() // slow: say where the time went
 	}
 	ev.Uint64("shard", a.shardID).Dur("took", time.Since(start)).Str("phases", a.phases.String()).Uint64("last_seq", a.lastSeq).Msg("channel activated")
-	a.announce(ctx)
+	a.announce(ctx, false)
 	a.idleAfter = a.env.IdleTimeout
 	a.armIdle(ctx, a.idleAfter)
 	a.armReplicaCheck(ctx)
@@ -520,7 +527,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	}
 	a.phases.mark("remote-replicas")
 	// The local replica may already run: started for an activation on another node that has since
-	// died or moved. startReplica treats that as success.
+	// died or moved. startReplica treats that as success. From here on this activation relies on it,
+	// whichever activation started it last (see Env.stopReplica).
+	env.setServing(shardID, ctx.Self(), true)
 	for _, r := range info.Replicas {
 		if r.NodeID == env.NodeID {
 			if err := env.startReplica(ctx, a.startMsg(ctx, r)); err != nil {
@@ -617,7 +626,12 @@ func (a *channelActor) setMembers(replicas []store.Replica) error {
 // check: a node that was down (or looked down) when the channel activated is told once it is back.
 // Without that its gateway waited for an Activated that never came and its subscribers stalled until
 // they reconnected; found by the testkit (TestSoak seed 202).
-func (a *channelActor) announce(ctx actor.Context) {
+//
+// With again every live gateway is told, even those told before: a gateway that has registered since
+// with a second activation of the channel (placement differed during a fault) is left waiting for an
+// Activated when that one stops, while this one serves on; an Activated can also be lost (at-most-once
+// between nodes). A gateway already registered here just registers again.
+func (a *channelActor) announce(ctx actor.Context, again bool) {
 	live := map[string]bool{}
 	if a.announced == nil {
 		a.announced = map[string]bool{}
@@ -625,7 +639,10 @@ func (a *channelActor) announce(ctx actor.Context) {
 	for _, gw := range a.env.Gateways() {
 		k := gw.String()
 		live[k] = true
-		if !a.announced[k] {
+		if again || !a.announced[k] {
+			if !a.announced[k] {
+				a.log.Debug().Str("gateway", k).Msg("announcing the activation")
+			}
 			a.announced[k] = true
 			sc.Send(ctx, gw, &Activated{Channel: a.name, Actor: ctx.Self()})
 		}
@@ -933,6 +950,7 @@ func (a *channelActor) register(ctx actor.Context, m *Register) {
 	}
 	key := m.Gateway.String()
 	if _, ok := a.gateways[key]; !ok {
+		a.log.Debug().Str("gateway", key).Uint64("last_seq", a.lastSeq).Msg("gateway registered")
 		a.gateways[key] = m.Gateway
 		ctx.Watch(m.Gateway)
 	}
@@ -1000,7 +1018,7 @@ func (a *channelActor) idle(ctx actor.Context) {
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return
 	}
-	a.log.Debug().Msg("channel passivating")
+	a.log.Debug().Uint64("last_seq", a.lastSeq).Msg("channel passivating")
 	ctx.Stop(ctx.Self())
 }
 
@@ -1022,9 +1040,11 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	if a.shardStarted {
 		a.env.setHot(a.name, -1)
 		a.env.Metrics.ActiveChannels.Dec()
+		a.env.setServing(a.shardID, ctx.Self(), false)
 		a.env.stopReplica(a.shardID, ctx.Self().String())
 		a.stopRemoteReplicas(ctx)
 	}
+	a.log.Debug().Uint64("last_seq", a.lastSeq).Bool("shard_started", a.shardStarted).Msg("channel actor stopped")
 	a.ready, a.shardStarted = false, false
 }
 

@@ -25,7 +25,15 @@ type residents struct {
 
 type resident struct {
 	owner *actor.PID    // the channel actor that started the replica (nil: unknown, never evicted)
+	local *actor.PID    // the activation on this node serving the shard, if any: the owner while set
 	last  *atomic.Int64 // the shard's activity clock on this node, unix nanos (store.DB.Activity)
+}
+
+func (s *resident) victim() *actor.PID {
+	if s.local != nil {
+		return s.local
+	}
+	return s.owner
 }
 
 // Evict asks a channel actor to passivate because a node holding one of its replicas has too many.
@@ -56,14 +64,24 @@ func (r *residents) started(shard uint64, owner *actor.PID, last *atomic.Int64) 
 	}
 	oldest := int64(1<<63 - 1)
 	for id, s := range r.shards {
-		if id == shard || s.owner == nil || s.owner.Equal(owner) {
+		v := s.victim()
+		if id == shard || v == nil || v.Equal(owner) {
 			continue
 		}
-		if v := s.last.Load(); v < oldest {
-			oldest, victim = v, s.owner
+		if t := s.last.Load(); t < oldest {
+			oldest, victim = t, v
 		}
 	}
 	return victim
+}
+
+// serve records the activation on this node serving shard (nil: none any more).
+func (r *residents) serve(shard uint64, local *actor.PID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.shards[shard]; ok {
+		s.local = local
+	}
 }
 
 // stopped records that shard's replica no longer runs here.

@@ -81,19 +81,57 @@ func NewShardManager(env *Env) *actor.Props {
 	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
 }
 
-// stopReplica unloads this node's replica of shard if starter is the activation that last started it.
+// stopReplica unloads this node's replica of shard if starter is the activation that last started it,
+// unless an activation on this node serves the shard: that one then owns the replica and unloads it
+// when it stops. Any activation's StartShard makes it the last starter, so without that exception a
+// second activation of the channel elsewhere (placement differed during a network fault) that stops
+// unloads the replica this node's activation proposes and reads through; that one stays up, answers
+// every read "unavailable", and nothing restarts the replica: its subscribers stall, new subscriptions
+// fail, and the replica falls behind. Seen several times per run in the testkit's debug logs (TestSoak
+// seeds 402-409), and the cause of its finding "channel left without an activation after faults"
+// (seeds 202, 402, 404, 407, 409).
 func (e *Env) stopReplica(shard uint64, starter string) {
 	e.startersMu.Lock()
+	if s, ok := e.serving[shard]; ok && s != starter {
+		e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Str("serving", s).Msg("stop replica ignored: an activation on this node serves it")
+		if e.starters == nil {
+			e.starters = map[uint64]string{}
+		}
+		e.starters[shard] = s
+		e.startersMu.Unlock()
+		return
+	}
 	if e.starters[shard] != starter {
+		e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Str("last_starter", e.starters[shard]).Msg("stop replica ignored: started by another activation")
 		e.startersMu.Unlock()
 		return
 	}
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
+	e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Msg("stopping replica")
 	e.residents.stopped(shard)
 	e.DB.Forget(shard)
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
+	}
+}
+
+// setServing records (on) or forgets (!on) that activation serves shard on this node. It forgets only
+// if activation is the one recorded. While it serves, it is the replica's owner for the resident bound
+// too (asked to passivate when the replica is the least recently used), whoever started it last.
+func (e *Env) setServing(shard uint64, activation *actor.PID, on bool) {
+	e.startersMu.Lock()
+	defer e.startersMu.Unlock()
+	switch {
+	case on:
+		if e.serving == nil {
+			e.serving = map[uint64]string{}
+		}
+		e.serving[shard] = activation.String()
+		e.residents.serve(shard, activation)
+	case e.serving[shard] == activation.String():
+		delete(e.serving, shard)
+		e.residents.serve(shard, nil)
 	}
 }
 
@@ -178,8 +216,10 @@ func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.Channe
 		// Asked even when believed down: a probe that flapped under load must not leave the shard
 		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
 		n, _ := a.env.Registry.Node(r.NodeID)
+		// Never negative: a protoactor future with a negative timeout never times out, and the loop
+		// below would wait for a node that does not answer for ever, inside the activation.
 		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName), sc.WrapOrSelf(a.startMsg(ctx, r)),
-			min(time.Until(deadline), remoteStartTimeout))
+			max(0, min(time.Until(deadline), remoteStartTimeout)))
 		asked++
 		go func(node uint64) {
 			res, err := fut.Result()
@@ -304,10 +344,26 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	if !a.ready {
 		return
 	}
+	if _, _, _, err := a.env.NodeHost.GetLeaderID(a.shardID); !a.moving && errors.Is(err, dragonboat.ErrShardNotFound) {
+		// This node's replica was unloaded under the activation (as propose finds on the next publish,
+		// but a channel nobody publishes to would keep an activation that answers every read
+		// "unavailable" and that every new request reaches): stop, so the next request activates the
+		// channel afresh and starts every replica again.
+		a.log.Warn().Msg("channel's replica no longer runs on this node; stopping the activation")
+		ctx.Stop(ctx.Self())
+		return
+	}
 	idle := len(a.queue) == 0 && len(a.blocked) == 0
 	if a.env.Preferred != nil && !a.moving && idle {
 		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
+			if len(a.gateways) > 0 && a.cluster != nil {
+				// Gateways registered here wait, once this activation stops, for the next one to
+				// announce itself, and a subscriber that missed a Deliver (at-most-once between nodes)
+				// learns of it only then: activate the successor now instead of at the next request.
+				cl, name := a.cluster, a.name
+				go cl.Get(name, Kind)
+			}
 			ctx.Stop(ctx.Self())
 			return
 		}
@@ -324,7 +380,9 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		}
 	}
 	a.pullLeadership()
-	a.announce(ctx)
+	a.checks++
+	reassert := a.checks%reassertEvery == 0
+	a.announce(ctx, reassert)
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.
 	for _, r := range a.replicas {
@@ -345,8 +403,6 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	// network fault) that stops hands its StopShard to replicas this one relies on, and nothing tells
 	// this one: found by the testkit (TestJepsen seed 6, TestSoak seed 202: a live node's replica of an
 	// active channel stayed stopped, falling further behind).
-	a.checks++
-	reassert := a.checks%reassertEvery == 0
 	for _, r := range a.replicas {
 		if r.NodeID == a.env.NodeID || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
 			continue

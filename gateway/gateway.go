@@ -121,6 +121,7 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 	case *actors.Activated:
 		// Register again even with the same PID: an actor restarted by its supervisor lost its interest set.
 		if ci := g.channels[m.Channel]; ci != nil {
+			g.log.Debug().Str("channel", m.Channel).Str("actor", m.Actor.String()).Msg("gateway: channel activated; registering")
 			g.register(ctx, m.Channel, ci, m.Actor)
 		}
 	case *actors.Registered:
@@ -135,6 +136,9 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 			return
 		}
 		ci.registered = true
+		if ci.actor == nil || !ci.actor.Equal(m.Actor) {
+			g.log.Debug().Str("channel", m.Channel).Str("actor", m.Actor.String()).Uint64("last_seq", m.LastSeq).Msg("gateway: registered")
+		}
 		ci.actor = m.Actor
 		tip := &Tip{Channel: m.Channel, LastSeq: m.LastSeq}
 		for _, s := range ci.sessions {
@@ -162,9 +166,11 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Terminated:
 		// The channel passivated. Its next activation announces itself with Activated; until then nothing
-		// commits, so there is nothing to deliver and no reason to wake it.
+		// commits, so there is nothing to deliver and no reason to wake it. (If it was a second
+		// activation and the first serves on, the first announces itself again within 5 s.)
 		for name, ci := range g.channels {
 			if ci.actor != nil && ci.actor.Equal(m.Who) {
+				g.log.Debug().Str("channel", name).Str("actor", m.Who.String()).Stringer("why", m.Why).Msg("gateway: channel actor terminated")
 				ci.registered = false
 				if m.Why == actor.TerminatedReason_AddressTerminated {
 					// Not a passivation: the link to the actor's node broke (the node died, or a network
@@ -184,6 +190,7 @@ func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelIn
 	if pid == nil {
 		pid = g.cl.Get(channel, actors.Kind)
 		if pid == nil {
+			g.log.Debug().Str("channel", channel).Msg("gateway: no activation from placement; retrying")
 			g.retryLater(ctx, channel)
 			return
 		}

@@ -2,14 +2,13 @@ package testkit_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sampan-io/sampan/internal/testutil"
 	"github.com/sampan-io/sampan/testkit"
 )
 
@@ -21,14 +20,6 @@ var (
 // ciSeeds are the schedules `go test ./...` runs: partitions, isolations, crashes with power loss,
 // clean stops, slow and lossy links, a few seconds of faults each.
 var ciSeeds = []uint64{3, 4, 6}
-
-// Known product bugs the testkit finds but that are not fixed yet (testkit/README.md, "Known
-// findings"). A run whose only violations are these skips instead of failing, naming the bug; any
-// other violation fails.
-const (
-	bugColdReplica = "channel left without an activation after faults: a replica stays stopped (cold) and behind"
-	bugStalledSub  = "subscriber stalls: a live subscription stops short of the channel's last seq after faults, until its client reconnects"
-)
 
 // TestJepsen runs a three-node cluster under a seeded schedule of faults while three publishers
 // (idempotency keys, retries) and three subscribers (one per node) work on two channels; then it heals
@@ -57,8 +48,8 @@ func TestSoak(t *testing.T) {
 	if base == 0 {
 		base = uint64(time.Now().UnixNano() % 1e9)
 	}
-	ran, violations, known := 0, 0, 0
-	var bad, knownSeeds []uint64
+	ran, violations := 0, 0
+	var bad []uint64
 	for i := 0; i < *soak; i++ {
 		seed := base + uint64(i)
 		var r *jepsenResult
@@ -68,44 +59,35 @@ func TestSoak(t *testing.T) {
 		})
 		ran++
 		switch {
-		case r != nil && len(r.unknown) > 0:
-			violations += len(r.unknown)
+		case r != nil && len(r.violations) > 0:
+			violations += len(r.violations)
 			bad = append(bad, seed)
 		case !ok:
 			bad = append(bad, seed) // failed otherwise: a node did not restart, the schedule did not finish
-		case r != nil && len(r.bugs) > 0:
-			known++
-			knownSeeds = append(knownSeeds, seed)
 		}
 	}
-	msg := fmt.Sprintf("schedules: %d, violations: %d (failing seeds: %v); runs that hit only known bugs: %d (seeds %v)",
-		ran, violations, bad, known, knownSeeds)
+	msg := fmt.Sprintf("schedules: %d, violations: %d (failing seeds: %v)", ran, violations, bad)
 	t.Log(msg)
 	fmt.Println(msg)
 }
 
-// jepsenResult is a run's verdict: violations that match a known bug, and the others.
+// jepsenResult is a run's verdict: the violations CheckHistory found.
 type jepsenResult struct {
-	seed    uint64
-	unknown []*testkit.Violation
-	bugs    map[string]int // known bug -> violations attributed to it
+	seed       uint64
+	violations []*testkit.Violation
 }
 
 func (r *jepsenResult) report(t *testing.T) {
 	t.Helper()
-	for i, v := range r.unknown {
+	for i, v := range r.violations {
 		if i == 10 {
-			t.Errorf("... and %d more", len(r.unknown)-10)
+			t.Errorf("... and %d more", len(r.violations)-10)
 			break
 		}
 		t.Errorf("%v", v)
 	}
-	if len(r.unknown) > 0 {
-		t.Errorf("seed %d: %d violations; replay with: go test ./testkit -run 'TestJepsen' -testkit.seed=%d", r.seed, len(r.unknown), r.seed)
-		return
-	}
-	if len(r.bugs) > 0 {
-		t.Skipf("seed %d hit known bugs only (testkit/README.md, known findings): %v", r.seed, r.bugs)
+	if len(r.violations) > 0 {
+		t.Errorf("seed %d: %d violations; replay with: go test ./testkit -run 'TestJepsen' -testkit.seed=%d", r.seed, len(r.violations), r.seed)
 	}
 }
 
@@ -158,44 +140,14 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 	t0 = time.Now()
 	logs, err := c.Converge(cctx, h, subs...)
 	t.Logf("converge: %v after %v", err, time.Since(t0).Round(time.Millisecond))
-	r := &jepsenResult{seed: seed, bugs: map[string]int{}}
-	var cerr *testkit.ConvergeError
-	switch {
-	case err == nil:
-	case !errors.As(err, &cerr):
+	if err != nil {
+		testutil.DumpGoroutines(t, "converge") // $SAMPAN_TEST_DUMP: where each node's actors are
+	}
+	if err != nil {
+		// Replicas still differing (one left stopped and behind) or a subscriber stalled short of the
+		// last seq: the checks below name the details.
 		t.Errorf("seed %d: %v", seed, err)
-	case cerr.Subscriber == "":
-		// Replicas still differing: only a replica that is not running (the known bug) may lag.
-		longest := 0
-		for _, rv := range cerr.Replicas {
-			longest = max(longest, rv.Messages)
-		}
-		for _, rv := range cerr.Replicas {
-			if rv.Messages < longest && rv.State != "cold" {
-				t.Errorf("seed %d: %v", seed, err)
-				break
-			}
-		}
 	}
-	// A replica found not running (cold) says nothing about durability (Raft still has what it lacks):
-	// its lag is the known bug. Every other replica's violations count.
-	cold := map[string]bool{}
-	isCold := func(n testkit.NodeID, ch string) bool {
-		k := fmt.Sprint(n, ch)
-		if _, ok := cold[k]; !ok {
-			cold[k] = c.ReplicaView(n, ch).State == "cold"
-		}
-		return cold[k]
-	}
-	for _, v := range testkit.CheckHistory(h, logs) {
-		switch {
-		case v.Node != 0 && (v.Check == "replica-lag" || v.Check == "lost-ack") && isCold(v.Node, v.Channel):
-			r.bugs[bugColdReplica]++
-		case v.Check == "subscriber-incomplete" && !strings.Contains(v.Detail, "subscription ended"):
-			r.bugs[bugStalledSub]++
-		default:
-			r.unknown = append(r.unknown, v)
-		}
-	}
+	r := &jepsenResult{seed: seed, violations: testkit.CheckHistory(h, logs)}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -45,7 +46,16 @@ func (l *testLog) close() {
 
 func (l *testLog) logger(id NodeID) zerolog.Logger {
 	w := zerolog.ConsoleWriter{Out: l, NoColor: true, TimeFormat: "15:04:05.000"}
-	return zerolog.New(w).Level(l.level).With().Timestamp().Uint64("node", id).Logger()
+	return zerolog.New(w).Level(l.level).Hook(msTime{}).With().Uint64("node", id).Logger()
+}
+
+// msTime stamps each line with millisecond precision: zerolog's Timestamp follows the process-global
+// TimeFieldFormat (whole seconds by default), too coarse to follow a channel's hand-offs, and a library
+// must not change a global.
+type msTime struct{}
+
+func (msTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(time.RFC3339Nano))
 }
 
 // freePort returns a 127.0.0.1 address whose port was free a moment ago.

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/sampan-io/sampan/actors"
+	sc "github.com/sampan-io/sampan/cluster"
+)
+
+// ActAsOtherActivation does to this node's replica of channel what a second activation of the channel
+// on another node does when it starts and then stops: StartShard, then StopShard, both as that
+// activation. It returns nil if the replica still runs afterwards.
+func (b *Broker) ActAsOtherActivation(ctx context.Context, channel string) error {
+	info, err := b.metaPtr.Load().Channel(ctx, channel, false)
+	if err != nil {
+		return err
+	}
+	root, shards := b.actors.System.Root, actor.NewPID(b.actors.System.Address(), actors.ShardsName)
+	other := "elsewhere/" + channel
+	ask := func(msg any) (any, error) {
+		res, err := root.RequestFuture(shards, msg, 5*time.Second).Result()
+		if err != nil {
+			return nil, err
+		}
+		return sc.Unwrap(res)
+	}
+	v, err := ask(&actors.StartShard{ShardID: info.ShardID, ReplicaID: info.ReplicaOn(b.cfg.NodeID), Starter: other})
+	if err != nil {
+		return err
+	}
+	if st := v.(*actors.ShardStarted); st.Err != "" {
+		return errors.New(st.Err)
+	}
+	root.Send(shards, &actors.StopShard{ShardID: info.ShardID, Starter: other})
+	// The shard manager handles its messages in order: this answer comes after the stop took effect.
+	v, err = ask(&actors.CatchUp{ShardID: info.ShardID})
+	if err != nil {
+		return err
+	}
+	if c := v.(*actors.CaughtUp); c.Err != "" {
+		return errors.New(c.Err)
+	}
+	return nil
+}
+
+// UnloadReplica unloads this node's replica of channel behind its activation's back.
+func (b *Broker) UnloadReplica(ctx context.Context, channel string) error {
+	info, err := b.metaPtr.Load().Channel(ctx, channel, false)
+	if err != nil {
+		return err
+	}
+	return b.nh.StopShard(info.ShardID)
+}
