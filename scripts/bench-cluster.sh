@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README's cluster figures: a fresh 3-node cluster (R = 3) on temp dirs, `sampan bench pub` through node 1
-# for 1 and 16 channels at 128 B, then `sampan bench failover` (its own cluster) over 20 trials.
+# for 1 and 16 channels at 128 B (one channel also with a window of 1,024), then `sampan bench failover`
+# (its own cluster) over 20 trials.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/sampan ./cmd/sampan
@@ -16,6 +17,7 @@ done
 for i in 1 2 3; do until curl -sf http://127.0.0.1:749$i/readyz >/dev/null; do sleep 0.1; done; done
 s=127.0.0.1:7431
 bin/sampan bench pub --server $s --channels 1 --publishers 1 --size 128 --count 200000 --window 256
+bin/sampan bench pub --server $s --channels 1 --publishers 1 --size 128 --count 300000 --window 1024
 bin/sampan bench pub --server $s --channels 16 --publishers 1 --size 128 --count 200000 --window 256
 bin/sampan bench pub --server $s --channels 16 --publishers 16 --size 128 --count 200000 --window 256
 bin/sampan bench pub --server $s --channels 1 --publishers 1 --size 128 --count 5000 --rate 1000
