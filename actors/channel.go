@@ -156,7 +156,7 @@ type proposal struct {
 	err       error // set when Propose itself failed
 }
 
-type proposalDone struct{ dropped bool }
+type proposalDone struct{}
 
 type channelActor struct {
 	env          *Env
@@ -187,6 +187,7 @@ type channelActor struct {
 	pullingUntil time.Time
 	pullTarget   uint64
 	pinnedUntil  time.Time // an operator moved the leadership: leave it there until then
+	redoing      bool      // the oldest proposal was dropped: new ones wait (see redoDropped)
 	moving       bool      // a replica move runs (no passivation or hand-off meanwhile)
 	movingSince  time.Time
 	phases       phases
@@ -233,9 +234,6 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *Publish:
 		a.publish(ctx, m)
 	case *proposalDone:
-		if m.dropped {
-			a.reproposeDropped(ctx)
-		}
 		a.complete(ctx, false)
 	case *retryBlocked:
 		a.retryBlocked(ctx)
@@ -724,7 +722,7 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 // too busy (its proposal queue is paused while the LogDB catches up): the caller retries it shortly
 // rather than failing a publish that only met back-pressure.
 func (a *channelActor) propose(ctx actor.Context, p *proposal) bool {
-	if time.Since(p.start) < a.env.ProposalTimeout && a.holdForLeadership() {
+	if time.Since(p.start) < a.env.ProposalTimeout && (a.redoing || a.holdForLeadership()) {
 		return false
 	}
 	rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout)
@@ -756,38 +754,61 @@ func (a *channelActor) await(ctx actor.Context, p *proposal, rs *dragonboat.Requ
 		p.res = <-rs.ResultC()
 		rs.Release()
 		close(p.done)
-		root.Send(self, &proposalDone{dropped: p.res.Dropped()})
+		root.Send(self, &proposalDone{})
 	}()
 }
 
-// reproposeDropped proposes again, in place, the proposals Dragonboat reports dropped: a leader drops
-// proposals while it transfers leadership, before appending them, so proposing again cannot store
-// anything twice. Each keeps its place in the queue, so answers stay in publish order, but its seq can
-// come after those of later proposals that went through (only for transfers the actor did not ask for
-// itself: those hold new proposals instead). One whose ProposalTimeout has passed, or that Dragonboat
-// refuses again at once, is answered with the error.
-func (a *channelActor) reproposeDropped(ctx actor.Context) {
-	for _, p := range a.queue {
-		if p.abandoned || p.err != nil || p.cmd == nil || time.Since(p.start) >= a.env.ProposalTimeout {
-			continue
+// Proposals Dragonboat reports dropped (a leader drops proposals while it transfers leadership, a
+// follower while it knows no leader) were never appended: proposing them again cannot store anything
+// twice. But a proposal after a dropped one may have gone through, and proposing the dropped one again
+// would then store it after a later publish of the same connection, breaking publish order. So when
+// the oldest unanswered proposal was dropped, the actor holds new proposals and waits until every
+// later one is answered: if all of them were dropped too (the usual case: a transfer drops everything
+// in flight), all are proposed again, in order; if any of them went through (or its outcome is
+// unknown), the dropped one is answered "unavailable; retry" and the client's retry comes after.
+// Found by the bench (16 publishers): a dropped proposal was answered before its own notice arrived.
+type redo int
+
+const (
+	redoNo   redo = iota // answer the dropped proposal
+	redoWait             // later proposals are still pending: decide when they are answered
+	redoDone             // proposed again
+)
+
+func (a *channelActor) redoDropped(ctx actor.Context) redo {
+	p := a.queue[0]
+	if p.abandoned || p.err != nil || p.cmd == nil || !p.res.Dropped() || time.Since(p.start) >= a.env.ProposalTimeout {
+		return redoNo
+	}
+	for _, q := range a.queue[1:] {
+		if q.abandoned {
+			return redoNo // outcome unknown: it may have been stored
 		}
 		select {
-		case <-p.done:
+		case <-q.done:
 		default:
-			continue // still pending
+			a.redoing = true // hold new proposals meanwhile (propose)
+			return redoWait
 		}
-		if !p.res.Dropped() {
+		if q.err == nil && len(q.msg.Items) > 0 && !q.res.Dropped() {
+			return redoNo
+		}
+	}
+	a.redoing = false
+	for _, q := range a.queue {
+		if q.err != nil || q.cmd == nil || len(q.msg.Items) == 0 {
 			continue
 		}
-		rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout-time.Since(p.start))
+		rs, err := a.env.NodeHost.Propose(a.session, q.cmd, max(a.env.ProposalTimeout-time.Since(q.start), time.Millisecond))
 		if err != nil {
-			p.err = err
+			q.err = err
 			continue
 		}
 		a.env.Metrics.Reproposed.Inc()
-		p.done = make(chan struct{})
-		a.await(ctx, p, rs)
+		q.done = make(chan struct{})
+		a.await(ctx, q, rs)
 	}
+	return redoDone
 }
 
 type retryBlocked struct{}
@@ -832,7 +853,11 @@ func (a *channelActor) complete(ctx actor.Context, wait bool) {
 			default:
 				goto out
 			}
+			if r := a.redoDropped(ctx); r != redoNo {
+				goto out
+			}
 		}
+		a.redoing = false
 		a.queue[0] = nil
 		a.queue = a.queue[1:]
 		deliver = a.finish(ctx, p, deliver)

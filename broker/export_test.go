@@ -55,3 +55,14 @@ func (b *Broker) UnloadReplica(ctx context.Context, channel string) error {
 	}
 	return b.nh.StopShard(info.ShardID)
 }
+
+// TransferBehindActor asks Dragonboat to move channel's leadership to node's replica directly, not through
+// the channel's actor (which would hold new proposals while it runs), as a leadership move the actor did
+// not ask for does (a replica move, Dragonboat itself).
+func (b *Broker) TransferBehindActor(ctx context.Context, channel string, node uint64) error {
+	info, err := b.metaPtr.Load().Channel(ctx, channel, false)
+	if err != nil {
+		return err
+	}
+	return b.nh.RequestLeaderTransfer(info.ShardID, info.ReplicaOn(node))
+}
