@@ -15,6 +15,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/client"
 	"github.com/lni/dragonboat/v4/config"
+	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/store"
@@ -233,11 +234,31 @@ func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.Ch
 
 // proposeChannel proposes a command whose result is a channel entry.
 func (m *Meta) proposeChannel(ctx context.Context, c *store.MetaCommand) (*store.ChannelInfo, error) {
-	r, err := m.nh.SyncPropose(ctx, m.session, store.EncodeMetaCommand(c))
+	r, err := m.syncPropose(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	return store.DecodeMetaResult(r)
+}
+
+// syncPropose proposes c until it is appended or ctx ends. Busy (not accepted) and not-ready (dropped:
+// no leader, or one transferring) mean the command was never appended, so proposing it again cannot
+// apply it twice, even for commands that are not idempotent. Without this an election in the metadata
+// group on a loaded machine failed an operator's DELETE /cluster/nodes/{id} with 503
+// (TestClusterAddAndRemoveNode -long, 1 run of 6).
+func (m *Meta) syncPropose(ctx context.Context, c *store.MetaCommand) (sm.Result, error) {
+	cmd := store.EncodeMetaCommand(c)
+	for {
+		r, err := m.nh.SyncPropose(ctx, m.session, cmd)
+		if err == nil || !(errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady)) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // propose proposes a command answered by nothing but success or rejection.
@@ -245,7 +266,7 @@ func (m *Meta) propose(ctx context.Context, c *store.MetaCommand) error {
 	if !m.Ready() {
 		return ErrNotReady
 	}
-	r, err := m.nh.SyncPropose(ctx, m.session, store.EncodeMetaCommand(c))
+	r, err := m.syncPropose(ctx, c)
 	if err != nil {
 		return err
 	}
