@@ -19,19 +19,19 @@ type residents struct {
 	max   int
 	gauge prometheus.Gauge // nil: none
 
-	mu     sync.Mutex
-	shards map[uint64]*resident
+	mu      sync.Mutex
+	shards  map[uint64]*resident
+	serving map[uint64]*actor.PID // shard -> the activation on this node serving it: its owner while set
 }
 
 type resident struct {
-	owner *actor.PID    // the channel actor that started the replica (nil: unknown, never evicted)
-	local *actor.PID    // the activation on this node serving the shard, if any: the owner while set
+	owner *actor.PID    // the channel actor that started the replica last (nil: unknown, never evicted)
 	last  *atomic.Int64 // the shard's activity clock on this node, unix nanos (store.DB.Activity)
 }
 
-func (s *resident) victim() *actor.PID {
-	if s.local != nil {
-		return s.local
+func (r *residents) victim(shard uint64, s *resident) *actor.PID {
+	if p := r.serving[shard]; p != nil {
+		return p
 	}
 	return s.owner
 }
@@ -64,7 +64,7 @@ func (r *residents) started(shard uint64, owner *actor.PID, last *atomic.Int64) 
 	}
 	oldest := int64(1<<63 - 1)
 	for id, s := range r.shards {
-		v := s.victim()
+		v := r.victim(id, s)
 		if id == shard || v == nil || v.Equal(owner) {
 			continue
 		}
@@ -79,9 +79,14 @@ func (r *residents) started(shard uint64, owner *actor.PID, last *atomic.Int64) 
 func (r *residents) serve(shard uint64, local *actor.PID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s, ok := r.shards[shard]; ok {
-		s.local = local
+	if local == nil {
+		delete(r.serving, shard)
+		return
 	}
+	if r.serving == nil {
+		r.serving = map[uint64]*actor.PID{}
+	}
+	r.serving[shard] = local
 }
 
 // stopped records that shard's replica no longer runs here.

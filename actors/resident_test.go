@@ -31,7 +31,9 @@ func TestResidentsEvictLeastRecentlyUsed(t *testing.T) {
 	if r.count() != 2 {
 		t.Fatalf("count %d after the victim stopped, want 2", r.count())
 	}
-	if v := r.started(4, nil, new(atomic.Int64)); !v.Equal(actor.NewPID("node-c", "c3")) {
-		t.Fatalf("victim %v, want c3's owner (shard 1 was used later)", v)
+	// An activation on this node serving shard 3 is asked, not whoever restarted the replica last.
+	r.serve(3, actor.NewPID("node-a", "c3-here"))
+	if v := r.started(4, nil, new(atomic.Int64)); !v.Equal(actor.NewPID("node-a", "c3-here")) {
+		t.Fatalf("victim %v, want shard 3's serving activation (shard 1 was used later)", v)
 	}
 }
