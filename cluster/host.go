@@ -80,7 +80,7 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	setDragonboatLogger(c.Logger)
 	transport := c.Transport
 	if transport == nil {
-		transport = TCPTransport(nil)
+		transport = TCPTransport()
 	}
 	var logdb config.LogDBConfig
 	switch c.LogDBMemory {

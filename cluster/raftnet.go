@@ -46,25 +46,18 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// TCPTransport returns Sampan's Raft transport factory. dial, when set, replaces the plain TCP dial.
-func TCPTransport(dial func(ctx context.Context, addr string) (net.Conn, error)) config.TransportFactory {
-	return &tcpFactory{dial: dial}
-}
+// TCPTransport returns Sampan's Raft transport factory.
+func TCPTransport() config.TransportFactory { return tcpFactory{} }
 
-type tcpFactory struct {
-	dial func(ctx context.Context, addr string) (net.Conn, error)
-}
+type tcpFactory struct{}
 
-func (f *tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler, chunks raftio.ChunkHandler) raftio.ITransport {
-	dial := f.dial
-	if dial == nil {
-		d := &net.Dialer{Timeout: raftDialLimit, KeepAlive: 10 * time.Second}
-		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
-	}
+func (tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler, chunks raftio.ChunkHandler) raftio.ITransport {
+	d := &net.Dialer{Timeout: raftDialLimit, KeepAlive: 10 * time.Second}
+	dial := func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	return &tcpTransport{addr: nhc.GetListenAddress(), msgs: msgs, chunks: chunks, dial: dial, conns: map[net.Conn]struct{}{}}
 }
 
-func (f *tcpFactory) Validate(addr string) bool {
+func (tcpFactory) Validate(addr string) bool {
 	host, port, err := net.SplitHostPort(addr)
 	return err == nil && host != "" && port != ""
 }

@@ -30,7 +30,7 @@ func TestRaftTransportReachesRestartedPeer(t *testing.T) {
 	addr := freeAddr(t)
 	got := make(chan pb.MessageBatch, 10)
 	start := func() interface{ Close() error } {
-		tr := TCPTransport(nil).Create(config.NodeHostConfig{RaftAddress: addr},
+		tr := TCPTransport().Create(config.NodeHostConfig{RaftAddress: addr},
 			func(mb pb.MessageBatch) { got <- mb }, func(pb.Chunk) bool { return true })
 		if err := tr.Start(); err != nil {
 			t.Fatal(err)
@@ -38,7 +38,7 @@ func TestRaftTransportReachesRestartedPeer(t *testing.T) {
 		return tr
 	}
 	peer := start()
-	sender := TCPTransport(nil).Create(config.NodeHostConfig{RaftAddress: freeAddr(t)}, func(pb.MessageBatch) {}, func(pb.Chunk) bool { return true })
+	sender := TCPTransport().Create(config.NodeHostConfig{RaftAddress: freeAddr(t)}, func(pb.MessageBatch) {}, func(pb.Chunk) bool { return true })
 	conn, err := sender.GetConnection(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestRaftTransportReachesRestartedPeer(t *testing.T) {
 func TestRaftTransportRejectsGarbage(t *testing.T) {
 	addr := freeAddr(t)
 	got := make(chan pb.MessageBatch, 1)
-	tr := TCPTransport(nil).Create(config.NodeHostConfig{RaftAddress: addr}, func(mb pb.MessageBatch) { got <- mb }, func(pb.Chunk) bool { return true })
+	tr := TCPTransport().Create(config.NodeHostConfig{RaftAddress: addr}, func(mb pb.MessageBatch) { got <- mb }, func(pb.Chunk) bool { return true })
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestRaftTransportRejectsGarbage(t *testing.T) {
 	if _, err := bad.Read(make([]byte, 1)); err == nil {
 		t.Fatal("garbage connection not closed")
 	}
-	sender := TCPTransport(nil).Create(config.NodeHostConfig{RaftAddress: freeAddr(t)}, func(pb.MessageBatch) {}, func(pb.Chunk) bool { return true })
+	sender := TCPTransport().Create(config.NodeHostConfig{RaftAddress: freeAddr(t)}, func(pb.MessageBatch) {}, func(pb.Chunk) bool { return true })
 	conn, err := sender.GetConnection(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
