@@ -60,9 +60,8 @@ type Mover interface {
 const moveTimeout = 2 * time.Minute
 
 type moveDone struct {
-	info  *store.ChannelInfo
-	err   error
-	reply *actor.PID
+	info *store.ChannelInfo
+	err  error
 }
 
 func (a *channelActor) move(ctx actor.Context, m *MoveReplica) {
@@ -90,7 +89,14 @@ func (a *channelActor) move(ctx actor.Context, m *MoveReplica) {
 	name, shard, owner := a.name, a.shardID, ctx.Self()
 	go func() {
 		info, err := a.env.moveReplica(root, name, shard, m.From, owner)
-		root.Send(self, &moveDone{info: info, err: err, reply: reply})
+		// The asker (a node's drain) is answered from here, not by the actor: the actor can be gone
+		// by now (its own node's replica was the one moved, and an activation whose replica is gone
+		// stops), and the drain then waited for its whole 3-minute timeout. That was the "move never
+		// reported its result" seen in loaded runs of TestClusterAddAndRemoveNode.
+		if reply != nil {
+			sc.Send(root, reply, &ReplicaMoved{Channel: name, Err: errString(err)})
+		}
+		root.Send(self, &moveDone{info: info, err: err})
 	}()
 }
 
@@ -110,9 +116,6 @@ func (a *channelActor) onMoveDone(ctx actor.Context, m *moveDone) {
 		a.log.Warn().Err(m.err).Msg("replica move failed; it is retried")
 	} else {
 		a.log.Info().Interface("replicas", a.replicas).Msg("replica moved")
-	}
-	if m.reply != nil {
-		sc.Send(ctx, m.reply, &ReplicaMoved{Channel: a.name, Err: errString(m.err)})
 	}
 	_, _, _, shardErr := a.env.NodeHost.GetLeaderID(a.shardID)
 	if (m.info != nil && m.info.ReplicaOn(a.env.NodeID) == 0) || errors.Is(shardErr, dragonboat.ErrShardNotFound) {
