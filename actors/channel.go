@@ -188,6 +188,7 @@ type channelActor struct {
 	pullTarget   uint64
 	pinnedUntil  time.Time // an operator moved the leadership: leave it there until then
 	redoing      bool      // the oldest proposal was dropped: new ones wait (see redoDropped)
+	handingOff   bool      // stopping for the preferred node once in-flight proposals are answered
 	moving       bool      // a replica move runs (no passivation or hand-off meanwhile)
 	movingSince  time.Time
 	phases       phases
@@ -722,7 +723,7 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 // too busy (its proposal queue is paused while the LogDB catches up): the caller retries it shortly
 // rather than failing a publish that only met back-pressure.
 func (a *channelActor) propose(ctx actor.Context, p *proposal) bool {
-	if time.Since(p.start) < a.env.ProposalTimeout && (a.redoing || a.holdForLeadership()) {
+	if a.handingOff || (time.Since(p.start) < a.env.ProposalTimeout && (a.redoing || a.holdForLeadership())) {
 		return false
 	}
 	rs, err := a.env.NodeHost.Propose(a.session, p.cmd, a.env.ProposalTimeout)
@@ -865,6 +866,9 @@ func (a *channelActor) complete(ctx actor.Context, wait bool) {
 out:
 	if len(a.queue) == 0 {
 		a.queue = nil
+		if a.handingOff && !wait {
+			ctx.Stop(ctx.Self())
+		}
 	}
 	if len(deliver) > 0 {
 		d := &Deliver{Channel: a.name, Msgs: deliver, LastSeq: a.lastSeq}
@@ -1051,6 +1055,12 @@ func (a *channelActor) idle(ctx actor.Context) {
 // before the shard stops, so a clean stop never leaves a client without an outcome.
 func (a *channelActor) shutdown(ctx actor.Context) {
 	a.complete(ctx, true) // older than anything blocked: answered first
+	if a.handingOff {
+		// Handing off under load: what is blocked was never proposed, and the sessions that sent it
+		// resend every unanswered batch, in order, to the next activation when they see this one
+		// terminate (gateway/publish.go): left unanswered, the hand-off costs publishers nothing.
+		a.blocked = nil
+	}
 	for _, p := range a.blocked {
 		res := failedResult(p.msg, protocol.NewError(protocol.CodeUnavailable, "channel stopping; publish not stored, retry"))
 		p.merge(res)

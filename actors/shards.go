@@ -354,8 +354,21 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		return
 	}
 	idle := len(a.queue) == 0 && len(a.blocked) == 0
-	if a.env.Preferred != nil && !a.moving && idle {
-		if pref := a.env.Preferred(a.name, a.replicas); pref != 0 && pref != a.env.NodeID {
+	if a.env.Preferred != nil && !a.moving && !a.handingOff {
+		pref := a.env.Preferred(a.name, a.replicas)
+		if pref != 0 && pref != a.env.NodeID && !idle {
+			// Busy: a channel that is never idle would never move back, and its node would keep leading
+			// more than its share (leaders follow actors). New publishes wait while the ones in flight
+			// are answered; then the actor stops (complete) and the sessions resend what waited to the
+			// next activation, on the preferred node.
+			a.log.Info().Uint64("to", pref).Int("in_flight", len(a.queue)).Msg("handing the channel off to its preferred node once in-flight publishes are answered")
+			a.handingOff = true
+			if len(a.queue) == 0 {
+				ctx.Stop(ctx.Self())
+			}
+			return
+		}
+		if pref != 0 && pref != a.env.NodeID {
 			a.log.Info().Uint64("to", pref).Msg("handing the channel off to its preferred node")
 			if len(a.gateways) > 0 && a.cluster != nil {
 				// Gateways registered here wait, once this activation stops, for the next one to

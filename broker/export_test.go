@@ -66,3 +66,6 @@ func (b *Broker) TransferBehindActor(ctx context.Context, channel string, node u
 	}
 	return b.nh.RequestLeaderTransfer(info.ShardID, info.ReplicaOn(node))
 }
+
+// Config returns the configuration the broker was started with (to restart it on the same data dir).
+func (b *Broker) Config() Config { return b.cfg }
