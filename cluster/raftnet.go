@@ -281,8 +281,7 @@ func (c *peerConn) SendChunk(ch pb.Chunk) error {
 // connection instead (once): the peer restarted, and failing would trip Dragonboat's circuit breaker.
 func (c *peerConn) send(kind byte, b []byte) error {
 	if !c.alive() && !c.snapshot {
-		c.conn.Close()
-		if err := c.connect(context.Background()); err != nil {
+		if err := c.redial(); err != nil {
 			return err
 		}
 	}
@@ -290,13 +289,17 @@ func (c *peerConn) send(kind byte, b []byte) error {
 	if err != nil && !c.snapshot {
 		// The peer went away between our last look and this write (a half-written frame dies with
 		// the old connection): one more try over a fresh one.
-		c.conn.Close()
-		if err := c.connect(context.Background()); err != nil {
+		if err := c.redial(); err != nil {
 			return err
 		}
 		err = c.write(kind, b)
 	}
 	return err
+}
+
+func (c *peerConn) redial() error {
+	c.conn.Close()
+	return c.connect(context.Background())
 }
 
 func (c *peerConn) write(kind byte, b []byte) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/internal/racecheck"
+	"github.com/sampan-io/sampan/internal/testutil"
 )
 
 var seedFlag = flag.Uint64("testkit.seed", 0, "testkit: replay a run with this seed (0: a new seed per run)")
@@ -137,7 +138,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 		cfg.NodeID = id
 		cfg.Data = filepath.Join(base, fmt.Sprintf("node%d", i))
 		// The actor port must be known before any node starts: the dialers recognise peers by it.
-		cfg.Actor = freePort(t)
+		cfg.Actor = testutil.FreePort(t)
 		// Raft runs over the channel transport: the address is a name, never bound.
 		cfg.Raft = fmt.Sprintf("sim%d.node%d:7100", k, i)
 		// The data dir exists on the real disk even with in-memory disks: the broker keeps its small

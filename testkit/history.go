@@ -66,11 +66,7 @@ func (h *History) AddPub(op PubOp) {
 func (h *History) AddDelivery(name, channel string, seq uint64, payload string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.subs[name]
-	if r == nil {
-		r = &SubRecord{Name: name, Channel: channel}
-		h.subs[name] = r
-	}
+	r := h.sub(name, channel)
 	r.Seqs = append(r.Seqs, seq)
 	r.Payload = append(r.Payload, payload)
 }
@@ -79,12 +75,17 @@ func (h *History) AddDelivery(name, channel string, seq uint64, payload string) 
 func (h *History) EndSub(name, channel, why string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.sub(name, channel).Ended = why
+}
+
+// sub returns subscriber name's record, creating it; h.mu must be held.
+func (h *History) sub(name, channel string) *SubRecord {
 	r := h.subs[name]
 	if r == nil {
 		r = &SubRecord{Name: name, Channel: channel}
 		h.subs[name] = r
 	}
-	r.Ended = why
+	return r
 }
 
 // Event records a line of context (nemesis actions, phases) shown around violations.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -56,17 +55,6 @@ type msTime struct{}
 
 func (msTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Str(zerolog.TimestampFieldName, time.Now().Format(time.RFC3339Nano))
-}
-
-// freePort returns a 127.0.0.1 address whose port was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // quietStdLog drops one line the LogDB's pebble prints through the standard logger every second per
