@@ -768,31 +768,26 @@ func (a *channelActor) await(ctx actor.Context, p *proposal, rs *dragonboat.Requ
 // in flight), all are proposed again, in order; if any of them went through (or its outcome is
 // unknown), the dropped one is answered "unavailable; retry" and the client's retry comes after.
 // Found by the bench (16 publishers): a dropped proposal was answered before its own notice arrived.
-type redo int
-
-const (
-	redoNo   redo = iota // answer the dropped proposal
-	redoWait             // later proposals are still pending: decide when they are answered
-	redoDone             // proposed again
-)
-
-func (a *channelActor) redoDropped(ctx actor.Context) redo {
+//
+// redoDropped reports whether the oldest proposal is pending again (proposed again, or waiting for the
+// later ones to be answered) rather than to be answered now.
+func (a *channelActor) redoDropped(ctx actor.Context) (pending bool) {
 	p := a.queue[0]
 	if p.abandoned || p.err != nil || p.cmd == nil || !p.res.Dropped() || time.Since(p.start) >= a.env.ProposalTimeout {
-		return redoNo
+		return false
 	}
 	for _, q := range a.queue[1:] {
 		if q.abandoned {
-			return redoNo // outcome unknown: it may have been stored
+			return false // outcome unknown: it may have been stored
 		}
 		select {
 		case <-q.done:
 		default:
 			a.redoing = true // hold new proposals meanwhile (propose)
-			return redoWait
+			return true
 		}
 		if q.err == nil && len(q.msg.Items) > 0 && !q.res.Dropped() {
-			return redoNo
+			return false
 		}
 	}
 	a.redoing = false
@@ -809,7 +804,7 @@ func (a *channelActor) redoDropped(ctx actor.Context) redo {
 		q.done = make(chan struct{})
 		a.await(ctx, q, rs)
 	}
-	return redoDone
+	return true
 }
 
 type retryBlocked struct{}
@@ -854,7 +849,7 @@ func (a *channelActor) complete(ctx actor.Context, wait bool) {
 			default:
 				goto out
 			}
-			if r := a.redoDropped(ctx); r != redoNo {
+			if a.redoDropped(ctx) {
 				goto out
 			}
 		}

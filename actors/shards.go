@@ -109,8 +109,7 @@ func (e *Env) stopReplica(shard uint64, starter string) {
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
 	e.Log.Debug().Uint64("shard", shard).Str("starter", starter).Msg("stopping replica")
-	e.residents.stopped(shard)
-	e.DB.Forget(shard)
+	e.unloaded(shard)
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		e.Log.Warn().Err(err).Uint64("shard", shard).Msg("stop replica")
 	}
@@ -133,6 +132,12 @@ func (e *Env) setServing(shard uint64, activation *actor.PID, on bool) {
 		delete(e.serving, shard)
 		e.residents.serve(shard, nil)
 	}
+}
+
+// unloaded forgets a replica this node no longer runs: in the resident bound and its activity clock.
+func (e *Env) unloaded(shard uint64) {
+	e.residents.stopped(shard)
+	e.DB.Forget(shard)
 }
 
 func (e *Env) startReplica(ctx actor.SenderContext, m *StartShard) error {
@@ -297,8 +302,7 @@ func (e *Env) dropReplica(shard, replica uint64) error {
 	e.startersMu.Lock()
 	delete(e.starters, shard)
 	e.startersMu.Unlock()
-	e.residents.stopped(shard)
-	e.DB.Forget(shard)
+	e.unloaded(shard)
 	if err := e.NodeHost.StopShard(shard); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
 		return err
 	}
