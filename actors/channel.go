@@ -201,9 +201,6 @@ type channelActor struct {
 	log      zerolog.Logger
 }
 
-// Resident returns how many channel shard replicas run on this node (for channel actors here or on
-// other nodes).
-func (e *Env) Resident() int { return e.residents.count() }
 
 func (a *channelActor) Receive(ctx actor.Context) {
 	defer func() {
