@@ -201,7 +201,6 @@ type channelActor struct {
 	log      zerolog.Logger
 }
 
-
 func (a *channelActor) Receive(ctx actor.Context) {
 	defer func() {
 		// protoactor's default supervision would restart the actor with its state wiped (answers lost,
