@@ -65,6 +65,10 @@ type Env struct {
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
 	Leaders *LeaderEvents
+	// Campaign, when set, makes this node's replica of a shard start an election now (cluster.Elector):
+	// an activation uses it instead of waiting for Raft's election timer when its replica knows no live
+	// leader (see campaignUntilLed).
+	Campaign func(shardID, replicaID uint64) bool
 	// Mover, when set, lets channel actors move replicas off draining nodes (MoveReplica).
 	Mover   Mover
 	Metrics *metrics.Metrics
@@ -380,6 +384,49 @@ func (a *channelActor) abandonStale(ctx actor.Context) {
 	a.complete(ctx, false)
 }
 
+// Campaign backoff: the first campaign is immediate; while no leader shows up it is asked again after
+// 1, 2, 4 ... campaignBackoffMax ms (a campaign Dragonboat skipped because the shard's bootstrap
+// membership is not applied yet costs nothing, and one that lost its vote must not keep raising the
+// term), for at most campaignWindow; after that Raft's own election timer is the fallback.
+const (
+	campaignBackoffMax = 32 * time.Millisecond
+	campaignWindow     = 300 * time.Millisecond
+)
+
+// campaignUntilLed waits until the shard has a leader on a node that is up. While this node's replica
+// knows no leader, or knows one whose node the liveness probes report down, it makes the replica
+// campaign (Env.Campaign) rather than wait out the election timer: this activation decided that the
+// channel is served here, and an election needs a live leader nowhere to be displaced. Where a live
+// leader is known nothing is done: the vote would depose it (leadHere moves it with a transfer).
+func (a *channelActor) campaignUntilLed(mine uint64, deadline time.Time) error {
+	nh := a.env.NodeHost
+	joining := false
+	for _, r := range a.replicas {
+		if r.ReplicaID == mine {
+			joining = r.Joining
+		}
+	}
+	canCampaign := a.env.Campaign != nil && !joining
+	start := time.Now()
+	next, backoff := start, time.Millisecond
+	for {
+		leader, _, ok, err := nh.GetLeaderID(a.shardID)
+		if err == nil && ok && a.replicaUp(leader) {
+			return nil
+		}
+		now := time.Now()
+		if now.After(deadline) {
+			return errors.New("no raft leader before start timeout")
+		}
+		if canCampaign && err == nil && !now.Before(next) && now.Sub(start) < campaignWindow {
+			a.env.Campaign(a.shardID, mine)
+			a.env.Metrics.Campaigns.Inc()
+			next, backoff = now.Add(backoff), min(2*backoff, campaignBackoffMax)
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+}
+
 // leadHere moves the shard's leadership to this node, so proposals start where the leader is (a
 // follower forwards each one: ~1 ms more per publish). It runs during activation, before any publish is
 // proposed, because Raft drops the proposals in flight during a transfer. Best effort: after a short
@@ -535,16 +582,9 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	a.session = env.NodeHost.GetNoOPSession(shardID)
 	// Wait for a leader on a node that is up: right after a failover this replica can still name the
 	// dead leader until the election it is part of completes.
-	for {
-		leader, _, ok, err := env.NodeHost.GetLeaderID(shardID)
-		if err == nil && ok && a.replicaUp(leader) {
-			break
-		}
-		if time.Now().After(deadline) {
-			env.stopReplica(shardID, ctx.Self().String())
-			return errors.New("no raft leader before start timeout")
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := a.campaignUntilLed(mine, deadline); err != nil {
+		env.stopReplica(shardID, ctx.Self().String())
+		return err
 	}
 	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
 	// LastSeq would make "new" subscriptions start in the past. It comes before asking for the

@@ -84,6 +84,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	hc.Events = leaders
 	hc.Logger = log
 	hc.Transport, hc.FS = cfg.Hooks.RaftTransport, cfg.Hooks.RaftFS
+	elector := cluster.NewElector()
+	hc.Elector = elector
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err
 	}
@@ -105,6 +107,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		UpSince:         b.upSince,
 		Preferred:       b.preferred,
 		Leaders:         leaders,
+		Campaign:        elector.Campaign,
 		Mover:           registry{b},
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),

@@ -38,6 +38,9 @@ type HostConfig struct {
 	// Transport, when set, replaces Sampan's TCP transport (TCPTransport) between NodeHosts. The
 	// testkit passes a fault-injecting one; production leaves it nil.
 	Transport config.TransportFactory
+	// Elector, when set, is given the NodeHost's inbound message handler, so that channel actors can make
+	// their replica campaign at once (Elector.Campaign) instead of waiting for the election timer.
+	Elector *Elector
 	// FS, when set, is the file system Dragonboat keeps its log, snapshots and node identity on
 	// (NodeHostConfig.Expert.FS); nil is the OS. The testkit passes lni/vfs's StrictMem to simulate crashes.
 	FS config.IFS
@@ -81,6 +84,9 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	transport := c.Transport
 	if transport == nil {
 		transport = TCPTransport()
+	}
+	if c.Elector != nil {
+		transport = c.Elector.wrap(transport)
 	}
 	var logdb config.LogDBConfig
 	switch c.LogDBMemory {

@@ -19,6 +19,7 @@ type Metrics struct {
 	ProtocolErrors prometheus.Counter   // ERR frames sent for bad input
 	Reproposed     prometheus.Counter   // proposals Raft dropped (leader transferring) and proposed again
 	Resident       prometheus.Gauge     // channel shard replicas running on this node (bounded by channels.max_active)
+	Campaigns      prometheus.Counter   // elections started at once by a channel activation (not by Raft's timer)
 }
 
 // New creates the collectors and registers them on reg.
@@ -42,8 +43,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		ProtocolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_protocol_errors_total", Help: "ERR frames sent for bad client input."}),
 		Reproposed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_reproposed_total", Help: "Publish proposals Raft dropped (leader transferring) and proposed again."}),
 		Resident:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sampan_resident_replicas", Help: "Channel shard replicas running on this node, for channel actors here or elsewhere."}),
+		Campaigns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_campaigns_total", Help: "Elections a channel activation started at once instead of waiting for Raft's election timer."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
-		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident)
+		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns)
 	return m
 }
