@@ -579,6 +579,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 			}
 		}
 	}
+	a.phases.mark("local-replica")
 	a.session = env.NodeHost.GetNoOPSession(shardID)
 	// Wait for a leader on a node that is up: right after a failover this replica can still name the
 	// dead leader until the election it is part of completes.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
@@ -41,10 +42,15 @@ type HostConfig struct {
 	// Elector, when set, is given the NodeHost's inbound message handler, so that channel actors can make
 	// their replica campaign at once (Elector.Campaign) instead of waiting for the election timer.
 	Elector *Elector
+	// Queues are the per-replica Dragonboat queue lengths (zero fields: DefaultQueueSizes). They are
+	// process-wide: the first NodeHost started in a process sets them for all (see queues.go).
+	Queues QueueSizes
 	// FS, when set, is the file system Dragonboat keeps its log, snapshots and node identity on
 	// (NodeHostConfig.Expert.FS); nil is the OS. The testkit passes lni/vfs's StrictMem to simulate crashes.
 	FS config.IFS
 }
+
+var queuesOnce sync.Once
 
 // DefaultHostConfig returns the settings a single small node runs with.
 func DefaultHostConfig(dir, raftAddr string) HostConfig {
@@ -81,6 +87,17 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 		}
 	}
 	setDragonboatLogger(c.Logger)
+	queuesOnce.Do(func() {
+		q := DefaultQueueSizes
+		for _, f := range []struct{ from, to *uint64 }{{&c.Queues.Receive, &q.Receive}, {&c.Queues.Proposals, &q.Proposals},
+			{&c.Queues.ReadIndex, &q.ReadIndex}, {&c.Queues.PendingProposalShards, &q.PendingProposalShards},
+			{&c.Queues.EntrySlice, &q.EntrySlice}, {&c.Queues.MinEntrySliceFree, &q.MinEntrySliceFree}} {
+			if *f.from > 0 {
+				*f.to = *f.from
+			}
+		}
+		SetQueueSizes(q)
+	})
 	transport := c.Transport
 	if transport == nil {
 		transport = TCPTransport()

@@ -40,6 +40,13 @@ type Tip struct {
 
 type retryRegister struct{ channel string }
 
+// gatewayResolved answers register's placement lookup (pid nil: no activation could be had).
+type gatewayResolved struct {
+	channel string
+	pid     *actor.PID
+	sent    uint64 // channelInterest.sent when the lookup started
+}
+
 // refreshTick makes the gateway confirm its registrations (see refreshEvery).
 type refreshTick struct{}
 
@@ -59,8 +66,10 @@ type channelInterest struct {
 	sessions    map[string]*actor.PID
 	actor       *actor.PID // channel actor registered with (or being registered with)
 	registered  bool
-	registering bool
-	since       time.Time // when the pending Register was sent
+	registering bool      // a Register (or the placement lookup before it) is pending
+	resolving   bool      // the placement lookup runs (register)
+	sent        uint64    // Registers sent so far: a lookup's answer is used only if none went out meanwhile
+	since       time.Time // when the pending Register (or lookup) was started
 }
 
 type gatewayActor struct {
@@ -144,6 +153,22 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 		for _, s := range ci.sessions {
 			ctx.Send(s, tip)
 		}
+	case *gatewayResolved:
+		ci := g.channels[m.channel]
+		if ci == nil {
+			return
+		}
+		ci.resolving = false
+		if m.sent != ci.sent {
+			return // a Register went out meanwhile (Activated): its answer or timeout decides what follows
+		}
+		if m.pid == nil {
+			g.log.Debug().Str("channel", m.channel).Msg("gateway: no activation from placement; retrying")
+			ci.registering = false
+			g.retryLater(ctx, m.channel)
+			return
+		}
+		g.register(ctx, m.channel, ci, m.pid)
 	case *retryRegister:
 		if ci := g.channels[m.channel]; ci != nil && !ci.registered && !ci.registering {
 			g.register(ctx, m.channel, ci, nil)
@@ -188,13 +213,20 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 
 func (g *gatewayActor) register(ctx actor.Context, channel string, ci *channelInterest, pid *actor.PID) {
 	if pid == nil {
-		pid = g.cl.Get(channel, actors.Kind)
-		if pid == nil {
-			g.log.Debug().Str("channel", channel).Msg("gateway: no activation from placement; retrying")
-			g.retryLater(ctx, channel)
-			return
+		// Through placement, beside the actor: a lookup can take a metadata proposal and a round trip
+		// to another node, and the node's one gateway must not make every channel wait behind it. The
+		// answer comes back as gatewayResolved.
+		ci.registering, ci.since = true, time.Now()
+		if !ci.resolving {
+			ci.resolving = true
+			self, root, cl, sent := ctx.Self(), ctx.ActorSystem().Root, g.cl, ci.sent
+			go func() {
+				root.Send(self, &gatewayResolved{channel: channel, pid: cl.Get(channel, actors.Kind), sent: sent})
+			}()
 		}
+		return
 	}
+	ci.sent++
 	if ci.actor != nil && !ci.actor.Equal(pid) {
 		ctx.Unwatch(ci.actor)
 	}

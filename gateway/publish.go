@@ -43,7 +43,11 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 		return
 	}
 	pid := s.pidFor(ctx, m.Channel)
-	if pid == nil || (p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0) {
+	if pid == nil {
+		p.held = append(p.held, m) // sent when the lookup answers (onPidResolved)
+		return
+	}
+	if p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0 {
 		// No activation right now, or a new one while batches are pending at the old one: wait, so
 		// nothing overtakes what was sent before.
 		p.held = append(p.held, m)
@@ -118,7 +122,10 @@ func (s *session) retry(ctx actor.Context, channel string) {
 		return
 	}
 	pid := s.pidFor(ctx, channel)
-	if pid == nil || (p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0) {
+	if pid == nil {
+		return // retried when the lookup answers (onPidResolved)
+	}
+	if p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0 {
 		s.log.Debug().Str("channel", channel).Int("attempt", p.attempts).Msg("no activation yet; retrying")
 		s.scheduleRetry(ctx, p, channel)
 		return

@@ -78,6 +78,7 @@ type session struct {
 	budget *budget // unanswered publishes; the reader acquires, the actor releases
 
 	pids      map[string]*actor.PID // channel -> activation last resolved, until it terminates
+	resolving map[string]bool       // channels whose activation is being looked up (pidFor)
 	watched   map[string]*actor.PID
 	pubs      map[string]*pubPipe // by channel
 	subs      map[uint64]*subscription
@@ -101,6 +102,7 @@ func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.pids = map[string]*actor.PID{}
+		s.resolving = map[string]bool{}
 		s.watched = map[string]*actor.PID{}
 		s.pubs = map[string]*pubPipe{}
 		s.subs = map[uint64]*subscription{}
@@ -125,6 +127,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.retryReqsTo(ctx, m.pid)
 	case *actor.DeadLetterResponse:
 		s.retryReqsTo(ctx, m.Target)
+	case *pidResolved:
+		s.onPidResolved(ctx, m)
 	case *retryPub:
 		s.retry(ctx, m.channel)
 	case *retryReq:
@@ -188,22 +192,58 @@ func (s *session) forget(pid *actor.PID) {
 	}
 }
 
-// pidFor returns the channel's activation, resolving (and activating) it when none is known. The cluster
-// lookup is a round trip to the placement actor, so known activations are reused until they terminate.
+// pidFor returns the channel's activation when one is known. Otherwise it starts looking one up beside
+// the actor and returns nil: the lookup goes through placement, which registers a new channel in the
+// metadata group (a Raft proposal) and asks the chosen node to activate it, so done in the mailbox it
+// made every other channel of this connection wait behind each create. The answer comes back as
+// pidResolved, which sends whatever waited for it (held publishes, requests). Known activations are
+// reused until they terminate.
 func (s *session) pidFor(ctx actor.Context, channel string) *actor.PID {
 	if pid := s.pids[channel]; pid != nil {
 		return pid
 	}
-	pid := s.srv.cluster.Get(channel, actors.Kind)
-	if pid == nil {
-		return nil
+	if !s.resolving[channel] {
+		s.resolving[channel] = true
+		self, root, cl := ctx.Self(), ctx.ActorSystem().Root, s.srv.cluster
+		go func() { root.Send(self, &pidResolved{channel: channel, pid: cl.Get(channel, actors.Kind)}) }()
 	}
-	s.pids[channel] = pid
-	if _, ok := s.watched[pid.String()]; !ok {
-		s.watched[pid.String()] = pid
-		ctx.Watch(pid)
+	return nil
+}
+
+// pidResolved is the answer of pidFor's lookup (pid nil: no activation could be had).
+type pidResolved struct {
+	channel string
+	pid     *actor.PID
+}
+
+func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
+	delete(s.resolving, m.channel)
+	if s.closed {
+		return
 	}
-	return pid
+	if m.pid != nil && s.pids[m.channel] == nil {
+		s.pids[m.channel] = m.pid
+		if _, ok := s.watched[m.pid.String()]; !ok {
+			s.watched[m.pid.String()] = m.pid
+			ctx.Watch(m.pid)
+		}
+	}
+	if p := s.pubs[m.channel]; p != nil && len(p.held) > 0 {
+		if m.pid != nil {
+			s.retry(ctx, m.channel)
+		} else {
+			s.scheduleRetry(ctx, p, m.channel)
+		}
+	}
+	for id, r := range s.reqs {
+		if r.pid == nil && r.sub.channel == m.channel {
+			if m.pid != nil {
+				s.sendReq(ctx, id, r)
+			} else {
+				s.retryReqLater(ctx, id)
+			}
+		}
+	}
 }
 
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
@@ -325,7 +365,7 @@ func (s *session) newReq(ctx actor.Context, sub *subscription, msg any) {
 func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
 	pid := s.pidFor(ctx, r.sub.channel)
 	if pid == nil {
-		s.retryReqLater(ctx, id)
+		r.pid = nil // sent by onPidResolved
 		return
 	}
 	r.pid, r.sent = pid, time.Now()
