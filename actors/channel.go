@@ -65,6 +65,10 @@ type Env struct {
 	// Leaders, when set, tells channel actors of their shard's leader changes (it must be the NodeHost's
 	// RaftEventListener).
 	Leaders *LeaderEvents
+	// Probe, when set, checks now whether a node answers (a connection to its actor address), and marks
+	// it down in Up when it does not. An activation probes the node of the leader its replica names:
+	// after a failover it is often the dead node, which this node's periodic probes have not caught yet.
+	Probe func(node uint64) bool
 	// Campaign, when set, makes this node's replica of a shard start an election now (cluster.Elector):
 	// an activation uses it instead of waiting for Raft's election timer when its replica knows no live
 	// leader (see campaignUntilLed).
@@ -409,10 +413,23 @@ func (a *channelActor) campaignUntilLed(mine uint64, deadline time.Time) error {
 	canCampaign := a.env.Campaign != nil && !joining
 	start := time.Now()
 	next, backoff := start, time.Millisecond
+	probed := uint64(0)
 	for {
 		leader, _, ok, err := nh.GetLeaderID(a.shardID)
 		if err == nil && ok && a.replicaUp(leader) {
-			return nil
+			node := a.replicaNode(leader)
+			if leader == mine || a.env.Probe == nil || probed == leader || node == 0 {
+				return nil
+			}
+			// Checked once per named leader: this activation exists because the channel's previous
+			// one went away, often with its node (and the leader); waiting for this node's own probes
+			// to notice, then for the election, is most of a failover.
+			probed = leader
+			if a.env.Probe(node) {
+				return nil
+			}
+			a.log.Debug().Uint64("leader_node", node).Msg("the shard's leader does not answer; campaigning")
+			continue
 		}
 		now := time.Now()
 		if now.After(deadline) {
@@ -705,6 +722,16 @@ func (a *channelActor) state() (store.ChannelState, error) {
 		return store.ChannelState{}, err
 	}
 	return v.(store.ChannelState), nil
+}
+
+// replicaNode returns the node holding replica id (0: not a known replica).
+func (a *channelActor) replicaNode(replica uint64) uint64 {
+	for _, r := range a.replicas {
+		if r.ReplicaID == replica {
+			return r.NodeID
+		}
+	}
+	return 0
 }
 
 // replicaUp reports whether the node holding replica id is believed alive.

@@ -108,6 +108,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Preferred:       b.preferred,
 		Leaders:         leaders,
 		Campaign:        elector.Campaign,
+		Probe:           b.probe,
 		Mover:           registry{b},
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
@@ -289,6 +290,25 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		return n.Actor, nil
 	}
 	return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
+}
+
+// probe dials node id's actor address now; a node that does not answer is marked down (Liveness.Suspect)
+// until its next successful periodic probe.
+func (b *Broker) probe(id uint64) bool {
+	if id == b.cfg.NodeID {
+		return true
+	}
+	n, ok := registry{b}.Node(id)
+	if !ok {
+		return true // unknown: nothing to say
+	}
+	c, err := b.dialActor(n.Actor, 100*time.Millisecond)
+	if err != nil {
+		b.live.Suspect(n.Actor)
+		return false
+	}
+	c.Close()
+	return true
 }
 
 func (b *Broker) dialActor(addr string, timeout time.Duration) (net.Conn, error) {
