@@ -96,7 +96,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	var gwPID *actor.PID
 	env := &actors.Env{
 		NodeHost: b.nh, DB: b.db, NodeID: cfg.NodeID, Registry: registry{b},
-		ShardConfig: cluster.ShardConfig,
+		ShardConfig: cluster.ShardConfigFor(cfg.Tuning.RTTMillisecond),
 		Defaults: store.ChannelConfig{MaxMsgs: cfg.Channels.MaxMsgs, MaxBytes: cfg.Channels.MaxBytes,
 			MaxAge: int64(cfg.Channels.MaxAge), DedupeWindow: int64(cfg.Channels.DedupeWindow)},
 		IdleTimeout:     time.Duration(cfg.Channels.IdleTimeout),

@@ -20,8 +20,9 @@ type HostConfig struct {
 	// RaftAddr is the host:port other replicas reach this node on. It is the node's Raft identity: it must
 	// not change across restarts of the same data dir.
 	RaftAddr string
-	// RTTMillisecond is the Raft tick. Elections take 10-20 ticks (ElectionRTT 10). Every resident replica is
-	// ticked every RTT, so a small tick costs CPU per resident shard (see shared notes: ~10 us/replica/tick).
+	// RTTMillisecond is the Raft tick. Every resident replica is ticked every RTT, quiet or not, so a
+	// small tick costs CPU per resident shard (~7 us per replica per tick on the 2-core machine); channel
+	// shards' timeouts are set in milliseconds (ShardConfigFor).
 	RTTMillisecond uint64
 	// LogDBShards and ExecShards are fixed in the NodeHost dir at first start and cannot change later. Fewer
 	// LogDB shards let one fsync cover entries of many channels (group commit): 1 is by far the fastest on
@@ -54,7 +55,7 @@ var queuesOnce sync.Once
 
 // DefaultHostConfig returns the settings a single small node runs with.
 func DefaultHostConfig(dir, raftAddr string) HostConfig {
-	return HostConfig{Dir: dir, RaftAddr: raftAddr, RTTMillisecond: 10, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small"}
+	return HostConfig{Dir: dir, RaftAddr: raftAddr, RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small"}
 }
 
 // Validate reports a configuration error in terms the operator can act on.
@@ -145,23 +146,40 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	return nh, nil
 }
 
-// ShardConfig returns the Raft settings of a channel shard replica.
-func ShardConfig(shardID, replicaID uint64) config.Config {
-	return config.Config{
-		ShardID:   shardID,
-		ReplicaID: replicaID,
-		// 20 ticks of 10 ms: a loaded 2-core machine running several nodes delays heartbeats past 100 ms
-		// often enough to cause needless elections (each one strands proposals); 200-400 ms does not.
-		ElectionRTT:  20,
-		HeartbeatRTT: 2,
-		CheckQuorum:  true,
-		// A replica that comes back (node restarted, partition healed) must not depose a healthy leader
-		// by campaigning with a higher term: the leader is where the channel's actor runs.
-		PreVote: true,
-		// Snapshots of an on-disk state machine only record the applied index (cheap); they let
-		// Dragonboat compact the Raft log so it does not grow without bound.
-		SnapshotEntries:    10000,
-		CompactionOverhead: 5000,
-		WaitReady:          false,
+// Channel shards' Raft timing, in milliseconds (converted to ticks of the NodeHost's RTT by
+// ShardConfigFor). Elections are the safety net, not the mechanism: a channel activation makes its own
+// replica campaign at once (Elector), on a wake, a create and after a failover, so these only decide
+// how soon a follower takes over when nothing above it acts (its leader partitioned away while the
+// channel's actor lives on, say). A long election timeout is what lets the tick be coarse (every
+// resident replica is ticked every RTT, quiet or not), and it also keeps a loaded 2-core machine
+// running several nodes from holding needless elections when heartbeats are late (each strands
+// proposals).
+const (
+	channelElectionMs  = 500
+	channelHeartbeatMs = 100
+)
+
+// ShardConfigFor returns the Raft settings of channel shard replicas on a NodeHost ticking every
+// rttMs milliseconds.
+func ShardConfigFor(rttMs uint64) func(shardID, replicaID uint64) config.Config {
+	heartbeat := max(1, channelHeartbeatMs/rttMs)
+	// Dragonboat requires ElectionRTT > 2 x HeartbeatRTT.
+	election := max(2*heartbeat+1, channelElectionMs/rttMs)
+	return func(shardID, replicaID uint64) config.Config {
+		return config.Config{
+			ShardID:      shardID,
+			ReplicaID:    replicaID,
+			ElectionRTT:  election,
+			HeartbeatRTT: heartbeat,
+			CheckQuorum:  true,
+			// A replica that comes back (node restarted, partition healed) must not depose a healthy
+			// leader by campaigning with a higher term: the leader is where the channel's actor runs.
+			PreVote: true,
+			// Snapshots of an on-disk state machine only record the applied index (cheap); they let
+			// Dragonboat compact the Raft log so it does not grow without bound.
+			SnapshotEntries:    10000,
+			CompactionOverhead: 5000,
+			WaitReady:          false,
+		}
 	}
 }
