@@ -50,35 +50,91 @@ type StopShard struct {
 }
 
 // NewShardManager returns the props of the node's shard manager actor.
+//
+// Starting a replica can take milliseconds (Dragonboat bootstraps a new shard with synchronous writes
+// under its NodeHost lock) and, while the previous run of the replica is still unloading, retries; a
+// drop deletes data. None of it runs in the mailbox: each operation runs on its own goroutine and
+// reports back, so the replicas of different channels start concurrently and one slow start holds up
+// no other channel's wake. Operations on the same shard stay in arrival order (a stop never overtakes
+// the start before it): while one runs, later ones for its shard wait in a per-shard queue.
 func NewShardManager(env *Env) *actor.Props {
-	return actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
+	return actor.PropsFromProducer(func() actor.Actor { return &shardManager{env: env, queued: map[uint64][]shardOp{}} },
+		actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
+}
+
+type shardManager struct {
+	env *Env
+	// queued: shard -> operations not yet run, behind the one running (present while one runs).
+	// Owned by the shard manager actor.
+	queued map[uint64][]shardOp
+}
+
+type shardOp struct {
+	msg    any // *StartShard, *StopShard or *DropShard
+	sender *actor.PID
+}
+
+// shardOpDone tells the shard manager that the operation running for shard finished.
+type shardOpDone struct{ shard uint64 }
+
+func (s *shardManager) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *StartShard:
+		s.enqueue(ctx, m.ShardID, shardOp{m, ctx.Sender()})
+	case *StopShard:
+		s.enqueue(ctx, m.ShardID, shardOp{m, ctx.Sender()})
+	case *DropShard:
+		s.enqueue(ctx, m.ShardID, shardOp{m, ctx.Sender()})
+	case *shardOpDone:
+		q := s.queued[m.shard]
+		if len(q) == 0 {
+			delete(s.queued, m.shard)
+			return
+		}
+		s.queued[m.shard] = q[1:]
+		s.run(ctx, m.shard, q[0])
+	case *CatchUp:
+		// A linearizable read returns once this replica has applied everything committed before it
+		// was asked: the replica has caught up. It may take a while (a snapshot streaming in), so it
+		// runs beside the actor and answers the asker directly.
+		env, sender, root := s.env, ctx.Sender(), ctx.ActorSystem().Root
+		go func() {
+			err := retryTemp(time.Now().Add(catchUpTimeout), readAttempt, func(ctx context.Context) error {
+				_, err := env.NodeHost.SyncRead(ctx, m.ShardID, &store.StateQuery{})
+				return err
+			})
+			root.Send(sender, sc.WrapOrSelf(&CaughtUp{ShardID: m.ShardID, Err: errString(err)}))
+		}()
+	}
+}
+
+func (s *shardManager) enqueue(ctx actor.Context, shard uint64, op shardOp) {
+	if q, running := s.queued[shard]; running {
+		s.queued[shard] = append(q, op)
+		return
+	}
+	s.queued[shard] = nil
+	s.run(ctx, shard, op)
+}
+
+// run carries out op beside the actor, answers its sender, and reports shardOpDone.
+func (s *shardManager) run(ctx actor.Context, shard uint64, op shardOp) {
+	env, self, root := s.env, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		defer root.Send(self, &shardOpDone{shard: shard})
+		var answer any
+		switch m := op.msg.(type) {
 		case *StartShard:
-			sc.Respond(ctx, &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(ctx, m))})
+			answer = &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(root, m))}
 		case *StopShard:
 			env.stopReplica(m.ShardID, m.Starter)
-		case *CatchUp:
-			// A linearizable read returns once this replica has applied everything committed before it
-			// was asked: the replica has caught up. It may take a while (a snapshot streaming in), so it
-			// runs beside the actor and answers the asker directly.
-			sender, root := ctx.Sender(), ctx.ActorSystem().Root
-			go func() {
-				err := retryTemp(time.Now().Add(catchUpTimeout), readAttempt, func(ctx context.Context) error {
-					_, err := env.NodeHost.SyncRead(ctx, m.ShardID, &store.StateQuery{})
-					return err
-				})
-				root.Send(sender, sc.WrapOrSelf(&CaughtUp{ShardID: m.ShardID, Err: errString(err)}))
-			}()
 		case *DropShard:
-			sender, root := ctx.Sender(), ctx.ActorSystem().Root
-			go func() {
-				err := env.dropReplica(m.ShardID, m.ReplicaID)
-				if sender != nil {
-					root.Send(sender, sc.WrapOrSelf(&ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(err)}))
-				}
-			}()
+			answer = &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.dropReplica(m.ShardID, m.ReplicaID))}
 		}
-	}, actor.WithReceiverMiddleware(sc.UnwrapMiddleware))
+		if answer != nil && op.sender != nil {
+			root.Send(op.sender, sc.WrapOrSelf(answer))
+		}
+	}()
 }
 
 // stopReplica unloads this node's replica of shard if starter is the activation that last started it,
@@ -136,6 +192,9 @@ func (e *Env) setServing(shard uint64, activation *actor.PID, on bool) {
 
 // unloaded forgets a replica this node no longer runs: in the resident bound and its activity clock.
 func (e *Env) unloaded(shard uint64) {
+	e.startersMu.Lock()
+	delete(e.startTimes, shard)
+	e.startersMu.Unlock()
 	e.residents.stopped(shard)
 	e.DB.Forget(shard)
 }
@@ -158,6 +217,14 @@ func (e *Env) startReplica(ctx actor.SenderContext, m *StartShard) error {
 	return nil
 }
 
+// startedAt returns when this node last started its replica of shard (zero: not since this process
+// started, or forgotten after it stopped).
+func (e *Env) startedAt(shard uint64) time.Time {
+	e.startersMu.Lock()
+	defer e.startersMu.Unlock()
+	return e.startTimes[shard]
+}
+
 func (e *Env) startReplicaOnce(m *StartShard) error {
 	targets := map[uint64]dragonboat.Target{}
 	for id, addr := range m.Members {
@@ -176,6 +243,12 @@ func (e *Env) startReplicaOnce(m *StartShard) error {
 	for {
 		err := e.NodeHost.StartOnDiskReplica(targets, join, store.NewChannelStateMachine(e.DB), e.ShardConfig(m.ShardID, m.ReplicaID))
 		if err == nil {
+			e.startersMu.Lock()
+			if e.startTimes == nil {
+				e.startTimes = map[uint64]time.Time{}
+			}
+			e.startTimes[m.ShardID] = time.Now()
+			e.startersMu.Unlock()
 			return nil
 		}
 		if !errors.Is(err, dragonboat.ErrShardAlreadyExist) {

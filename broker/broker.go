@@ -86,6 +86,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	hc.Transport, hc.FS = cfg.Hooks.RaftTransport, cfg.Hooks.RaftFS
 	elector := cluster.NewElector()
 	hc.Elector = elector
+	hostStarted := time.Now()
 	if b.nh, err = cluster.StartNodeHost(hc); err != nil {
 		return b, err
 	}
@@ -109,6 +110,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Leaders:         leaders,
 		Campaign:        elector.Campaign,
 		Probe:           b.probe,
+		HostStarted:     hostStarted,
+		Tick:            time.Duration(cfg.Tuning.RTTMillisecond) * time.Millisecond,
 		Mover:           registry{b},
 		Metrics:         b.Metrics,
 		Log:             log.With().Str("component", "channel").Logger(),
