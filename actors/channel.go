@@ -622,7 +622,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	// the dead leader dropped is retried as soon as the new one may be elected.
 	a.phases.mark("leader")
 	var v any
-	err = retryGrowing(deadline, firstReadAttempt, readAttempt, func(ctx context.Context) (err error) {
+	err = retryGrowing(deadline, firstReadAttempt, readAttempt, a.clockStretch(), func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
 		return err
 	})
@@ -653,7 +653,7 @@ func (a *channelActor) startShard(ctx actor.Context) error {
 	for _, c := range cmds {
 		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
 		// transfer) is simply made again.
-		err := retryGrowing(time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, func(ctx context.Context) error {
+		err := retryGrowing(time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, a.clockStretch(), func(ctx context.Context) error {
 			_, err := env.NodeHost.SyncPropose(ctx, a.session, store.EncodeCommand(nil, c))
 			return err
 		})
@@ -845,6 +845,13 @@ func (a *channelActor) proposeTimeout(want time.Duration) (time.Duration, bool) 
 		return want, false
 	}
 	return want + time.Since(a.env.HostStarted) + 2*a.env.Tick, true
+}
+
+// clockStretch is how much longer than wanted a read or proposal made now must tell Dragonboat it may
+// take, for the same reason as proposeTimeout (its caller then cancels it at the wanted time).
+func (a *channelActor) clockStretch() time.Duration {
+	t, _ := a.proposeTimeout(0)
+	return t
 }
 
 type expireCheck struct{}

@@ -17,13 +17,13 @@ import (
 // waits for its whole deadline. A short attempt and a retry turn that 10 s stall into milliseconds.
 // op must be safe to repeat (reads, idempotent commands).
 func retryTemp(deadline time.Time, attempt time.Duration, op func(context.Context) error) error {
-	return retryGrowing(deadline, attempt, attempt, op)
+	return retryGrowing(deadline, attempt, attempt, 0, op)
 }
 
 // retryGrowing is retryTemp with attempts that start at first and grow by half each retry up to max:
 // where a dropped request is likely (a failover) a short first attempt finds the new leader sooner,
 // and the growth keeps a slow but working request (a loaded machine) from being cut off forever.
-func retryGrowing(deadline time.Time, first, max time.Duration, op func(context.Context) error) error {
+func retryGrowing(deadline time.Time, first, max, stretch time.Duration, op func(context.Context) error) error {
 	attempt := first
 	for {
 		end := time.Now().Add(attempt)
@@ -31,13 +31,18 @@ func retryGrowing(deadline time.Time, first, max time.Duration, op func(context.
 		if end.After(deadline) {
 			end = deadline
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), end)
+		// Dragonboat is given a deadline stretched by stretch (see channelActor.proposeTimeout) and the
+		// attempt is cancelled at end instead.
+		ctx, cancel := context.WithDeadline(context.Background(), end.Add(stretch))
+		t := time.AfterFunc(time.Until(end), cancel)
 		err := op(ctx)
+		t.Stop()
 		cancel()
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
-		if !dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		if !dragonboat.IsTempError(err) && !errors.Is(err, dragonboat.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, dragonboat.ErrCanceled) {
 			return err
 		}
 		time.Sleep(5 * time.Millisecond)
