@@ -457,3 +457,41 @@ func TestMaxActiveChannels(t *testing.T) {
 		t.Fatalf("publish to a reactivated channel: seq %d, %v", seq, err)
 	}
 }
+
+// TestColdWakesCampaign: first publishes to cold channels are each answered with an ack (never a
+// premature "timed out": Dragonboat's proposal clock of a just-started replica jumps at its first tick,
+// and a wake now proposes before that tick), and the activations made their replica campaign instead of
+// waiting for the election timer. The proposal timeout is short so that the NodeHost has run longer
+// than it (the condition of the premature timeout) when the wakes come.
+func TestColdWakesCampaign(t *testing.T) {
+	b := start(t, func(c *broker.Config) {
+		c.Channels.IdleTimeout = broker.Duration(300 * time.Millisecond)
+		c.Tuning.ProposalTimeout = broker.Duration(500 * time.Millisecond)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	const n = 40
+	for i := 0; i < n; i++ {
+		if _, err := c.Publish(ctx, fmt.Sprintf("wake.c%d", i), []byte("create")); err != nil {
+			t.Fatalf("create wake.c%d: %v", i, err)
+		}
+	}
+	tu.Eventually(t, 30*time.Second, "every channel cold", func() bool {
+		return testutil.ToFloat64(b.Metrics.ActiveChannels) == 0 && testutil.ToFloat64(b.Metrics.Resident) == 0
+	})
+	campaigns := testutil.ToFloat64(b.Metrics.Campaigns)
+	var slowest time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		seq, err := c.Publish(ctx, fmt.Sprintf("wake.c%d", i), []byte("wake"))
+		if err != nil || seq != 2 {
+			t.Fatalf("wake wake.c%d: seq %d, %v", i, seq, err)
+		}
+		slowest = max(slowest, time.Since(t0))
+	}
+	if got := testutil.ToFloat64(b.Metrics.Campaigns) - campaigns; got < n {
+		t.Fatalf("%v campaigns for %d wakes, want at least one each", got, n)
+	}
+	t.Logf("slowest of %d wakes: %v", n, slowest)
+}

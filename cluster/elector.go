@@ -20,7 +20,7 @@ import (
 // skips PreVote and, like a leadership transfer, is granted even by voters that hear from a live
 // leader, so it deposes one. Campaign only where the local replica knows no leader, or knows only one
 // that the cluster's liveness probes report dead, or where the layer above decided that leadership
-// must come here. See docs/decisions/0012-leadership-from-above.md.
+// must come here. See docs/decisions/0013-leadership-from-above.md.
 type Elector struct {
 	// handler: set once by the transport factory's Create (Dragonboat's NewNodeHost goroutine), read
 	// by any goroutine that campaigns.

@@ -13,7 +13,7 @@ import (
 // offers no API to change them other than a dragonboat-soft-settings.json file in the process's
 // working directory (or a test-only build tag), which a broker cannot rely on; so Sampan sets the
 // package variables, before any NodeHost starts, through go:linkname. See
-// docs/decisions/0013-residency.md for the sizes chosen and what they cost.
+// docs/decisions/0014-residency.md for the sizes chosen and what they cost.
 
 //go:linkname dragonboatReceiveQueueLen github.com/lni/dragonboat/v4.receiveQueueLen
 var dragonboatReceiveQueueLen uint64
