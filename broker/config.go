@@ -124,7 +124,7 @@ func DefaultConfig() Config {
 		NodeID: 1, Replicas: 3,
 		Data: DefaultData, Listen: DefaultListen, HTTP: DefaultHTTP, Raft: DefaultRaft, Actor: DefaultActor,
 		LogLevel: "info",
-		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 10000, DedupeWindow: Duration(2 * time.Minute)},
+		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 2000, DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024},
 		Tuning: Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},

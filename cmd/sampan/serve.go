@@ -69,6 +69,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			if f.Changed("idle-timeout") {
 				cfg.Channels.IdleTimeout = flg.Channels.IdleTimeout
 			}
+			if f.Changed("max-active") {
+				cfg.Channels.MaxActive = flg.Channels.MaxActive
+			}
 			set("nats", &cfg.NATS.URL, flg.NATS.URL)
 			// Flag rules add to the file's rules.
 			for _, s := range natsExport {
@@ -118,6 +121,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	flg.LogJSON = new(bool)
 	fs.BoolVar(flg.LogJSON, "log-json", false, "JSON logs even on a terminal (default: JSON unless stderr is a terminal)")
 	fs.Var((*durationFlag)(&flg.Channels.IdleTimeout), "idle-timeout", "passivate a channel after this long without traffic")
+	fs.IntVar(&flg.Channels.MaxActive, "max-active", flg.Channels.MaxActive, "channel shard replicas resident on this node (followers too); the least recently used passivate beyond it")
 	fs.StringVar(&flg.NATS.URL, "nats", "", "NATS server URL[,URL...] for the NATS bridge")
 	fs.StringArrayVar(&natsExport, "nats-export", nil, "export rule CHANNEL_PATTERN=SUBJECT, e.g. 'orders.*=sampan.orders.*' (repeatable)")
 	fs.StringArrayVar(&natsImport, "nats-import", nil, "import rule SUBJECT=CHANNEL, e.g. 'ext.*=fromnats.*' (repeatable)")
