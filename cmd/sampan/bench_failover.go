@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -16,72 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 )
 
 // bench failover runs its own cluster of `sampan serve` processes (this binary) on 127.0.0.1, because it
 // has to kill nodes: for each trial it finds the node leading a channel, SIGKILLs it while a client keeps
 // publishing, measures kill -> next publish acked, then restarts the node and waits until it is ready.
-
-type benchNode struct {
-	id                    int
-	dir, raft, listen, hp string
-	cmd                   *exec.Cmd
-	exited                chan struct{}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func (n *benchNode) start(peers string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	n.cmd = exec.Command(self, "serve", "--node-id", fmt.Sprint(n.id), "--peers", peers, "--raft", n.raft,
-		"--listen", n.listen, "--http", n.hp, "--data", n.dir, "--log-level", logLevel())
-	// The nodes log errors about the peer just killed; keep the report readable (SAMPAN_BENCH_LOGS=DIR
-	// keeps each node's log there instead, at SAMPAN_BENCH_LOG_LEVEL, info by default).
-	if dir := os.Getenv("SAMPAN_BENCH_LOGS"); dir != "" {
-		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("node%d.log", n.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		n.cmd.Stdout, n.cmd.Stderr = f, f
-	}
-	if err := n.cmd.Start(); err != nil {
-		return err
-	}
-	n.exited = make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(n.exited) }()
-	return nil
-}
-
-func (n *benchNode) ready(ctx context.Context) error {
-	for {
-		r, err := http.Get("http://" + n.hp + "/readyz")
-		if err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("node %d not ready: %w", n.id, ctx.Err())
-		case <-n.exited:
-			return fmt.Errorf("node %d exited", n.id)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
 
 func newBenchFailover() *cobra.Command {
 	var (
@@ -108,25 +44,13 @@ failure. Prints p50/p90/p99/max.`,
 				return err
 			}
 			defer os.RemoveAll(base)
-			ns := make([]*benchNode, nodes)
-			var peers []string
-			for i := range ns {
-				n := &benchNode{id: i + 1, dir: filepath.Join(base, fmt.Sprint(i+1))}
-				for _, p := range []*string{&n.raft, &n.listen, &n.hp} {
-					if *p, err = freeAddr(); err != nil {
-						return err
-					}
-				}
-				ns[i] = n
-				peers = append(peers, fmt.Sprintf("%d@%s", n.id, n.raft))
+			ns, peerList, err := newBenchNodes(base, nodes)
+			if err != nil {
+				return err
 			}
-			peerList := strings.Join(peers, ",")
 			defer func() {
 				for _, n := range ns {
-					if n.cmd != nil && n.cmd.Process != nil {
-						_ = n.cmd.Process.Signal(syscall.SIGTERM)
-						<-n.exited
-					}
+					n.stop(30 * time.Second)
 				}
 			}()
 			ctx, stop := context.WithTimeout(context.Background(), time.Duration(trials)*time.Minute)
@@ -242,28 +166,4 @@ failure. Prints p50/p90/p99/max.`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON line")
 	f.BoolVar(&verbose, "verbose", false, "print the publish attempts that failed during each failover")
 	return cmd
-}
-
-func benchChannelStatus(httpAddr, name string) (broker.ChannelStatus, bool) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	r, err := hc.Get("http://" + httpAddr + "/channels/" + name)
-	if err != nil {
-		return broker.ChannelStatus{}, false
-	}
-	defer r.Body.Close()
-	var cs broker.ChannelStatus
-	if r.StatusCode != 200 || json.NewDecoder(r.Body).Decode(&cs) != nil {
-		return cs, false
-	}
-	return cs, true
-}
-
-func logLevel() string {
-	if os.Getenv("SAMPAN_BENCH_LOGS") == "" {
-		return "error"
-	}
-	if l := os.Getenv("SAMPAN_BENCH_LOG_LEVEL"); l != "" {
-		return l
-	}
-	return "info"
 }
