@@ -295,8 +295,10 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
 }
 
-// probe dials node id's actor address now; a node that does not answer is marked down (Liveness.Suspect)
-// until its next successful periodic probe.
+// probe dials node id's actor address now. A node that refuses the connection (its process is gone)
+// is marked down (Liveness.Suspect) until its next successful periodic probe, and probe reports false.
+// A dial that only times out proves nothing on a loaded machine: the node counts as up (the periodic
+// probes and Raft's election timeout handle a node that hangs or is cut off).
 func (b *Broker) probe(id uint64) bool {
 	if id == b.cfg.NodeID {
 		return true
@@ -305,8 +307,12 @@ func (b *Broker) probe(id uint64) bool {
 	if !ok {
 		return true // unknown: nothing to say
 	}
-	c, err := b.dialActor(n.Actor, 100*time.Millisecond)
+	c, err := b.dialActor(n.Actor, 300*time.Millisecond)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return true
+		}
 		b.live.Suspect(n.Actor)
 		return false
 	}

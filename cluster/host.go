@@ -172,6 +172,7 @@ func ShardConfigFor(rttMs uint64) func(shardID, replicaID uint64) config.Config 
 			ElectionRTT:  election,
 			HeartbeatRTT: heartbeat,
 			CheckQuorum:  true,
+			Quiesce:      true,
 			// A replica that comes back (node restarted, partition healed) must not depose a healthy
 			// leader by campaigning with a higher term: the leader is where the channel's actor runs.
 			PreVote: true,

@@ -213,7 +213,21 @@ type benchCluster struct {
 	clients []*client.Client
 }
 
+// startBenchCluster starts the nodes, on fresh ports a few times over if one of them was taken
+// between freeAddr choosing it and the node binding it (other processes on the machine pick free
+// ports too).
 func startBenchCluster(ctx context.Context, o *benchChannelsOpts, dir string, idle time.Duration) (*benchCluster, error) {
+	for attempt := 1; ; attempt++ {
+		sub := filepath.Join(dir, fmt.Sprintf("try%d", attempt))
+		bc, err := startBenchClusterOnce(ctx, o, sub, idle)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return bc, err
+		}
+		o.progress("a port was taken meanwhile (%v); starting again on other ports", err)
+	}
+}
+
+func startBenchClusterOnce(ctx context.Context, o *benchChannelsOpts, dir string, idle time.Duration) (*benchCluster, error) {
 	// Room for every resident channel of the resident phase (each node holds a replica of each with
 	// R = min(3, nodes)), so none passivates for the bound.
 	maxActive := max(broker.DefaultConfig().Channels.MaxActive, o.resident+100)
