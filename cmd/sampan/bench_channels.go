@@ -37,7 +37,7 @@ type benchChannelsOpts struct {
 	prefix, dir             string
 	idleTimeout, idleWindow time.Duration
 	residentIdle, coldWait  time.Duration
-	opTimeout               time.Duration
+	opTimeout, quiesceWait  time.Duration
 	out                     io.Writer // progress lines (nil: none)
 }
 
@@ -168,6 +168,7 @@ report heap and RSS per resident replica and the idle CPU with them loaded (--co
 	f.IntVar(&o.wakeSample, "wake-sample", 200, "cold channels woken one at a time")
 	f.IntVar(&o.wakeCount, "wake-count", -1, "cold channels then woken concurrently (-1: all the others)")
 	f.IntVar(&o.resident, "resident", 0, "channels to keep resident on fresh nodes for the resident-replica phase (0: skip it)")
+	f.DurationVar(&o.quiesceWait, "quiesce-wait", 6*time.Second, "how long resident replicas are left quiet before their idle CPU is measured (they quiesce after 5 s)")
 	f.DurationVar(&o.residentIdle, "resident-idle-timeout", time.Hour, "the nodes' idle timeout in the resident phase (long: nothing passivates)")
 	f.DurationVar(&o.coldWait, "cold-timeout", 5*time.Minute, "how long to wait for every channel to go cold (or resident) before reporting that it did not")
 	f.DurationVar(&o.opTimeout, "op-timeout", 30*time.Second, "deadline of each publish (an expired one counts as an error)")
@@ -443,6 +444,14 @@ func benchResidentPhase(ctx context.Context, o *benchChannelsOpts, dir string, r
 		return nil, fmt.Errorf("resident memory: %w", err)
 	}
 	r.Memory = *perItem(base, after, r.Replicas)
+	// Quiet replicas stop heartbeating once they have been idle for ten election timeouts (5 s, Raft
+	// quiesce): the steady state is measured after that.
+	o.progress("waiting %v for the resident replicas to quiesce", o.quiesceWait)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(o.quiesceWait):
+	}
 	o.progress("idle CPU over %v with %d resident replicas", o.idleWindow, r.Replicas)
 	cpu, err := bc.idleCPU(ctx, o.idleWindow)
 	if err != nil {
