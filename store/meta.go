@@ -141,6 +141,24 @@ type MetaState struct {
 
 	// BridgeCursors: NATS bridge export rule -> channel -> last seq exported (meta_bridge.go).
 	BridgeCursors map[string]map[string]uint64 `msgpack:"bridge_cursors,omitempty"`
+
+	// load: node -> replicas it holds, derived from Channels (not serialized: rebuilt once after a
+	// restore by loads) and kept up to date by every command that changes a replica list, so that
+	// placing a channel costs O(nodes), not a scan of every registered channel.
+	load map[uint64]int
+}
+
+// loads returns the per-node replica counts, counting them once if they are not known yet.
+func (s *MetaState) loads() map[uint64]int {
+	if s.load == nil {
+		s.load = map[uint64]int{}
+		for _, ch := range s.Channels {
+			for _, r := range ch.Replicas {
+				s.load[r.NodeID]++
+			}
+		}
+	}
+	return s.load
 }
 
 // NewMetaState returns the empty state.
@@ -179,9 +197,11 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 		}
 		ch := &ChannelInfo{Name: c.Channel, ShardID: s.NextShardID}
 		s.NextShardID++
+		load := s.loads()
 		for _, n := range nodes {
 			ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: n})
 			s.NextReplicaID++
+			load[n]++
 		}
 		s.Channels[c.Channel] = ch
 		return ch, nil
@@ -207,17 +227,11 @@ func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
 func (s *MetaState) place(n int, skip ...uint64) []uint64 {
 	load := map[uint64]int{}
 	var live []uint64
+	held := s.loads()
 	for id, node := range s.Nodes {
 		if node.holdsReplicas() && !slices.Contains(skip, id) {
 			live = append(live, id)
-			load[id] = 0
-		}
-	}
-	for _, ch := range s.Channels {
-		for _, r := range ch.Replicas {
-			if _, ok := load[r.NodeID]; ok {
-				load[r.NodeID]++
-			}
+			load[id] = held[id]
 		}
 	}
 	sort.Slice(live, func(i, j int) bool {
@@ -310,6 +324,7 @@ func (s *MetaState) addReplica(channel string, from uint64, avoid []uint64) (*Ch
 	}
 	ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: to[0], Joining: true})
 	s.NextReplicaID++
+	s.loads()[to[0]]++
 	return ch, nil
 }
 
@@ -318,9 +333,11 @@ func (s *MetaState) finishMove(channel string, removed, joined uint64) (*Channel
 	if ch == nil {
 		return nil, fmt.Errorf("channel %s not found", channel)
 	}
+	load := s.loads()
 	out := ch.Replicas[:0]
 	for _, r := range ch.Replicas {
 		if r.ReplicaID == removed && removed != 0 {
+			load[r.NodeID]--
 			continue
 		}
 		if r.ReplicaID == joined {

@@ -203,3 +203,96 @@ func TestMetaMoveOffDrainingNode(t *testing.T) {
 		t.Fatal("a removed node id was reused")
 	}
 }
+
+// TestMetaLoadCountersMatchRecount: the per-node replica counts placement uses equal a recount of the
+// registry after random sequences of creates, replica moves (add, finish) and node drains, including
+// across a snapshot and restore (where they are rebuilt).
+func TestMetaLoadCountersMatchRecount(t *testing.T) {
+	recount := func(s *MetaState) map[uint64]int {
+		m := map[uint64]int{}
+		for _, ch := range s.Channels {
+			for _, r := range ch.Replicas {
+				m[r.NodeID]++
+			}
+		}
+		return m
+	}
+	check := func(t *testing.T, s *MetaState, step int) {
+		t.Helper()
+		want, got := recount(s), map[uint64]int{}
+		for id, n := range s.loads() {
+			if n != 0 {
+				got[id] = n
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d: counters %v, recount %v", step, got, want)
+		}
+	}
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		s := NewMetaState()
+		for id := uint64(1); id <= 5; id++ {
+			regNode(s, id)
+		}
+		for step := 0; step < 300; step++ {
+			name := fmt.Sprintf("c%d", rng.Intn(60))
+			switch op := rng.Intn(10); {
+			case op < 5:
+				_, _ = s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: name, Replicas: 1 + rng.Intn(3)})
+			case op < 7:
+				if ch := s.Channels[name]; ch != nil {
+					from := ch.Replicas[rng.Intn(len(ch.Replicas))].NodeID
+					_, _ = s.Apply(&MetaCommand{Op: MetaAddReplica, Channel: name, Node: NodeInfo{ID: from}})
+				}
+			case op < 9:
+				if ch := s.Channels[name]; ch != nil {
+					var joined, removed uint64
+					for _, r := range ch.Replicas {
+						if r.Joining {
+							joined = r.ReplicaID
+						} else if removed == 0 || rng.Intn(2) == 0 {
+							removed = r.ReplicaID
+						}
+					}
+					if joined != 0 {
+						_, _ = s.Apply(&MetaCommand{Op: MetaFinishMove, Channel: name, Removed: removed, Joined: joined})
+					}
+				}
+			default:
+				var buf bytes.Buffer
+				sm := &metaSM{state: s}
+				if err := sm.SaveSnapshot(&buf, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := sm.RecoverFromSnapshot(&buf, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				s = sm.state
+			}
+			check(t, s, step)
+		}
+	}
+}
+
+// BenchmarkMetaCreate: one channel create with 10,000 or 100,000 channels already registered (placement
+// reads counters, so the cost should not grow with the registry).
+func BenchmarkMetaCreate(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := NewMetaState()
+			for id := uint64(1); id <= 3; id++ {
+				regNode(s, id)
+			}
+			for i := 0; i < n; i++ {
+				_, _ = s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("pre.%d", i), Replicas: 3})
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: fmt.Sprintf("new.%d", i), Replicas: 3}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
