@@ -333,6 +333,10 @@ func (s *MetaState) finishMove(channel string, removed, joined uint64) (*Channel
 	if ch == nil {
 		return nil, fmt.Errorf("channel %s not found", channel)
 	}
+	if removed != 0 && len(ch.Replicas) == 1 && ch.Replicas[0].ReplicaID == removed {
+		// A late or hand-made command: the drain protocol never removes a channel's last replica.
+		return nil, fmt.Errorf("replica %d is the only replica of %s", removed, channel)
+	}
 	load := s.loads()
 	out := ch.Replicas[:0]
 	for _, r := range ch.Replicas {

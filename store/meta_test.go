@@ -296,3 +296,21 @@ func BenchmarkMetaCreate(b *testing.B) {
 		})
 	}
 }
+
+// TestMetaFinishMoveKeepsLastReplica: a finish-move that would remove a channel's only replica (never
+// sent by the drain, but a late or hand-made command could be) is refused and changes nothing.
+func TestMetaFinishMoveKeepsLastReplica(t *testing.T) {
+	s := NewMetaState()
+	regNode(s, 1)
+	ch, err := s.Apply(&MetaCommand{Op: MetaCreateChannel, Channel: "solo", Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := ch.Replicas[0].ReplicaID
+	if _, err := s.Apply(&MetaCommand{Op: MetaFinishMove, Channel: "solo", Removed: only}); err == nil {
+		t.Fatal("the only replica was removed")
+	}
+	if got := s.Channels["solo"].Replicas; len(got) != 1 || got[0].ReplicaID != only || s.loads()[1] != 1 {
+		t.Fatalf("replicas after the refused command: %+v, load %v", got, s.loads())
+	}
+}
