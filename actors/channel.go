@@ -398,59 +398,37 @@ func (a *channelActor) abandonStale(ctx actor.Context) {
 	a.complete(ctx, false)
 }
 
-// Campaign backoff: the first campaign is immediate; while no leader shows up it is asked again after
-// 1, 2, 4 ... campaignBackoffMax ms (a campaign Dragonboat skipped because the shard's bootstrap
-// membership is not applied yet costs nothing, and one that lost its vote must not keep raising the
-// term), for at most campaignWindow; after that Raft's own election timer is the fallback.
-const (
-	campaignBackoffMax = 32 * time.Millisecond
-	campaignWindow     = 300 * time.Millisecond
-)
-
-// campaignUntilLed waits until the shard has a leader on a node that is up. While this node's replica
-// knows no leader, or knows one whose node the liveness probes report down, it makes the replica
-// campaign (Env.Campaign) rather than wait out the election timer: this activation decided that the
-// channel is served here, and an election needs a live leader nowhere to be displaced. Where a live
-// leader is known nothing is done: the vote would depose it (leadHere moves it with a transfer).
+// campaignUntilLed waits until the shard has a leader on a node that is up, carrying out what
+// electionStep decides at each look at the local replica (see there).
 func (a *channelActor) campaignUntilLed(mine uint64, deadline time.Time) error {
-	nh := a.env.NodeHost
-	joining := false
+	el := election{mine: mine, start: time.Now(), deadline: deadline, canCampaign: a.env.Campaign != nil, canProbe: a.env.Probe != nil}
 	for _, r := range a.replicas {
-		if r.ReplicaID == mine {
-			joining = r.Joining
+		if r.ReplicaID == mine && r.Joining {
+			el.canCampaign = false // a joining (non-voting) replica cannot be elected
 		}
 	}
-	canCampaign := a.env.Campaign != nil && !joining
-	start := time.Now()
-	next, backoff := start, time.Millisecond
-	probed := uint64(0)
 	for {
-		leader, _, ok, err := nh.GetLeaderID(a.shardID)
-		if err == nil && ok && a.replicaUp(leader) {
-			node := a.replicaNode(leader)
-			if leader == mine || a.env.Probe == nil || probed == leader || node == 0 {
-				return nil
-			}
-			// Checked once per named leader: this activation exists because the channel's previous
-			// one went away, often with its node (and the leader); waiting for this node's own probes
-			// to notice, then for the election, is most of a failover.
-			probed = leader
-			if a.env.Probe(node) {
-				return nil
-			}
-			a.log.Debug().Uint64("leader_node", node).Msg("the shard's leader does not answer; campaigning")
-			continue
+		var obs leaderView
+		leader, _, ok, err := a.env.NodeHost.GetLeaderID(a.shardID)
+		obs.running = err == nil
+		if err == nil && ok {
+			obs.leader, obs.leaderNode, obs.leaderUp = leader, a.replicaNode(leader), a.replicaUp(leader)
 		}
-		now := time.Now()
-		if now.After(deadline) {
+		switch step := el.step(time.Now(), obs); step {
+		case electionLed:
+			return nil
+		case electionTimedOut:
 			return errors.New("no raft leader before start timeout")
-		}
-		if canCampaign && err == nil && !now.Before(next) && now.Sub(start) < campaignWindow {
+		case electionProbe:
+			if !a.env.Probe(obs.leaderNode) {
+				a.log.Debug().Uint64("leader_node", obs.leaderNode).Msg("the shard's leader does not answer; campaigning")
+			}
+		case electionCampaign:
 			a.env.Campaign(a.shardID, mine)
 			a.env.Metrics.Campaigns.Inc()
-			next, backoff = now.Add(backoff), min(2*backoff, campaignBackoffMax)
+		case electionWait:
+			time.Sleep(500 * time.Microsecond)
 		}
-		time.Sleep(500 * time.Microsecond)
 	}
 }
 
