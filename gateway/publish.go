@@ -48,8 +48,8 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 		return
 	}
 	if p.pid != nil && !p.pid.Equal(pid) && len(p.sent) > 0 {
-		// No activation right now, or a new one while batches are pending at the old one: wait, so
-		// nothing overtakes what was sent before.
+		// A new activation while batches are pending at the old one: wait, so nothing overtakes what
+		// was sent before.
 		p.held = append(p.held, m)
 		s.scheduleRetry(ctx, p, m.Channel)
 		return
