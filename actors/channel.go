@@ -665,8 +665,8 @@ func (a *channelActor) setMembers(replicas []store.Replica) error {
 // announce tells every live node's gateway not told yet that this activation serves the channel, so
 // that gateways whose sessions subscribe to it register. Called at activation and at every replica
 // check: a node that was down (or looked down) when the channel activated is told once it is back.
-// Without that its gateway waited for an Activated that never came and its subscribers stalled until
-// they reconnected; found by the testkit (TestSoak seed 202).
+// Without that its gateway waits for an Activated that never comes and its subscribers stall until
+// they reconnect.
 //
 // With again every live gateway is told, even those told before: a gateway that has registered since
 // with a second activation of the channel (placement differed during a fault) is left waiting for an

@@ -143,9 +143,7 @@ func (s *shardManager) run(ctx actor.Context, shard uint64, op shardOp) {
 // second activation of the channel elsewhere (placement differed during a network fault) that stops
 // unloads the replica this node's activation proposes and reads through; that one stays up, answers
 // every read "unavailable", and nothing restarts the replica: its subscribers stall, new subscriptions
-// fail, and the replica falls behind. Seen several times per run in the testkit's debug logs (TestSoak
-// seeds 402-409), and the cause of its finding "channel left without an activation after faults"
-// (seeds 202, 402, 404, 407, 409).
+// fail, and the replica falls behind (a channel left without a usable activation after faults).
 func (e *Env) stopReplica(shard uint64, starter string) {
 	e.startersMu.Lock()
 	if s, ok := e.serving[shard]; ok && s != starter {
@@ -462,9 +460,9 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		// Another activation may have committed entries this one did not propose (placement differed
 		// during a network fault, and the other one, busy, has had no quiet moment to hand off): adopt
 		// the last seq from the local replica, so that gateways registered here learn of those messages
-		// (the answer to their periodic Register carries it) and their sessions fetch them. Found by the
-		// testkit (TestREADMEExample seed 11: a subscriber on the node that ran the second activation
-		// received nothing for as long as the publisher kept publishing through the first).
+		// (the answer to their periodic Register carries it) and their sessions fetch them. Otherwise a
+		// subscriber on the node that ran the second activation receives nothing for as long as the
+		// publisher keeps publishing through the first.
 		if st, ok, err := a.env.DB.ShardState(a.shardID); err == nil && ok && st.LastSeq > a.lastSeq {
 			a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
 		}
@@ -479,9 +477,9 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		if r.NodeID != a.env.NodeID && a.env.Up != nil && !a.env.Up(r.NodeID) {
 			a.lagging[r.NodeID] = r.ReplicaID
 		}
-		// Down and back between two checks (a quick restart): seen by when it came up. Found by the
-		// testkit (TestJepsen seed 6): a node crashed for half a second came back with its replica of
-		// an active channel stopped for good, falling further behind with every publish.
+		// Down and back between two checks (a quick restart): seen by when it came up. Otherwise a node
+		// crashed for half a second comes back with its replica of an active channel stopped for good,
+		// falling further behind with every publish.
 		if _, lag := a.lagging[r.NodeID]; !lag && r.NodeID != a.env.NodeID && a.env.UpSince != nil {
 			if since := a.env.UpSince(r.NodeID); !since.IsZero() && since.After(a.started[r.NodeID]) {
 				a.lagging[r.NodeID] = r.ReplicaID
@@ -491,8 +489,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	// Every reassertEvery checks, every replica is asked to run again (StartShard is idempotent and
 	// cheap on a running replica). Another activation of the channel (placement differed during a
 	// network fault) that stops hands its StopShard to replicas this one relies on, and nothing tells
-	// this one: found by the testkit (TestJepsen seed 6, TestSoak seed 202: a live node's replica of an
-	// active channel stayed stopped, falling further behind).
+	// this one: a live node's replica of an active channel would stay stopped, falling further behind.
 	for _, r := range a.replicas {
 		if r.NodeID == a.env.NodeID || (a.env.Up != nil && !a.env.Up(r.NodeID)) {
 			continue

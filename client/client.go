@@ -319,8 +319,8 @@ func (l *link) onErr(f *protocol.Err) {
 		s := c.subs[f.Sid]
 		// A subscription already running that the server cannot serve for a moment (its channel is
 		// between activations after a failure) asks again instead of ending: the promise is to resume
-		// with no gap. Found by the testkit (TestSoak seed 101: "unavailable: read channel state: shard
-		// not found" ended a subscription for good during a failover).
+		// with no gap ("unavailable: read channel state: shard not found" during a failover must not end
+		// a subscription for good).
 		retry := s != nil && c.err == nil && s.acknowledged() && s.ackErr == nil && errors.Is(e, ErrUnavailable)
 		if !retry {
 			delete(c.subs, f.Sid)

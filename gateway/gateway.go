@@ -55,8 +55,8 @@ type refreshTick struct{}
 // saw: after a network fault a channel actor may have dropped this gateway (its connection to this
 // node broke) while this gateway saw nothing, or a Deliver or Registered answer may have been lost.
 // Registering again is idempotent; the answer carries the channel's last seq, which lets sessions
-// fetch what they missed. Found by the testkit (TestJepsen seed 3, partitions and lossy links):
-// subscribers stopped short of the last message, or stopped receiving altogether, until reconnected.
+// fetch what they missed. Without it, after partitions and lossy links, subscribers stop short of the
+// last message, or stop receiving altogether, until they reconnect.
 const refreshEvery = time.Second
 
 // registerTimeout is how long a Register may stay unanswered before it is sent again through placement.
@@ -201,8 +201,8 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 					// Not a passivation: the link to the actor's node broke (the node died, or a network
 					// partition). The actor may live on, has dropped this gateway (it watches it), and will
 					// not announce itself again: register again, through placement, until one answers.
-					// Found by the testkit (TestJepsen seed 3): subscribers on a node cut off for half a
-					// second never received live messages again.
+					// Otherwise subscribers on a node cut off for half a second never receive live
+					// messages again.
 					ci.registering = false
 					g.retryLater(ctx, name)
 				}

@@ -46,8 +46,8 @@ type retryReq struct{ id uint64 }
 // between nodes are at-most-once: one lost to a broken connection while its target lives on (nothing
 // reports it terminated) would otherwise hold its subscription forever, since a subscription waiting
 // on a fetch takes no live messages. Both requests are reads, safe to repeat; a late second answer
-// finds no request and is dropped. Found by the testkit (TestREADMEExample seed 11: a subscriber on a
-// node isolated for 0.7 s right after subscribing never received a message).
+// finds no request and is dropped. Otherwise a subscriber on a node isolated for 0.7 s right after
+// subscribing never receives a message.
 type reqTick struct{}
 
 const reqResendAfter = 2 * time.Second
