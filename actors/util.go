@@ -34,9 +34,12 @@ func retryGrowing(deadline time.Time, first, max, stretch time.Duration, op func
 		// Dragonboat is given a deadline stretched by stretch (see channelActor.proposeTimeout) and the
 		// attempt is cancelled at end instead.
 		ctx, cancel := context.WithDeadline(context.Background(), end.Add(stretch))
-		t := time.AfterFunc(time.Until(end), cancel)
+		stopTimer := func() bool { return false }
+		if stretch > 0 {
+			stopTimer = time.AfterFunc(time.Until(end), cancel).Stop
+		}
 		err := op(ctx)
-		t.Stop()
+		stopTimer()
 		cancel()
 		if err == nil || time.Now().After(deadline) {
 			return err

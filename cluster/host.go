@@ -89,15 +89,8 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	}
 	setDragonboatLogger(c.Logger)
 	queuesOnce.Do(func() {
-		q := DefaultQueueSizes
-		for _, f := range []struct{ from, to *uint64 }{{&c.Queues.Receive, &q.Receive}, {&c.Queues.Proposals, &q.Proposals},
-			{&c.Queues.ReadIndex, &q.ReadIndex}, {&c.Queues.PendingProposalShards, &q.PendingProposalShards},
-			{&c.Queues.EntrySlice, &q.EntrySlice}, {&c.Queues.MinEntrySliceFree, &q.MinEntrySliceFree}} {
-			if *f.from > 0 {
-				*f.to = *f.from
-			}
-		}
-		SetQueueSizes(q)
+		SetQueueSizes(DefaultQueueSizes)
+		SetQueueSizes(c.Queues) // its non-zero fields override the defaults
 	})
 	transport := c.Transport
 	if transport == nil {

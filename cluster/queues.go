@@ -4,7 +4,7 @@ import (
 	_ "unsafe" // go:linkname
 )
 
-// Dragonboat sizes three fixed queues of every replica it loads from process-wide "soft settings"
+// Dragonboat sizes the fixed queues of every replica it loads from process-wide "soft settings"
 // (internal/settings), read once into package variables when the dragonboat package initialises: the
 // inbound Raft message queue (ReceiveQueueLength, default 1024: two 1024-slot arrays of ~300-byte
 // messages, ~620 KB), the proposal queue (IncomingProposalQueueLength, 2048: ~330 KB) and the
@@ -72,10 +72,4 @@ func SetQueueSizes(q QueueSizes) {
 		// Dragonboat panics on a replica start when min >= size.
 		dragonboatEntrySliceSize, dragonboatMinEntrySliceSize = q.EntrySlice, q.MinEntrySliceFree
 	}
-}
-
-// queueSizes reports the lengths in effect (for tests).
-func queueSizes() QueueSizes {
-	return QueueSizes{dragonboatReceiveQueueLen, dragonboatProposalQueueLen, dragonboatReadIndexQueueLen,
-		dragonboatPendingProposalShards, dragonboatEntrySliceSize, dragonboatMinEntrySliceSize}
 }
