@@ -121,7 +121,7 @@ func (a *channelActor) onMoveDone(ctx actor.Context, m *moveDone) {
 	if (m.info != nil && m.info.ReplicaOn(a.env.NodeID) == 0) || errors.Is(shardErr, dragonboat.ErrShardNotFound) {
 		// This node's replica was the one moved (or is gone): the actor cannot propose here any more.
 		// The next request activates the channel on a node that holds a replica.
-		ctx.Stop(ctx.Self())
+		a.stop(ctx)
 	}
 }
 

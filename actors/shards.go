@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -271,79 +270,19 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// startRemoteReplicas asks every other replica node to start its replica and returns as soon as a quorum
-// of replicas (this one included) runs: the shard can then elect a leader and commit. Nodes that have not
-// answered by then are left to the replica check, which starts their replica when they answer
-// (StartShard is idempotent).
-func (a *channelActor) startRemoteReplicas(ctx actor.Context, info *store.ChannelInfo, deadline time.Time) error {
-	type answer struct {
-		node uint64
-		err  error
-	}
-	quorum := len(info.Replicas)/2 + 1
-	started := 1 // this node's replica, started by the caller
-	answers := make(chan answer, len(info.Replicas))
-	asked := 0
-	for _, r := range info.Replicas {
-		if r.NodeID == a.env.NodeID {
-			continue
-		}
-		a.lagging[r.NodeID] = r.ReplicaID // until it answers
-		// Asked even when believed down: a probe that flapped under load must not leave the shard
-		// without a quorum (the answers are awaited in parallel, and only until a quorum runs).
-		n, _ := a.env.Registry.Node(r.NodeID)
-		// Never negative: a protoactor future with a negative timeout never times out, and the loop
-		// below would wait for a node that does not answer for ever, inside the activation.
-		fut := ctx.RequestFuture(actor.NewPID(n.Actor, ShardsName), sc.WrapOrSelf(a.startMsg(ctx, r)),
-			max(0, min(time.Until(deadline), remoteStartTimeout)))
-		asked++
-		go func(node uint64) {
-			res, err := fut.Result()
-			if err == nil {
-				var v any
-				if v, err = sc.Unwrap(res); err == nil {
-					if st, ok := v.(*ShardStarted); !ok {
-						err = fmt.Errorf("unexpected answer %T", v)
-					} else if st.Err != "" {
-						err = errors.New(st.Err)
-					}
-				}
-			}
-			answers <- answer{node, err}
-		}(r.NodeID)
-	}
-	var firstErr error
-	for ; asked > 0 && started < quorum; asked-- {
-		ans := <-answers
-		if ans.err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("start replica on node %d: %w", ans.node, ans.err)
-			}
-			a.log.Warn().Err(ans.err).Uint64("node", ans.node).Msg("replica not started")
-			continue
-		}
-		delete(a.lagging, ans.node)
-		a.started[ans.node] = time.Now()
-		started++
-	}
-	if started < quorum {
-		if firstErr == nil {
-			firstErr = fmt.Errorf("only %d of %d replicas of %s could be started", started, len(info.Replicas), a.name)
-		}
-		return firstErr
-	}
-	return nil
-}
-
 // stopRemoteReplicas unloads the other replicas after the channel passivated (best effort: a replica
 // that missed it keeps running until its node restarts).
 func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
-	for _, r := range a.replicas {
-		if r.NodeID == a.env.NodeID {
+	stopRemoteReplicas(ctx, a.env, ctx.Self(), a.shardID, a.replicas)
+}
+
+func stopRemoteReplicas(ctx actor.SenderContext, env *Env, self *actor.PID, shard uint64, replicas []store.Replica) {
+	for _, r := range replicas {
+		if r.NodeID == env.NodeID {
 			continue
 		}
-		if n, ok := a.env.Registry.Node(r.NodeID); ok {
-			sc.Send(ctx, actor.NewPID(n.Actor, ShardsName), &StopShard{ShardID: a.shardID, Starter: ctx.Self().String()})
+		if n, ok := env.Registry.Node(r.NodeID); ok {
+			sc.Send(ctx, actor.NewPID(n.Actor, ShardsName), &StopShard{ShardID: shard, Starter: self.String()})
 		}
 	}
 }
@@ -425,22 +364,19 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		// "unavailable" and that every new request reaches): stop, so the next request activates the
 		// channel afresh and starts every replica again.
 		a.log.Warn().Msg("channel's replica no longer runs on this node; stopping the activation")
-		ctx.Stop(ctx.Self())
+		a.stop(ctx)
 		return
 	}
-	idle := len(a.queue) == 0 && len(a.blocked) == 0
-	if a.env.Preferred != nil && !a.moving && !a.handingOff {
+	idle := a.pipe.idle()
+	if a.env.Preferred != nil && !a.moving && !a.pipe.handingOff {
 		pref := a.env.Preferred(a.name, a.replicas)
 		if pref != 0 && pref != a.env.NodeID && !idle {
 			// Busy: a channel that is never idle would never move back, and its node would keep leading
 			// more than its share (leaders follow actors). New publishes wait while the ones in flight
 			// are answered; then the actor stops (complete) and the sessions resend what waited to the
 			// next activation, on the preferred node.
-			a.log.Info().Uint64("to", pref).Int("in_flight", len(a.queue)).Msg("handing the channel off to its preferred node once in-flight publishes are answered")
-			a.handingOff = true
-			if len(a.queue) == 0 {
-				ctx.Stop(ctx.Self())
-			}
+			a.log.Info().Uint64("to", pref).Int("in_flight", len(a.pipe.queue)).Msg("handing the channel off to its preferred node once in-flight publishes are answered")
+			a.pipe.handOff()
 			return
 		}
 		if pref != 0 && pref != a.env.NodeID {
@@ -452,7 +388,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 				cl, name := a.cluster, a.name
 				go cl.Get(name, Kind)
 			}
-			ctx.Stop(ctx.Self())
+			a.stop(ctx)
 			return
 		}
 	}
@@ -510,7 +446,7 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 // of every proposal. Only while nothing is in flight and the channel has been quiet a moment: Raft drops
 // proposals made during the transfer.
 func (a *channelActor) pullLeadership() {
-	if a.moving || len(a.queue) > 0 || len(a.blocked) > 0 || time.Since(a.lastActive) < 200*time.Millisecond ||
+	if a.moving || !a.pipe.idle() || time.Since(a.lastActive) < 200*time.Millisecond ||
 		time.Now().Before(a.pinnedUntil) {
 		return
 	}
