@@ -341,8 +341,16 @@ type replicaCheck struct{}
 
 const replicaCheckEvery = time.Second
 
-// reassertEvery is how many replica checks pass between two reassertions of every replica.
-const reassertEvery = 5
+// reassertEvery is how many replica checks pass between two reassertions of every replica (and
+// announcements to every gateway); reassertQuietEvery replaces it once the channel has been unused for
+// quietAfter. A quiet channel commits nothing, so a replica stopped under it does not fall behind, and
+// the reassertions of thousands of resident quiet channels were a fifth of an idle node's CPU; the
+// first use makes the next check come at the busy cadence again.
+const (
+	reassertEvery      = 5
+	reassertQuietEvery = 30
+	quietAfter         = 30 * time.Second
+)
 
 func (a *channelActor) armReplicaCheck(ctx actor.Context) {
 	if a.checkArmed || len(a.replicas) < 2 || !a.ready {
@@ -405,7 +413,11 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 	}
 	a.pullLeadership()
 	a.checks++
-	reassert := a.checks%reassertEvery == 0
+	every := reassertEvery
+	if time.Since(a.lastActive) > quietAfter {
+		every = reassertQuietEvery
+	}
+	reassert := a.checks%every == 0
 	a.announce(ctx, reassert)
 	// A replica node seen down has lost its running replica (a restarted node starts none by itself):
 	// remember it, and start it again once the node answers.

@@ -146,7 +146,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	go func() { _ = b.httpSrv.Serve(b.httpLn) }()
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
 	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
-		Join: cfg.Join, RoleFile: filepath.Join(cfg.Data, "meta-role"), Up: b.up, Log: log})
+		Join: cfg.Join, RoleFile: filepath.Join(cfg.Data, "meta-role"), Up: b.up, RTTMillisecond: cfg.Tuning.RTTMillisecond, Log: log})
 	if err != nil {
 		return b, err
 	}

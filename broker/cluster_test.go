@@ -360,7 +360,11 @@ func testPublishThroughTransfers(t *testing.T, behindActor bool) {
 	base := "http://" + nodes[1].HTTPAddr()
 	for i := 0; i < 6; i++ {
 		var cs broker.ChannelStatus
-		getJSON(t, "GET", base+"/channels/xfer.ch", "", &cs)
+		// The leader is unknown on node 2 for a moment after each transfer (and while an election runs).
+		tu.Eventually(t, 20*time.Second, "a known leader", func() bool {
+			getJSON(t, "GET", base+"/channels/xfer.ch", "", &cs)
+			return cs.Leader != 0
+		})
 		to := cs.Leader%3 + 1
 		if behindActor {
 			// Best effort in Dragonboat, and the actor pulls the leadership back when quiet: ask until

@@ -84,8 +84,12 @@ type MetaConfig struct {
 	RoleFile string
 	// Up reports whether a node is believed alive (promotion picks live nodes only); nil: all are.
 	Up  func(id uint64) bool
-	Log zerolog.Logger
+	// RTTMillisecond is the NodeHost's tick (0: 50).
+	RTTMillisecond uint64
+	Log            zerolog.Logger
 }
+
+const metaElectionMs = 500
 
 // Meta is this node's handle on the metadata group: node membership and the channel registry.
 type Meta struct {
@@ -111,7 +115,12 @@ func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
 		initial[p.ID] = p.Raft
 		isMember = isMember || p.ID == cfg.Self.ID
 	}
-	rc := config.Config{ShardID: store.MetaShardID, ReplicaID: cfg.Self.ID, ElectionRTT: 10, HeartbeatRTT: 1,
+	// The metadata group elects within ~500 ms of its leader going quiet, whatever the tick.
+	rtt := cfg.RTTMillisecond
+	if rtt == 0 {
+		rtt = 50
+	}
+	rc := config.Config{ShardID: store.MetaShardID, ReplicaID: cfg.Self.ID, ElectionRTT: max(3, metaElectionMs/rtt), HeartbeatRTT: 1,
 		CheckQuorum: true, PreVote: true, SnapshotEntries: 1000, CompactionOverhead: 500}
 	join := cfg.Join || !isMember
 	role := readRole(cfg.RoleFile)
