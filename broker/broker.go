@@ -273,6 +273,7 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 	// The first replica node by rendezvous rank that is up and, if remote, accepts a connection now (a
 	// node that died a moment ago may not be flagged by the probes yet, and asking its activator would
 	// cost the whole activation timeout).
+	fallback := ""
 	for _, r := range byRank(identity, b.actorCandidates(info.Replicas)) {
 		if !b.up(r.NodeID) {
 			continue
@@ -284,13 +285,17 @@ func (b *Broker) placeActor(identity, _ string) (string, error) {
 		if !ok {
 			continue
 		}
-		c, err := b.dialActor(n.Actor, 100*time.Millisecond)
-		if err != nil {
-			b.live.Suspect(n.Actor)
-			continue
+		switch b.reach(n.Actor, 100*time.Millisecond) {
+		case reached:
+			return n.Actor, nil
+		case slow:
+			if fallback == "" {
+				fallback = n.Actor // slow, not refused: the choice when no candidate answers in time
+			}
 		}
-		c.Close()
-		return n.Actor, nil
+	}
+	if fallback != "" {
+		return fallback, nil
 	}
 	return "", fmt.Errorf("sampan: no replica node of %s is up", identity)
 }
@@ -307,17 +312,32 @@ func (b *Broker) probe(id uint64) bool {
 	if !ok {
 		return true // unknown: nothing to say
 	}
-	c, err := b.dialActor(n.Actor, 300*time.Millisecond)
+	return b.reach(n.Actor, 300*time.Millisecond) != refused
+}
+
+type reachability int
+
+const (
+	reached reachability = iota
+	refused              // the connection was refused or failed at once: the node is suspected down
+	slow                 // no answer within the timeout: a loaded machine as often as a dead one
+)
+
+// reach dials a node's actor address. Only a refused connection marks the node suspect: a dial that
+// timed out says nothing (on a loaded machine live nodes miss 100 ms dials, and suspecting them made
+// creates fail "node lost").
+func (b *Broker) reach(addr string, timeout time.Duration) reachability {
+	c, err := b.dialActor(addr, timeout)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return true
+			return slow
 		}
-		b.live.Suspect(n.Actor)
-		return false
+		b.live.Suspect(addr)
+		return refused
 	}
 	c.Close()
-	return true
+	return reached
 }
 
 func (b *Broker) dialActor(addr string, timeout time.Duration) (net.Conn, error) {
