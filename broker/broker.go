@@ -147,7 +147,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
 	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
 		Join: cfg.Join, DB: b.db, Dir: cfg.Data, Up: b.up, Log: log,
-		Legacy: cfg.Hooks.LegacyMetadata, Hook: cfg.Hooks.MigrationStep})
+		Legacy: cfg.Hooks.LegacyMetadata, Hook: cfg.Hooks.MigrationStep, ExportBytes: cfg.Hooks.MigrationChunkBytes})
 	if err != nil {
 		return b, err
 	}

@@ -94,6 +94,9 @@ type Hooks struct {
 	// MigrationStep is called before each step of a migration to the on-disk registry; returning false
 	// halts it there as a crash would (cluster.MetaConfig.Hook).
 	MigrationStep func(step string) bool
+	// MigrationChunkBytes is the size of one chunk of the migration's import (0: 512 KiB), small in
+	// tests to cut an import into many chunks.
+	MigrationChunkBytes int
 }
 
 // ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.

@@ -92,6 +92,9 @@ type MetaConfig struct {
 	// (creating it on a new data dir), registers without RegistryVersion and never migrates. Only the
 	// migration tests set it, to make the data dirs an upgrade starts from.
 	Legacy bool
+	// ExportBytes is the size of one chunk of a migration's import (store.MetaExportQuery.MaxBytes; 0:
+	// 512 KiB). Tests set it small to cut an import into many chunks.
+	ExportBytes int
 	// Hook, when set, is called before each step of a migration with the step's name (migrate.go);
 	// returning false stops the migration there, as if the node had crashed before the step, until it
 	// restarts. Only tests set it.

@@ -264,7 +264,7 @@ func (m *Meta) takeStep(ctx context.Context, step string, info *store.MigrateInf
 		if st.Done {
 			return nil
 		}
-		c, err := m.nh.StaleRead(store.LegacyMetaShardID, &store.MetaExportQuery{From: st.Next})
+		c, err := m.nh.StaleRead(store.LegacyMetaShardID, &store.MetaExportQuery{From: st.Next, MaxBytes: m.cfg.ExportBytes})
 		if err != nil {
 			return err
 		}
