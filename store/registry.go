@@ -30,7 +30,7 @@ import (
 //
 // Key layout (prefix 0x20):
 //
-//	0x20 0x01                         -> state record (regState, msgpack): applied index, id counters, ...
+//	0x20 0x01                         -> state record (encodeRegState): applied index, id counters, ...
 //	0x20 0x02 <node 8B BE>            -> NodeInfo (msgpack)
 //	0x20 0x03 <node 8B BE>            -> uvarint: channel replicas the node holds (the placement counter)
 //	0x20 0x04 <name>                  -> channel entry (encodeChannel)
@@ -75,15 +75,43 @@ type ImportStatus struct {
 // MetaImportQuery (on-disk registry) -> ImportStatus.
 type MetaImportQuery struct{}
 
-// regState is the registry's state record.
+// regState is the registry's state record, written with every Update.
 type regState struct {
-	Applied       uint64 `msgpack:"applied"`
-	NextShardID   uint64 `msgpack:"next_shard"`
-	NextReplicaID uint64 `msgpack:"next_replica"`
-	Channels      uint64 `msgpack:"channels"` // registered channels
-	Origin        uint8  `msgpack:"origin"`
-	ImportNext    uint64 `msgpack:"import_next"`  // export records imported so far
-	ImportTotal   uint64 `msgpack:"import_total"` // records of the export being imported
+	Applied       uint64
+	NextShardID   uint64
+	NextReplicaID uint64
+	Channels      uint64 // registered channels
+	Origin        uint8  // regEmpty, regFresh, regImporting or regImported
+	ImportNext    uint64 // export records imported so far
+	ImportTotal   uint64 // records of the export being imported
+}
+
+const regStateFormat byte = 1
+
+// encodeRegState: format byte | origin byte | uvarint Applied, NextShardID, NextReplicaID, Channels,
+// ImportNext, ImportTotal.
+func encodeRegState(dst []byte, st *regState) []byte {
+	dst = append(dst, regStateFormat, st.Origin)
+	for _, v := range [...]uint64{st.Applied, st.NextShardID, st.NextReplicaID, st.Channels, st.ImportNext, st.ImportTotal} {
+		dst = binary.AppendUvarint(dst, v)
+	}
+	return dst
+}
+
+func decodeRegState(b []byte) (regState, error) {
+	var st regState
+	if len(b) < 2 || b[0] != regStateFormat {
+		return st, errors.New("store: registry: corrupt state record")
+	}
+	st.Origin = b[1]
+	r := reader{b: b[2:]}
+	for _, p := range [...]*uint64{&st.Applied, &st.NextShardID, &st.NextReplicaID, &st.Channels, &st.ImportNext, &st.ImportTotal} {
+		*p = r.uvarint()
+	}
+	if r.err != nil || len(r.b) != 0 || st.Origin > regImported {
+		return regState{}, errors.New("store: registry: corrupt state record")
+	}
+	return st, nil
 }
 
 // regHead is the part of the registry kept in memory, a copy of what the pebble keys say.
@@ -250,10 +278,10 @@ func loadRegHead(r pebbleReader) (regHead, bool, error) {
 	if err != nil {
 		return h, false, err
 	}
-	err = msgpack.Unmarshal(v, &h.st)
+	h.st, err = decodeRegState(v)
 	closer.Close()
 	if err != nil {
-		return h, false, fmt.Errorf("store: registry: corrupt state record: %w", err)
+		return h, false, err
 	}
 	if err := scanPrefix(r, regKey(nil, regKeyNode), func(k, v []byte) error {
 		var n NodeInfo
@@ -392,11 +420,8 @@ func (tx *regTxn) flush() error {
 			return err
 		}
 	}
-	b, err := msgpack.Marshal(&tx.h.st)
-	if err != nil {
-		return err
-	}
-	return tx.b.Set(regKey(tx.kbuf[:0], regKeyState), b, nil)
+	tx.vbuf = encodeRegState(tx.vbuf[:0], &tx.h.st)
+	return tx.b.Set(regKey(tx.kbuf[:0], regKeyState), tx.vbuf, nil)
 }
 
 // metaTxn (meta_core.go) over the batch.
