@@ -456,10 +456,13 @@ type metaSM struct {
 	mu    sync.RWMutex
 	state *MetaState
 
-	// export is built once the state is frozen and the export or a listing is asked for (meta_migrate.go);
-	// exportMu guards it. RecoverFromSnapshot resets it with the state.
-	exportMu sync.Mutex
-	export   *legacyExport
+	// export is built once the state is frozen and the export is asked for (meta_migrate.go); names is
+	// the channel names in order for listings, valid while it has as many names as the state has
+	// channels (the legacy state never deletes one). cacheMu guards both; RecoverFromSnapshot resets
+	// them with the state. Lock order: cacheMu before mu.
+	cacheMu sync.Mutex
+	export  *legacyExport
+	names   []string
 }
 
 // NewMetaStateMachine is the Dragonboat factory for the legacy metadata group (LegacyMetaShardID).
@@ -490,11 +493,15 @@ func (m *metaSM) Lookup(q any) (any, error) {
 		return m.exportChunk(eq)
 	}
 	var names []string
-	if ex := m.frozenExport(); ex != nil {
-		names = ex.names
+	switch q.(type) {
+	case *MetaChannelsQuery, MetaChannelsQuery, *MetaNodeChannelsQuery, MetaNodeChannelsQuery:
+		names = m.sortedNames()
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	if names != nil && len(names) != len(m.state.Channels) {
+		names = nil // a create or a restore in between: lookup sorts its own
+	}
 	return m.state.lookup(q, names)
 }
 
@@ -523,10 +530,23 @@ func (m *metaSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan 
 	m.mu.Lock()
 	m.state = st
 	m.mu.Unlock()
-	m.exportMu.Lock()
-	m.export = nil
-	m.exportMu.Unlock()
+	m.cacheMu.Lock()
+	m.export, m.names = nil, nil
+	m.cacheMu.Unlock()
 	return nil
+}
+
+// sortedNames returns the state's channel names in order, sorting them only when channels were added
+// since the last call.
+func (m *metaSM) sortedNames() []string {
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.names) != len(m.state.Channels) {
+		m.names = m.state.sortedNames()
+	}
+	return m.names
 }
 
 // Close implements sm.IStateMachine.

@@ -102,18 +102,19 @@ func (e *legacyExport) total() uint64 {
 
 // frozenExport returns the export of the frozen state, nil while the state is not frozen.
 func (m *metaSM) frozenExport() *legacyExport {
-	m.exportMu.Lock()
-	defer m.exportMu.Unlock()
+	names := m.sortedNames()
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
 	if m.export != nil {
 		return m.export
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s := m.state
-	if s.Migrated == nil {
+	if s.Migrated == nil || len(names) != len(s.Channels) {
 		return nil
 	}
-	ex := &legacyExport{names: s.sortedNames()}
+	ex := &legacyExport{names: names}
 	for _, n := range s.nodeList() {
 		ex.nodes = append(ex.nodes, n.ID)
 	}
