@@ -221,10 +221,8 @@ type registrySM struct {
 	db *DB
 
 	mu     sync.RWMutex
-	head   regHead
-	closed bool
-
-	kbuf, vbuf []byte // owned by the serialised methods
+	head   regHead // replaced by the serialised methods (Open, Update, RecoverFromSnapshot)
+	closed bool    // set by Close
 }
 
 var _ sm.IOnDiskStateMachine = (*registrySM)(nil)
