@@ -143,7 +143,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		return b, fmt.Errorf("sampan: http listen on %s: %w", cfg.HTTP, err)
 	}
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.httpSrv.Serve(b.httpLn) }()
+	srv, ln := b.httpSrv, b.httpLn // not b: a failed Start sets its named result to nil
+	go func() { _ = srv.Serve(ln) }()
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
 	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
 		Join: cfg.Join, DB: b.db, Dir: cfg.Data, Up: b.up, Log: log,
