@@ -37,8 +37,9 @@ type Host interface {
 	Leader() bool
 	// ClientAddr is this node's client listener: the bridge is a Sampan client like any other.
 	ClientAddr() string
-	// Channels lists the channel registry.
-	Channels(ctx context.Context) ([]string, error)
+	// Channels lists one page of the channel registry: the names starting with prefix that sort after
+	// after, by name, at most limit; next is the after of the following page, empty after the last.
+	Channels(ctx context.Context, prefix, after string, limit int) (names []string, next string, err error)
 	// Cursors returns an export rule's replicated cursors (channel -> last exported seq).
 	Cursors(ctx context.Context, rule string) (map[string]uint64, error)
 	// SaveCursors raises an export rule's cursors (never lowers them) in the replicated state.

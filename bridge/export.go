@@ -39,6 +39,9 @@ const (
 
 var errReconnected = errors.New("sampan: NATS reconnected; resending what it had not confirmed")
 
+// scanPage is how many channel names one registry listing of a scan returns.
+const scanPage = 1000
+
 type exportRule struct {
 	b     *Bridge
 	cfg   ExportRule
@@ -54,27 +57,35 @@ func (r *exportRule) run(ctx context.Context, s *session) {
 	}
 	exporters := map[string]*exporter{}
 	var wg sync.WaitGroup
+	// scan starts an exporter for each matching channel that has none: it lists the registry by the
+	// rule's prefix, a page at a time, so it reads only the names the rule can match.
+	prefix := r.cfg.mapping.From.Prefix()
 	scan := func() {
-		names, err := b.host.Channels(ctx)
-		if err != nil {
-			r.stats.fail(err)
-			return
-		}
-		for _, name := range names {
-			if exporters[name] != nil {
-				continue
+		for after := ""; ; {
+			names, next, err := b.host.Channels(ctx, prefix, after, scanPage)
+			if err != nil {
+				r.stats.fail(err)
+				return
 			}
-			subj, ok := r.cfg.mapping.Map(name)
-			if !ok {
-				continue
+			for _, name := range names {
+				if exporters[name] != nil {
+					continue
+				}
+				subj, ok := r.cfg.mapping.Map(name)
+				if !ok {
+					continue
+				}
+				e := &exporter{r: r, s: s, channel: name, subject: subj, confirmed: cursors[name], saved: cursors[name],
+					kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+				exporters[name] = e
+				wg.Add(1)
+				go func() { defer wg.Done(); e.run(ctx) }()
 			}
-			e := &exporter{r: r, s: s, channel: name, subject: subj, confirmed: cursors[name], saved: cursors[name],
-				kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
-			exporters[name] = e
-			wg.Add(1)
-			go func() { defer wg.Done(); e.run(ctx) }()
+			r.stats.channels.Store(int64(len(exporters)))
+			if after = next; after == "" {
+				return
+			}
 		}
-		r.stats.channels.Store(int64(len(exporters)))
 	}
 	scan()
 	r.stats.running.Store(true)

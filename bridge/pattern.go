@@ -89,6 +89,24 @@ func validToken(t string, k Kind) error {
 	return nil
 }
 
+// Prefix is what every name the pattern matches starts with: its tokens before the first wildcard,
+// each followed by '.' ("orders.eu." for "orders.eu.*", "" for ">"), or the whole pattern when it
+// has no wildcard. Listing the names with that prefix and matching them finds every match.
+func (p Pattern) Prefix() string {
+	if p.Literal() {
+		return p.raw
+	}
+	var sb strings.Builder
+	for _, t := range p.toks {
+		if t == "*" || t == ">" {
+			break
+		}
+		sb.WriteString(t)
+		sb.WriteByte('.')
+	}
+	return sb.String()
+}
+
 // String returns the pattern as written.
 func (p Pattern) String() string { return p.raw }
 

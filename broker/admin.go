@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/lni/dragonboat/v4"
 
 	"github.com/sampan-io/sampan/actors"
 	"github.com/sampan-io/sampan/cluster"
+	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
 )
 
@@ -35,10 +39,22 @@ type ClusterStatus struct {
 	NodeID     uint64 `json:"node_id"`
 	Ready      bool   `json:"ready"`
 	MetaLeader uint64 `json:"meta_leader"` // node id leading the metadata group, 0 if unknown
-	Nodes      int    `json:"nodes"`
-	NodesUp    int    `json:"nodes_up"`
-	Channels   int    `json:"channels"`
-	Hot        int    `json:"hot_channels"` // replica running on this node (hot or warm)
+	// MetaShard is the metadata group this node uses: 2 (the on-disk registry), or 1 (the legacy group
+	// of data dirs from older builds) until its migration switches it.
+	MetaShard uint64 `json:"meta_shard"`
+	// Migration is this node's migration from the legacy group, when it runs one (cluster.MigrationStatus).
+	Migration *cluster.MigrationStatus `json:"migration,omitempty"`
+	Nodes     int                      `json:"nodes"`
+	NodesUp   int                      `json:"nodes_up"`
+	Channels  uint64                   `json:"channels"`
+	Hot       int                      `json:"hot_channels"` // replica running on this node (hot or warm)
+}
+
+// ChannelList is GET /channels: one page of the registry, by name.
+type ChannelList struct {
+	Channels []ChannelStatus `json:"channels"`
+	// Next is the name to pass as ?after= for the next page; empty when this page is the last.
+	Next string `json:"next"`
 }
 
 // ChannelStatus is one channel in GET /channels and GET /channels/{name}.
@@ -123,7 +139,11 @@ func (b *Broker) httpStatus(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, st)
 		return
 	}
-	if leader, _, ok, err := b.nh.GetLeaderID(store.MetaShardID); err == nil && ok {
+	st.MetaShard = m.ShardID()
+	if mig, ok := m.Migration(); ok {
+		st.Migration = &mig
+	}
+	if leader, _, ok, err := b.nh.GetLeaderID(st.MetaShard); err == nil && ok {
 		st.MetaLeader = leader // metadata replica ids are node ids
 	}
 	if nodes, err := m.Nodes(); err == nil {
@@ -136,14 +156,10 @@ func (b *Broker) httpStatus(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 	}
-	if chans, err := m.Channels(); err == nil {
-		st.Channels = len(chans)
-		for i := range chans {
-			if _, running := b.leaderNode(&chans[i]); running {
-				st.Hot++
-			}
-		}
+	if stats, err := m.Stats(); err == nil {
+		st.Channels = stats.Channels
 	}
+	st.Hot = len(b.channelShards())
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -153,21 +169,54 @@ func (b *Broker) httpNodes(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-func (b *Broker) httpChannels(w http.ResponseWriter, _ *http.Request) {
+// httpChannels: GET /channels?prefix=P&after=NAME&limit=N, one page of the channels whose name starts
+// with P, by name, after NAME (the previous page's next), at most N (default 1000, at most 10,000).
+func (b *Broker) httpChannels(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := store.DefaultChannelPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxChannelPage {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("limit %q: want a number from 1 to %d", v, store.MaxChannelPage))
+			return
+		}
+		limit = n
+	}
+	for _, k := range []string{"prefix", "after"} {
+		if v := q.Get(k); len(v) > protocol.MaxChannelLen {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("%s is %d bytes: channel names have at most %d", k, len(v), protocol.MaxChannelLen))
+			return
+		}
+	}
 	m := b.metaOrErr(w)
 	if m == nil {
 		return
 	}
-	chans, err := m.Channels()
+	page, err := m.ChannelPage(q.Get("prefix"), q.Get("after"), limit)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err)
 		return
 	}
-	out := make([]ChannelStatus, 0, len(chans))
-	for i := range chans {
-		out = append(out, b.channelStatus(&chans[i]))
+	out := ChannelList{Channels: make([]ChannelStatus, 0, len(page.Channels)), Next: page.Next}
+	for i := range page.Channels {
+		out.Channels = append(out.Channels, b.channelStatus(&page.Channels[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// channelShards lists the channel shards whose replica runs on this node.
+func (b *Broker) channelShards() []dragonboat.ShardInfo {
+	info := b.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+	if info == nil {
+		return nil
+	}
+	out := info.ShardInfoList[:0]
+	for _, si := range info.ShardInfoList {
+		if si.ShardID >= store.FirstChannelShardID {
+			out = append(out, si)
+		}
+	}
+	return out
 }
 
 func (b *Broker) channelInfo(w http.ResponseWriter, r *http.Request) *store.ChannelInfo {

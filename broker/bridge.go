@@ -48,20 +48,20 @@ func (h bridgeHost) Leader() bool {
 
 func (h bridgeHost) ClientAddr() string { return h.b.Addr() }
 
-func (h bridgeHost) Channels(context.Context) ([]string, error) {
+func (h bridgeHost) Channels(_ context.Context, prefix, after string, limit int) ([]string, string, error) {
 	m := h.b.metaPtr.Load()
 	if m == nil {
-		return nil, nil
+		return nil, "", nil
 	}
-	chans, err := m.Channels()
+	page, err := m.ChannelPage(prefix, after, limit)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out := make([]string, len(chans))
-	for i := range chans {
-		out[i] = chans[i].Name
+	out := make([]string, len(page.Channels))
+	for i := range page.Channels {
+		out[i] = page.Channels[i].Name
 	}
-	return out, nil
+	return out, page.Next, nil
 }
 
 func (h bridgeHost) Cursors(ctx context.Context, rule string) (map[string]uint64, error) {

@@ -143,10 +143,12 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		return b, fmt.Errorf("sampan: http listen on %s: %w", cfg.HTTP, err)
 	}
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.httpSrv.Serve(b.httpLn) }()
+	srv, ln := b.httpSrv, b.httpLn // not b: a failed Start sets its named result to nil
+	go func() { _ = srv.Serve(ln) }()
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
 	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
-		Join: cfg.Join, RoleFile: filepath.Join(cfg.Data, "meta-role"), Up: b.up, RTTMillisecond: cfg.Tuning.RTTMillisecond, Log: log})
+		Join: cfg.Join, DB: b.db, Dir: cfg.Data, Up: b.up, Log: log,
+		Legacy: cfg.Hooks.LegacyMetadata, Hook: cfg.Hooks.MigrationStep, ExportBytes: cfg.Hooks.MigrationChunkBytes})
 	if err != nil {
 		return b, err
 	}
@@ -158,10 +160,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.gw.SetOnNodeLost(b.live.Suspect)
 	if len(peers) == 1 && !cfg.Join {
 		// A single node always reaches its own quorum: serve only once it has.
-		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = meta.WaitReady(wctx)
-		cancel()
-		if err != nil {
+		if err = waitReadyAlone(meta, 30*time.Second); err != nil {
 			return b, fmt.Errorf("sampan: metadata group did not become ready: %w", err)
 		}
 	}
@@ -170,6 +169,21 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	}
 	log.Info().Str("listen", b.Addr()).Str("http", b.HTTPAddr()).Str("data", cfg.Data).Msg("sampan serving")
 	return b, nil
+}
+
+// waitReadyAlone waits for a single node's metadata to be ready: within d, or for as long as a
+// migration to the on-disk registry keeps importing (a large registry takes longer than d).
+func waitReadyAlone(meta *cluster.Meta, d time.Duration) error {
+	for {
+		before, _ := meta.Migration()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err := meta.WaitReady(ctx)
+		cancel()
+		after, migrating := meta.Migration()
+		if err == nil || !migrating || after.Halted || after.Imported == before.Imported {
+			return err
+		}
+	}
 }
 
 func (b *Broker) handler() http.Handler {

@@ -143,9 +143,15 @@ func checkAdminAPI(t *testing.T, nodes []*broker.Broker, channel string, lastSeq
 	if states["hot"] != 1 || states["warm"] != 2 {
 		t.Fatalf("channel states over the nodes: %v, want one hot and two warm", states)
 	}
-	var list []broker.ChannelStatus
-	if code := getJSON(t, "GET", base+"/channels", "", &list); code != 200 || len(list) != 1 || list[0].Name != channel {
+	var list broker.ChannelList
+	if code := getJSON(t, "GET", base+"/channels", "", &list); code != 200 || len(list.Channels) != 1 || list.Channels[0].Name != channel || list.Next != "" {
 		t.Fatalf("/channels: %d %+v", code, list)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=x", "?limit=10001", "?prefix=" + strings.Repeat("a", 256)} {
+		var e map[string]string
+		if code := getJSON(t, "GET", base+"/channels"+bad, "", &e); code != 400 || e["error"] == "" {
+			t.Fatalf("/channels%s: %d %v", bad, code, e)
+		}
 	}
 	to := cs.Leader%3 + 1
 	var moved broker.ChannelStatus

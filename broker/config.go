@@ -87,6 +87,16 @@ type Hooks struct {
 	DialActor func(ctx context.Context, addr string) (net.Conn, error)
 	// GatewayTap is shown every message this node's gateway actor receives; it must not block.
 	GatewayTap func(msg any)
+	// LegacyMetadata makes the node run the metadata as builds before the on-disk registry did (the
+	// in-memory group on shard 1, never migrated): the migration tests make their old data dirs with it
+	// (cluster.MetaConfig.Legacy).
+	LegacyMetadata bool
+	// MigrationStep is called before each step of a migration to the on-disk registry; returning false
+	// halts it there as a crash would (cluster.MetaConfig.Hook).
+	MigrationStep func(step string) bool
+	// MigrationChunkBytes is the size of one chunk of the migration's import (0: 512 KiB), small in
+	// tests to cut an import into many chunks.
+	MigrationChunkBytes int
 }
 
 // ChannelDefaults are the settings every channel gets. Zero limits mean unlimited.

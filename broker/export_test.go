@@ -9,6 +9,7 @@ import (
 
 	"github.com/sampan-io/sampan/actors"
 	sc "github.com/sampan-io/sampan/cluster"
+	"github.com/sampan-io/sampan/store"
 )
 
 // ActAsOtherActivation does to this node's replica of channel what a second activation of the channel
@@ -69,3 +70,9 @@ func (b *Broker) TransferBehindActor(ctx context.Context, channel string, node u
 
 // Config returns the configuration the broker was started with (to restart it on the same data dir).
 func (b *Broker) Config() Config { return b.cfg }
+
+// MetaReplicas reports whether this node holds data of the legacy metadata group and of the on-disk
+// registry's group.
+func (b *Broker) MetaReplicas() (legacy, registry bool) {
+	return b.nh.HasNodeInfo(store.LegacyMetaShardID, b.cfg.NodeID), b.nh.HasNodeInfo(store.RegistryShardID, b.cfg.NodeID)
+}

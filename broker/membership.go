@@ -97,18 +97,12 @@ func (b *Broker) drainRound(m *cluster.Meta) {
 		if !n.Draining {
 			continue
 		}
-		chans, err := m.Channels()
+		loads, err := m.Loads()
 		if err != nil {
 			return
 		}
-		var todo []string
-		for _, ch := range chans {
-			if ch.ReplicaOn(n.ID) != 0 {
-				todo = append(todo, ch.Name)
-			}
-		}
-		prog := drainProgress{Left: len(todo)}
-		if len(todo) == 0 {
+		prog := drainProgress{Left: loads[n.ID]}
+		if prog.Left == 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := m.MarkRemoved(ctx, n.ID)
 			cancel()
@@ -121,7 +115,7 @@ func (b *Broker) drainRound(m *cluster.Meta) {
 			continue
 		}
 		b.drains.set(n.ID, prog)
-		b.log.Info().Uint64("node", n.ID).Int("channels", len(todo)).Msg("moving channel replicas off a node being removed")
+		b.log.Info().Uint64("node", n.ID).Int("channels", prog.Left).Msg("moving channel replicas off a node being removed")
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex
@@ -145,15 +139,25 @@ func (b *Broker) drainRound(m *cluster.Meta) {
 				}
 			}()
 		}
-		for _, name := range todo {
-			if !m.Leader() {
-				break // the new leader's controller takes over
+		// The node's channels a page at a time from the registry's per-node index: moved ones leave it,
+		// and the next page starts after the last name fed, so a failed move waits for the next round.
+	feed:
+		for after := ""; ; {
+			page, err := m.NodeChannels(n.ID, after, 256)
+			if err != nil {
+				break
 			}
-			select {
-			case next <- name:
-			case <-b.stopMembers:
+			for _, ch := range page.Channels {
+				if !m.Leader() {
+					break feed // the new leader's controller takes over
+				}
+				select {
+				case next <- ch.Name:
+				case <-b.stopMembers:
+					break feed
+				}
 			}
-			if isClosed(b.stopMembers) {
+			if after = page.Next; after == "" {
 				break
 			}
 		}
@@ -284,14 +288,18 @@ func (b *Broker) nodeStatuses(m *cluster.Meta) []NodeStatus {
 	if err != nil {
 		return nil
 	}
-	led, replicas := map[uint64]int{}, map[uint64]int{}
-	if chans, err := m.Channels(); err == nil {
-		for i := range chans {
-			if leader, _ := b.leaderNode(&chans[i]); leader != 0 {
-				led[leader]++
-			}
-			for _, r := range chans[i].Replicas {
-				replicas[r.NodeID]++
+	// Replicas from the placement counters; leaders among the channel shards running here (their
+	// members' Raft addresses name the nodes): neither reads the registry channel by channel.
+	replicas, _ := m.Loads()
+	byRaft := map[string]uint64{}
+	for _, n := range nodes {
+		byRaft[n.Raft] = n.ID
+	}
+	led := map[uint64]int{}
+	for _, si := range b.channelShards() {
+		if si.LeaderID != 0 {
+			if id, ok := byRaft[si.Replicas[si.LeaderID]]; ok {
+				led[id]++
 			}
 		}
 	}

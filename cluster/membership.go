@@ -39,7 +39,7 @@ func (m *Meta) MarkRemoved(ctx context.Context, id uint64) error {
 
 // ensureMember adds id to the metadata group as a non-voting member unless it is a member already.
 func (m *Meta) ensureMember(ctx context.Context, id uint64, raft string) error {
-	mem, err := m.nh.SyncGetShardMembership(ctx, store.MetaShardID)
+	mem, err := m.nh.SyncGetShardMembership(ctx, m.ShardID())
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (m *Meta) ensureMember(ctx context.Context, id uint64, raft string) error {
 	if _, ok := mem.Removed[id]; ok {
 		return &RejectedError{Reason: fmt.Sprintf("node %d was removed from the metadata group; node ids are never reused", id)}
 	}
-	return m.nh.SyncRequestAddNonVoting(ctx, store.MetaShardID, id, raft, mem.ConfigChangeID)
+	return m.nh.SyncRequestAddNonVoting(ctx, m.ShardID(), id, raft, mem.ConfigChangeID)
 }
 
 // metaVoters is how many voters the metadata group wants with n nodes: all of them up to 3, then 3 or 5
@@ -75,7 +75,11 @@ func metaVoters(n int) int {
 // non-voting; removed nodes leave; then, while the group has fewer voters than metaVoters(nodes), the
 // lowest-id live, registered non-voting member is promoted. Draining nodes are never promoted.
 func (m *Meta) ReconcileMembership(ctx context.Context) (bool, error) {
-	mem, err := m.nh.SyncGetShardMembership(ctx, store.MetaShardID)
+	if m.frozen() {
+		return false, nil // the legacy group's membership stays as MetaMigrate recorded it
+	}
+	shard := m.ShardID()
+	mem, err := m.nh.SyncGetShardMembership(ctx, shard)
 	if err != nil {
 		return false, err
 	}
@@ -111,12 +115,12 @@ func (m *Meta) ReconcileMembership(ctx context.Context) (bool, error) {
 			continue
 		}
 		m.cfg.Log.Info().Uint64("node", id).Str("raft", wanted[id]).Msg("adding node to the metadata group (non-voting)")
-		return true, m.nh.SyncRequestAddNonVoting(ctx, store.MetaShardID, id, wanted[id], mem.ConfigChangeID)
+		return true, m.nh.SyncRequestAddNonVoting(ctx, shard, id, wanted[id], mem.ConfigChangeID)
 	}
 	for _, n := range nodes {
 		if n.Removed && member(n.ID) {
 			m.cfg.Log.Info().Uint64("node", n.ID).Msg("removing node from the metadata group")
-			return true, m.nh.SyncRequestDeleteReplica(ctx, store.MetaShardID, n.ID, mem.ConfigChangeID)
+			return true, m.nh.SyncRequestDeleteReplica(ctx, shard, n.ID, mem.ConfigChangeID)
 		}
 	}
 	eligible := 0
@@ -135,9 +139,18 @@ func (m *Meta) ReconcileMembership(ctx context.Context) (bool, error) {
 		}
 		m.cfg.Log.Info().Uint64("node", id).Msg("promoting node to a voter of the metadata group")
 		// RequestAddReplica on a non-voting member promotes it (its address is kept).
-		return true, m.nh.SyncRequestAddReplica(ctx, store.MetaShardID, id, n.Raft, mem.ConfigChangeID)
+		return true, m.nh.SyncRequestAddReplica(ctx, shard, id, n.Raft, mem.ConfigChangeID)
 	}
 	return false, nil
+}
+
+// frozen reports whether this node still uses the legacy group and its replica applied MetaMigrate.
+func (m *Meta) frozen() bool {
+	if m.switched == nil || m.ShardID() != store.LegacyMetaShardID {
+		return false
+	}
+	info, err := m.legacyMigration()
+	return err != nil || info != nil
 }
 
 func sortedIDs[V any](m map[uint64]V) []uint64 {
@@ -161,7 +174,7 @@ func (m *Meta) Roles() (voters, nonVoting map[uint64]bool) {
 	voters, nonVoting = map[uint64]bool{}, map[uint64]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	mem, err := m.nh.SyncGetShardMembership(ctx, store.MetaShardID)
+	mem, err := m.nh.SyncGetShardMembership(ctx, m.ShardID())
 	if err != nil {
 		return voters, nonVoting
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4"
-	"github.com/lni/dragonboat/v4/client"
 	"github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/rs/zerolog"
@@ -77,55 +77,146 @@ type MetaConfig struct {
 	// the metadata group's initial members. Its metadata replica starts empty and is brought in by the
 	// group's leader, first as a non-voting member.
 	Join bool
-	// RoleFile records the role this node's metadata replica was created with: "voter" (an initial
-	// member) or "non-voting" (joined). Dragonboat must be given that same role on every restart: it
-	// replays the membership changes since (a promotion among them) from it, and replaying "add this
-	// replica as non-voting" on a replica started as a voter panics. Empty: derived from Join and Peers.
-	RoleFile string
+	// DB is the node's store: the on-disk registry keeps its state there.
+	DB *store.DB
+	// Dir is the node's data dir, where the metadata keeps three small files: the role each metadata
+	// replica was created with ("meta-role" for the legacy group, "registry-role"; see writeRole) and the
+	// marker of a finished migration ("registry-migrated"). Empty: no files (roles derived from Join and
+	// Peers; a migration cannot be resumed after a restart).
+	Dir string
 	// Up reports whether a node is believed alive (promotion picks live nodes only); nil: all are.
 	Up  func(id uint64) bool
-	// RTTMillisecond is the NodeHost's tick (0: 50).
-	RTTMillisecond uint64
-	Log            zerolog.Logger
+	Log zerolog.Logger
+
+	// Legacy makes this node act as a build from before the on-disk registry: it runs the legacy group
+	// (creating it on a new data dir), registers without RegistryVersion and never migrates. Only the
+	// migration tests set it, to make the data dirs an upgrade starts from.
+	Legacy bool
+	// ExportBytes is the size of one chunk of a migration's import (store.MetaExportQuery.MaxBytes; 0:
+	// 512 KiB). Tests set it small to cut an import into many chunks.
+	ExportBytes int
+	// Hook, when set, is called before each step of a migration with the step's name (migrate.go);
+	// returning false stops the migration there, as if the node had crashed before the step, until it
+	// restarts. Only tests set it.
+	Hook func(step string) bool
 }
 
-const metaElectionMs = 500
+// Files in MetaConfig.Dir.
+const (
+	legacyRoleFile   = "meta-role"
+	registryRoleFile = "registry-role"
+	migratedFile     = "registry-migrated"
+)
+
+func (c *MetaConfig) file(name string) string {
+	if c.Dir == "" {
+		return ""
+	}
+	return filepath.Join(c.Dir, name)
+}
 
 // Meta is this node's handle on the metadata group: node membership and the channel registry.
 type Meta struct {
-	nh      *dragonboat.NodeHost
-	cfg     MetaConfig
-	session *client.Session
-	ready   atomic.Bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	nh  *dragonboat.NodeHost
+	cfg MetaConfig
+	// shard is the metadata shard this node reads and proposes to: store.RegistryShardID, or
+	// store.LegacyMetaShardID while the node runs the legacy group and has not switched. Written by
+	// StartMeta and, once, by the migration's switch step.
+	shard atomic.Uint64
+	// switched is closed by the migration's switch step; proposals answered store.ResultMigrated wait
+	// for it. Nil when the node started on the registry (or in Legacy mode): nothing to wait for.
+	switched chan struct{}
+	// migration is the migration's progress (migrate.go), written by its goroutine.
+	migration atomic.Pointer[MigrationStatus]
+	ready     atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
-// StartMeta starts this node's metadata replica and, in the background, registers the node and then
-// waits for the read-index barrier that makes it ready (Ready).
+// StartMeta starts this node's metadata replica (or replicas, during a migration) and, in the
+// background, registers the node and then waits for the read-index barrier that makes it ready (Ready).
+//
+// Which group it starts follows from the data dir: a new one, or one whose migration finished, runs
+// the on-disk registry; one that holds the legacy group (builds before it) starts that group as before,
+// and the registry's too if the migration had started it, and resumes the migration (migrate.go).
 func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
-	initial := map[uint64]dragonboat.Target{}
 	for _, p := range cfg.Peers {
 		if p.ID == cfg.Self.ID && p.Raft != cfg.Self.Raft {
 			return nil, fmt.Errorf("sampan: --peers gives node %d the raft address %s but this node has %s", p.ID, p.Raft, cfg.Self.Raft)
 		}
 	}
-	isMember := false
-	for _, p := range MetaMembers(cfg.Peers) {
-		initial[p.ID] = p.Raft
-		isMember = isMember || p.ID == cfg.Self.ID
+	if cfg.DB == nil && !cfg.Legacy {
+		return nil, errors.New("sampan: the metadata needs the node's store")
 	}
-	// The metadata group elects within ~500 ms of its leader going quiet, whatever the tick.
-	rtt := cfg.RTTMillisecond
-	if rtt == 0 {
-		rtt = 50
+	if !cfg.Legacy {
+		cfg.Self.Registry = store.RegistryVersion
 	}
-	rc := config.Config{ShardID: store.MetaShardID, ReplicaID: cfg.Self.ID, ElectionRTT: max(3, metaElectionMs/rtt), HeartbeatRTT: 1,
-		CheckQuorum: true, PreVote: true, SnapshotEntries: 1000, CompactionOverhead: 500}
-	join := cfg.Join || !isMember
-	role := readRole(cfg.RoleFile)
+	m := &Meta{nh: nh, cfg: cfg, stop: make(chan struct{})}
+	self := cfg.Self.ID
+	legacyHere := nh.HasNodeInfo(store.LegacyMetaShardID, self)
+	registryHere := nh.HasNodeInfo(store.RegistryShardID, self)
+	_, err := os.Stat(cfg.file(migratedFile))
+	migrated := cfg.Dir != "" && err == nil
 	switch {
-	case nh.HasNodeInfo(store.MetaShardID, cfg.Self.ID):
+	case cfg.Legacy:
+		if registryHere || migrated {
+			return nil, errors.New("sampan: this data dir runs the on-disk registry; it cannot run the legacy metadata group")
+		}
+		if err := m.startLegacy(); err != nil {
+			return nil, err
+		}
+		m.shard.Store(store.LegacyMetaShardID)
+	case legacyHere && !migrated:
+		if err := m.startLegacy(); err != nil {
+			return nil, err
+		}
+		if registryHere {
+			if err := m.startRegistry(nil, false); err != nil {
+				return nil, err
+			}
+		}
+		m.shard.Store(store.LegacyMetaShardID)
+		m.switched = make(chan struct{})
+		m.migration.Store(&MigrationStatus{Step: "starting"})
+		m.wg.Add(1)
+		go m.migrate(registryHere)
+	default:
+		if legacyHere { // the migration finished but the node stopped before the legacy data was removed
+			if err := m.removeLegacy(); err != nil {
+				return nil, err
+			}
+		}
+		initial, join := map[uint64]dragonboat.Target{}, cfg.Join
+		isMember := false
+		for _, p := range MetaMembers(cfg.Peers) {
+			initial[p.ID] = p.Raft
+			isMember = isMember || p.ID == self
+		}
+		if err := m.startRegistry(initial, join || !isMember); err != nil {
+			return nil, err
+		}
+		m.shard.Store(store.RegistryShardID)
+	}
+	m.wg.Add(1)
+	go m.join()
+	return m, nil
+}
+
+// metaRaftConfig is the Raft config of both metadata groups.
+func metaRaftConfig(shard, replica uint64, nonVoting bool) config.Config {
+	return config.Config{ShardID: shard, ReplicaID: replica, ElectionRTT: 10, HeartbeatRTT: 1,
+		CheckQuorum: true, PreVote: true, SnapshotEntries: 1000, CompactionOverhead: 500, IsNonVoting: nonVoting}
+}
+
+// startReplica starts this node's replica of a metadata group: initial members for a new replica
+// that is one (empty when join is set or the replica exists already). roleFile records the role the
+// replica was created with: Dragonboat must be given that same role on every restart (it replays the
+// membership changes since, a promotion among them, from it; replaying "add this replica as
+// non-voting" on a replica started as a voter panics).
+func (m *Meta) startReplica(shard uint64, initial map[uint64]dragonboat.Target, join bool, roleFile string, start func(map[uint64]dragonboat.Target, bool, config.Config) error) error {
+	role := readRole(roleFile)
+	switch {
+	case m.nh.HasNodeInfo(shard, m.cfg.Self.ID):
 		// Restart: Dragonboat has the membership; initial members must then be empty (or match the
 		// bootstrap record exactly, which they no longer do once members were added or removed).
 		if role == "" {
@@ -138,26 +229,47 @@ func StartMeta(nh *dragonboat.NodeHost, cfg MetaConfig) (*Meta, error) {
 	default:
 		role = roleVoter
 	}
-	rc.IsNonVoting = role == roleNonVoting
-	if err := writeRole(cfg.RoleFile, role); err != nil {
-		return nil, err
+	if err := writeRole(roleFile, role); err != nil {
+		return err
 	}
-	err := nh.StartReplica(initial, join, store.NewMetaStateMachine, rc)
+	err := start(initial, join, metaRaftConfig(shard, m.cfg.Self.ID, role == roleNonVoting))
 	if err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
-		return nil, fmt.Errorf("sampan: start metadata replica: %w", err)
+		return fmt.Errorf("sampan: start metadata replica (shard %d): %w", shard, err)
 	}
-	m := &Meta{nh: nh, cfg: cfg, session: nh.GetNoOPSession(store.MetaShardID), stop: make(chan struct{})}
-	m.wg.Add(1)
-	go m.join()
-	return m, nil
+	return nil
 }
+
+// startLegacy starts (or restarts) this node's replica of the legacy group.
+func (m *Meta) startLegacy() error {
+	join := m.cfg.Join
+	initial := map[uint64]dragonboat.Target{}
+	isMember := false
+	for _, p := range MetaMembers(m.cfg.Peers) {
+		initial[p.ID] = p.Raft
+		isMember = isMember || p.ID == m.cfg.Self.ID
+	}
+	return m.startReplica(store.LegacyMetaShardID, initial, join || !isMember, m.cfg.file(legacyRoleFile),
+		func(initial map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return m.nh.StartReplica(initial, join, store.NewMetaStateMachine, rc)
+		})
+}
+
+// startRegistry starts (or restarts) this node's replica of the on-disk registry.
+func (m *Meta) startRegistry(initial map[uint64]dragonboat.Target, join bool) error {
+	return m.startReplica(store.RegistryShardID, initial, join, m.cfg.file(registryRoleFile),
+		func(initial map[uint64]dragonboat.Target, join bool, rc config.Config) error {
+			return m.nh.StartOnDiskReplica(initial, join, store.NewRegistryStateMachine(m.cfg.DB), rc)
+		})
+}
+
+// ShardID is the metadata shard this node uses now (store.RegistryShardID once migrated).
+func (m *Meta) ShardID() uint64 { return m.shard.Load() }
 
 // join registers this node (retrying while the group has no quorum, e.g. while peers are starting) and
 // then passes a read-index barrier: once it returns, this replica has applied everything committed
 // before, so the node never serves with stale placement.
 func (m *Meta) join() {
 	defer m.wg.Done()
-	cmd := store.EncodeMetaCommand(&store.MetaCommand{Op: store.MetaRegisterNode, Node: m.cfg.Self})
 	for attempt := 0; ; attempt++ {
 		select {
 		case <-m.stop:
@@ -165,17 +277,11 @@ func (m *Meta) join() {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		r, err := m.nh.SyncPropose(ctx, m.session, cmd)
-		if err == nil && r.Value == store.ResultRejected {
-			err = fmt.Errorf("%s", r.Data)
-		}
-		if err == nil {
-			_, err = m.nh.SyncRead(ctx, store.MetaShardID, &store.MetaNodesQuery{})
-		}
+		err := m.register(ctx)
 		cancel()
 		if err == nil {
 			m.ready.Store(true)
-			m.cfg.Log.Info().Uint64("node", m.cfg.Self.ID).Msg("joined the cluster metadata")
+			m.cfg.Log.Info().Uint64("node", m.cfg.Self.ID).Uint64("shard", m.ShardID()).Msg("joined the cluster metadata")
 			return
 		}
 		if attempt%10 == 9 {
@@ -187,6 +293,19 @@ func (m *Meta) join() {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// register proposes this node's registration and then reads through the group (read index) on the
+// shard it registered with.
+func (m *Meta) register(ctx context.Context) error {
+	r, shard, err := m.syncPropose(ctx, &store.MetaCommand{Op: store.MetaRegisterNode, Node: m.cfg.Self})
+	if err == nil && r.Value == store.ResultRejected {
+		err = fmt.Errorf("%s", r.Data)
+	}
+	if err == nil {
+		_, err = m.nh.SyncRead(ctx, shard, &store.MetaNodesQuery{})
+	}
+	return err
 }
 
 // Ready reports whether this node is registered and has caught up with the metadata log.
@@ -207,6 +326,10 @@ func (m *Meta) WaitReady(ctx context.Context) error {
 // ErrNotReady is returned while the node has not joined the metadata group yet.
 var ErrNotReady = errors.New("sampan: cluster metadata not ready")
 
+// ErrMigrating is returned for a metadata change made while this node's metadata moves to the
+// on-disk registry and the move did not finish within the caller's deadline: retry.
+var ErrMigrating = errors.New("sampan: cluster metadata is moving to the on-disk registry; retry")
+
 // Channel returns a channel's registry entry, registering the channel when create is set and it is new.
 // A new channel waits until min(Replicas, peers) nodes have registered, so that a cluster starting node
 // by node does not create under-replicated channels.
@@ -214,7 +337,7 @@ func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.Ch
 	if !m.Ready() {
 		return nil, ErrNotReady
 	}
-	v, err := m.nh.StaleRead(store.MetaShardID, &store.MetaChannelQuery{Name: name})
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaChannelQuery{Name: name})
 	if err != nil {
 		return nil, err
 	}
@@ -243,28 +366,41 @@ func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.Ch
 
 // proposeChannel proposes a command whose result is a channel entry.
 func (m *Meta) proposeChannel(ctx context.Context, c *store.MetaCommand) (*store.ChannelInfo, error) {
-	r, err := m.syncPropose(ctx, c)
+	r, _, err := m.syncPropose(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	return store.DecodeMetaResult(r)
 }
 
-// syncPropose proposes c until it is appended or ctx ends. Busy (not accepted) and not-ready (dropped:
-// no leader, or one transferring) mean the command was never appended, so proposing it again cannot
-// apply it twice, even for commands that are not idempotent. Without this an election in the metadata
-// group on a loaded machine failed an operator's DELETE /cluster/nodes/{id} with 503
-// (TestClusterAddAndRemoveNode -long, 1 run of 6).
-func (m *Meta) syncPropose(ctx context.Context, c *store.MetaCommand) (sm.Result, error) {
+// syncPropose proposes c until it is appended or ctx ends, and returns the result and the shard that
+// applied it. Busy (not accepted) and not-ready (dropped: no leader, or one transferring) mean the
+// command was never appended, so proposing it again cannot apply it twice, even for commands that are
+// not idempotent. Without this an election in the metadata group on a loaded machine failed an
+// operator's DELETE /cluster/nodes/{id} with 503 (TestClusterAddAndRemoveNode -long, 1 run of 6). A
+// command the legacy group answers ResultMigrated (frozen: nothing applied) waits for this node to
+// switch to the registry and goes there (ErrMigrating if ctx ends first).
+func (m *Meta) syncPropose(ctx context.Context, c *store.MetaCommand) (sm.Result, uint64, error) {
 	cmd := store.EncodeMetaCommand(c)
 	for {
-		r, err := m.nh.SyncPropose(ctx, m.session, cmd)
+		shard := m.ShardID()
+		r, err := m.nh.SyncPropose(ctx, m.nh.GetNoOPSession(shard), cmd)
+		if err == nil && r.Value == store.ResultMigrated && m.switched != nil {
+			select {
+			case <-m.switched:
+				continue
+			case <-ctx.Done():
+				return r, shard, ErrMigrating
+			case <-m.stop:
+				return r, shard, ErrMigrating
+			}
+		}
 		if err == nil || !(errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrShardNotReady)) {
-			return r, err
+			return r, shard, err
 		}
 		select {
 		case <-ctx.Done():
-			return r, err
+			return r, shard, err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -275,7 +411,7 @@ func (m *Meta) propose(ctx context.Context, c *store.MetaCommand) error {
 	if !m.Ready() {
 		return ErrNotReady
 	}
-	r, err := m.syncPropose(ctx, c)
+	r, _, err := m.syncPropose(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -304,7 +440,7 @@ func (m *Meta) FinishMove(ctx context.Context, channel string, removed, joined u
 
 // Nodes returns the registered nodes (this replica's view).
 func (m *Meta) Nodes() ([]store.NodeInfo, error) {
-	v, err := m.nh.StaleRead(store.MetaShardID, &store.MetaNodesQuery{})
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaNodesQuery{})
 	if err != nil {
 		return nil, err
 	}
@@ -325,19 +461,50 @@ func (m *Meta) Node(id uint64) (store.NodeInfo, bool) {
 	return store.NodeInfo{}, false
 }
 
-// Close stops the background join. The replica itself stops with the NodeHost.
+// Close stops the background registration and migration. The replicas themselves stop with the
+// NodeHost.
 func (m *Meta) Close() {
 	close(m.stop)
 	m.wg.Wait()
 }
 
-// Channels returns the channel registry (this replica's view), sorted by name.
-func (m *Meta) Channels() ([]store.ChannelInfo, error) {
-	v, err := m.nh.StaleRead(store.MetaShardID, &store.MetaChannelsQuery{})
+// ChannelPage lists registered channels (this replica's view) by name: those starting with prefix
+// that sort after after, at most limit (store.DefaultChannelPage when <= 0, store.MaxChannelPage at
+// most). Pass the page's Next as after for the next page.
+func (m *Meta) ChannelPage(prefix, after string, limit int) (*store.ChannelPage, error) {
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaChannelsQuery{Prefix: prefix, After: after, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
-	return v.([]store.ChannelInfo), nil
+	return v.(*store.ChannelPage), nil
+}
+
+// NodeChannels lists the channels with a replica on node (this replica's view) by name, a page at a
+// time as ChannelPage does. The registry answers it from its per-node index.
+func (m *Meta) NodeChannels(node uint64, after string, limit int) (*store.ChannelPage, error) {
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaNodeChannelsQuery{Node: node, After: after, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*store.ChannelPage), nil
+}
+
+// Loads returns node -> channel replicas it holds (this replica's view; placement's counters).
+func (m *Meta) Loads() (map[uint64]int, error) {
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaLoadsQuery{})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[uint64]int), nil
+}
+
+// Stats counts the registry (this replica's view).
+func (m *Meta) Stats() (store.MetaStats, error) {
+	v, err := m.nh.StaleRead(m.ShardID(), &store.MetaStatsQuery{})
+	if err != nil {
+		return store.MetaStats{}, err
+	}
+	return v.(store.MetaStats), nil
 }
 
 const (
@@ -367,29 +534,11 @@ func readRole(path string) string {
 	return ""
 }
 
-// writeRole records the metadata role atomically (rename), fsynced: it must survive as long as the
-// replica's Raft data.
+// writeRole records a metadata replica's role durably: it must survive as long as the replica's Raft
+// data.
 func writeRole(path, role string) error {
 	if path == "" || readRole(path) == role {
 		return nil
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("sampan: write %s: %w", tmp, err)
-	}
-	_, err = f.WriteString(role + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("sampan: write %s: %w", path, err)
-	}
-	return nil
+	return writeDurable(path, role+"\n")
 }

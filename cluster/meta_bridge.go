@@ -17,7 +17,7 @@ func (m *Meta) Leader() bool {
 	if !m.Ready() {
 		return false
 	}
-	leader, _, ok, err := m.nh.GetLeaderID(store.MetaShardID)
+	leader, _, ok, err := m.nh.GetLeaderID(m.ShardID())
 	return err == nil && ok && leader == m.cfg.Self.ID // metadata replica ids are node ids
 }
 
@@ -27,7 +27,7 @@ func (m *Meta) BridgeCursors(ctx context.Context, rule string) (map[string]uint6
 	if !m.Ready() {
 		return nil, ErrNotReady
 	}
-	v, err := m.nh.SyncRead(ctx, store.MetaShardID, &store.MetaBridgeCursorsQuery{Rule: rule})
+	v, err := m.nh.SyncRead(ctx, m.ShardID(), &store.MetaBridgeCursorsQuery{Rule: rule})
 	if err != nil {
 		return nil, fmt.Errorf("sampan: read bridge cursors: %w", err)
 	}

@@ -1,6 +1,8 @@
 // Package store holds Sampan's replicated channel log: a Dragonboat on-disk
 // state machine per channel (one Raft shard per channel) over ONE pebble/v2
-// database per node that every channel shard on the node shares.
+// database per node that every channel shard on the node shares, and the
+// cluster's metadata state machines (meta.go, registry.go), the on-disk one
+// in that same database.
 //
 // # Determinism
 //
@@ -30,6 +32,7 @@
 //	0x10 <shard 8B BE> 0x03 <idem key>     -> dedupe record: seq 8B BE, time 8B BE(ordered)
 //	0x10 <shard 8B BE> 0x04 <time 8B> <idem key> -> empty; dedupe expiry index
 //
+// (the on-disk metadata registry has the prefix 0x20: registry.go),
 // so each shard's data is the single contiguous range [0x10|shard, 0x10|shard+1),
 // which snapshots scan and RecoverFromSnapshot/Open clear with one DeleteRange.
 // Times in keys are encoded order-preserving: uint64(t) XOR 1<<63, big endian.

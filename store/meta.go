@@ -4,24 +4,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// The metadata state machine: the cluster's single source of truth for node membership and the channel
-// registry (channel -> shard id, replicas). It runs as its own small Raft group (MetaShardID) on up to 3
-// or 5 nodes. Its state is small (a few hundred bytes per channel), so it lives in memory and is
-// snapshotted whole; Dragonboat replays the log after the last snapshot on restart.
+// The cluster's metadata: node membership, the channel registry (channel -> shard id, replicas),
+// placement and the NATS bridge's export cursors. One Raft group replicates it, on 3 or 5 voters with
+// every other node a non-voting member. Two state machines can hold it:
 //
-// Update is deterministic: placement reads only the replicated state (ties broken by node id), and ids
-// come from counters in that state, so every replica allocates the same ids and they are never reused.
+//   - the on-disk registry (registry.go) on shard RegistryShardID: the registry lives in the node's
+//     pebble store and only the nodes and per-node counters stay in memory. Every data dir created by
+//     this build runs it.
+//   - the legacy group (this file: MetaState, metaSM) on shard LegacyMetaShardID: everything in memory,
+//     snapshotted whole. Data dirs created by builds before the on-disk registry hold it; this build
+//     runs it only until the cluster has moved its state into the on-disk registry (meta_migrate.go,
+//     docs/decisions/0016-on-disk-registry.md). Dragonboat refuses to reopen a shard with another
+//     state machine type, hence the second shard id.
+//
+// Both apply the same commands with the same code (meta_core.go). Update is deterministic: placement
+// reads only the replicated state (ties broken by node id), and ids come from counters in that state,
+// so every replica allocates the same ids and they are never reused.
 
-// MetaShardID is the Raft shard of the metadata group. Channel shards start at FirstChannelShardID.
-const MetaShardID uint64 = 1
+// Shard ids of the metadata groups. Channel shards start at FirstChannelShardID, so neither can collide
+// with one.
+const (
+	// LegacyMetaShardID is the in-memory metadata group of data dirs from builds before the on-disk
+	// registry.
+	LegacyMetaShardID uint64 = 1
+	// RegistryShardID is the on-disk registry's group.
+	RegistryShardID uint64 = 2
+)
+
+// RegistryVersion is what a node of this build registers as NodeInfo.Registry: it runs the on-disk
+// registry, and migrates to it.
+const RegistryVersion uint8 = 2
+
+// ResultMigrated is the sm.Result.Value the legacy group answers to every command once it has applied
+// MetaMigrate: its state is frozen and moved to RegistryShardID, where the command must go.
+const ResultMigrated uint64 = math.MaxUint64 - 1
+
+// ErrMetaMigrated is DecodeMetaResult's error for ResultMigrated.
+var ErrMetaMigrated = errors.New("sampan: the legacy metadata group moved to the on-disk registry")
 
 // NodeInfo is a cluster member as registered in the metadata group.
 type NodeInfo struct {
@@ -37,6 +66,14 @@ type NodeInfo struct {
 	// Draining: being removed. It gets no new replicas, and its replicas are moved to other nodes; once
 	// it holds none, MetaRemoveNode marks it Removed.
 	Draining bool `msgpack:"draining,omitempty"`
+	// Registry is the metadata format the node's build runs, set by the node's own MetaRegisterNode:
+	// RegistryVersion, or 0 for builds before the on-disk registry (they do not send it). The legacy
+	// group migrates only once every member node registered with RegistryVersion.
+	Registry uint8 `msgpack:"registry,omitempty"`
+	// Migrating is set by MetaImport on every node that held a legacy replica and cleared by the node's
+	// own MetaRegisterNode on the registry: until then it may still need the legacy group's log (it may
+	// not have applied MetaMigrate yet), so every node keeps its legacy replica while any is Migrating.
+	Migrating bool `msgpack:"migrating,omitempty"`
 }
 
 // holdsReplicas reports whether new replicas may be placed on the node.
@@ -94,6 +131,12 @@ const (
 	MetaFinishMove MetaOp = 6
 	// MetaRemoveNode marks a draining node that holds no replica any more Removed.
 	MetaRemoveNode MetaOp = 7
+	// MetaMigrate (legacy group only) freezes the legacy state where it is applied and names the voters
+	// the on-disk registry's group starts with (Migrate). Builds before the on-disk registry answer it
+	// "unknown metadata op" and change nothing.
+	MetaMigrate MetaOp = 8
+	// MetaImport (on-disk registry only) imports one chunk of the frozen legacy state (Import).
+	MetaImport MetaOp = 9
 
 	// MetaSetBridgeCursors raises a NATS bridge rule's export cursors (meta_bridge.go). A distant value,
 	// so that new membership ops can take the next small numbers.
@@ -110,7 +153,9 @@ type MetaCommand struct {
 	Removed  uint64   `msgpack:"removed,omitempty"`  // MetaFinishMove: replica id dropped
 	Joined   uint64   `msgpack:"joined,omitempty"`   // MetaFinishMove: replica id now a full member
 
-	Bridge *BridgeCursors `msgpack:"bridge,omitempty"` // MetaSetBridgeCursors
+	Bridge  *BridgeCursors `msgpack:"bridge,omitempty"`  // MetaSetBridgeCursors
+	Migrate *MigrateInfo   `msgpack:"migrate,omitempty"` // MetaMigrate
+	Import  *ImportChunk   `msgpack:"import,omitempty"`  // MetaImport
 }
 
 // EncodeMetaCommand encodes c for a proposal.
@@ -122,17 +167,91 @@ func EncodeMetaCommand(c *MetaCommand) []byte {
 	return b
 }
 
-// Metadata queries for Lookup (nh.SyncRead / StaleRead).
+// Channel pages: a query without a limit gets DefaultChannelPage entries, and none gets more than
+// MaxChannelPage.
+const (
+	DefaultChannelPage = 1000
+	MaxChannelPage     = 10000
+)
+
+// Metadata queries for Lookup (nh.SyncRead / StaleRead). Both state machines answer all of them but
+// the migration queries, which each answers only for its own side.
 type (
 	// MetaChannelQuery -> *ChannelInfo, nil when unknown.
 	MetaChannelQuery struct{ Name string }
 	// MetaNodesQuery -> []NodeInfo sorted by id (removed ones included).
 	MetaNodesQuery struct{}
-	// MetaChannelsQuery -> []ChannelInfo sorted by name.
-	MetaChannelsQuery struct{}
+	// MetaChannelsQuery -> *ChannelPage: the channels whose name starts with Prefix and sorts after
+	// After, by name, at most Limit (see DefaultChannelPage).
+	MetaChannelsQuery struct {
+		Prefix, After string
+		Limit         int
+	}
+	// MetaNodeChannelsQuery -> *ChannelPage: the channels with a replica on Node whose name sorts
+	// after After, by name, at most Limit. The on-disk registry answers it from its per-node index.
+	MetaNodeChannelsQuery struct {
+		Node  uint64
+		After string
+		Limit int
+	}
+	// MetaLoadsQuery -> map[uint64]int: node -> channel replicas it holds (nodes holding none left out).
+	MetaLoadsQuery struct{}
+	// MetaStatsQuery -> MetaStats.
+	MetaStatsQuery struct{}
 )
 
-// MetaState is the metadata group's replicated state.
+// ChannelPage is one page of a channel listing. Next is the name to pass as After for the next page,
+// empty when the listing is complete.
+type ChannelPage struct {
+	Channels []ChannelInfo
+	Next     string
+}
+
+// MetaStats counts the registry.
+type MetaStats struct {
+	Channels uint64
+}
+
+// pageLimit clamps a query's limit.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultChannelPage
+	case n > MaxChannelPage:
+		return MaxChannelPage
+	}
+	return n
+}
+
+// DecodeMetaResult returns the channel a command whose result names one (MetaCreateChannel,
+// MetaAddReplica, MetaFinishMove) created or found.
+func DecodeMetaResult(r sm.Result) (*ChannelInfo, error) {
+	switch r.Value {
+	case ResultRejected:
+		return nil, fmt.Errorf("sampan: metadata command rejected: %s", r.Data)
+	case ResultMigrated:
+		return nil, ErrMetaMigrated
+	}
+	var ch ChannelInfo
+	if err := msgpack.Unmarshal(r.Data, &ch); err != nil {
+		return nil, err
+	}
+	return &ch, nil
+}
+
+// metaResult turns what a command did into its sm.Result.
+func metaResult(ch *ChannelInfo, err error) sm.Result {
+	if err != nil {
+		return sm.Result{Value: ResultRejected, Data: []byte(err.Error())}
+	}
+	if ch == nil {
+		return sm.Result{}
+	}
+	b, _ := msgpack.Marshal(ch)
+	return sm.Result{Value: ch.ShardID, Data: b}
+}
+
+// MetaState is the legacy group's replicated state, all in memory.
 type MetaState struct {
 	Nodes         map[uint64]*NodeInfo    `msgpack:"nodes"`
 	Channels      map[string]*ChannelInfo `msgpack:"channels"`
@@ -142,23 +261,28 @@ type MetaState struct {
 	// BridgeCursors: NATS bridge export rule -> channel -> last seq exported (meta_bridge.go).
 	BridgeCursors map[string]map[string]uint64 `msgpack:"bridge_cursors,omitempty"`
 
-	// load: node -> replicas it holds, derived from Channels (not serialized: rebuilt once after a
+	// Migrated is set by MetaMigrate: from then on the state is frozen (every command is answered
+	// ResultMigrated) and moves to the on-disk registry (meta_migrate.go). Builds before it drop the
+	// field when they decode a snapshot, but they never apply MetaMigrate (they reject the op).
+	Migrated *MigrateInfo `msgpack:"migrated,omitempty"`
+
+	// held: node -> replicas it holds, derived from Channels (not serialized: rebuilt once after a
 	// restore by loads) and kept up to date by every command that changes a replica list, so that
 	// placing a channel costs O(nodes), not a scan of every registered channel.
-	load map[uint64]int
+	held map[uint64]int
 }
 
 // loads returns the per-node replica counts, counting them once if they are not known yet.
 func (s *MetaState) loads() map[uint64]int {
-	if s.load == nil {
-		s.load = map[uint64]int{}
+	if s.held == nil {
+		s.held = map[uint64]int{}
 		for _, ch := range s.Channels {
 			for _, r := range ch.Replicas {
-				s.load[r.NodeID]++
+				s.held[r.NodeID]++
 			}
 		}
 	}
-	return s.load
+	return s.held
 }
 
 // NewMetaState returns the empty state.
@@ -167,306 +291,218 @@ func NewMetaState() *MetaState {
 		NextShardID: FirstChannelShardID, NextReplicaID: 1}
 }
 
-// Apply applies one command. It returns the channel concerned for MetaCreateChannel.
-func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) {
-	switch c.Op {
-	case MetaRegisterNode:
-		if c.Node.ID == 0 {
-			return nil, errors.New("node id 0")
-		}
-		if old := s.Nodes[c.Node.ID]; old != nil && old.Removed {
-			return nil, fmt.Errorf("node %d was removed", c.Node.ID)
-		}
-		n := c.Node
-		n.Removed, n.Pending = false, false
-		if old := s.Nodes[c.Node.ID]; old != nil {
-			n.Draining = old.Draining // a restart does not cancel a removal
-		}
-		s.Nodes[n.ID] = &n
-		return nil, nil
-	case MetaCreateChannel:
-		if ch := s.Channels[c.Channel]; ch != nil {
-			return ch, nil
-		}
-		if c.Channel == "" {
-			return nil, errors.New("empty channel name")
-		}
-		nodes := s.place(max(c.Replicas, 1))
-		if len(nodes) == 0 {
-			return nil, errors.New("no live node to place the channel on")
-		}
-		ch := &ChannelInfo{Name: c.Channel, ShardID: s.NextShardID}
-		s.NextShardID++
-		load := s.loads()
-		for _, n := range nodes {
-			ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: n})
-			s.NextReplicaID++
-			load[n]++
-		}
-		s.Channels[c.Channel] = ch
-		return ch, nil
-	case MetaAddNode:
-		return nil, s.addNode(c.Node)
-	case MetaDrainNode:
-		return nil, s.drainNode(c.Node.ID)
-	case MetaAddReplica:
-		return s.addReplica(c.Channel, c.Node.ID, c.Avoid)
-	case MetaFinishMove:
-		return s.finishMove(c.Channel, c.Removed, c.Joined)
-	case MetaRemoveNode:
-		return nil, s.removeNode(c.Node.ID)
-	case MetaSetBridgeCursors:
-		return nil, s.setBridgeCursors(c.Bridge)
-	default:
-		return nil, fmt.Errorf("unknown metadata op %d", c.Op)
+// Apply applies one command. It returns the channel concerned for the commands whose result names one.
+// Once the state is frozen by MetaMigrate it refuses every command with ErrMetaMigrated.
+func (s *MetaState) Apply(c *MetaCommand) (*ChannelInfo, error) { return s.applyAt(c, 0) }
+
+// applyAt applies the command of log entry index.
+func (s *MetaState) applyAt(c *MetaCommand, index uint64) (*ChannelInfo, error) {
+	if s.Migrated != nil {
+		return nil, ErrMetaMigrated
 	}
+	if c.Op == MetaMigrate {
+		return nil, s.migrate(c.Migrate, index)
+	}
+	return applyMeta(s, c)
 }
 
-// place picks the n nodes that may hold replicas holding the fewest (ties: lowest node id), skipping
-// the nodes in skip.
-func (s *MetaState) place(n int, skip ...uint64) []uint64 {
-	load := map[uint64]int{}
-	var live []uint64
-	held := s.loads()
-	for id, node := range s.Nodes {
-		if node.holdsReplicas() && !slices.Contains(skip, id) {
-			live = append(live, id)
-			load[id] = held[id]
-		}
+// metaTxn over the maps (meta_core.go). The legacy state is changed in place: Update applies one
+// command at a time and a failed command changes nothing before it fails.
+
+func (s *MetaState) nodeList() []*NodeInfo {
+	out := make([]*NodeInfo, 0, len(s.Nodes))
+	for _, n := range s.Nodes {
+		out = append(out, n)
 	}
-	sort.Slice(live, func(i, j int) bool {
-		if load[live[i]] != load[live[j]] {
-			return load[live[i]] < load[live[j]]
-		}
-		return live[i] < live[j]
-	})
-	if n > len(live) {
-		n = len(live)
-	}
-	out := append([]uint64(nil), live[:n]...)
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-func (s *MetaState) addNode(n NodeInfo) error {
-	if n.ID == 0 || n.Raft == "" {
-		return errors.New("a node needs an id >= 1 and a raft address")
+func (s *MetaState) node(id uint64) *NodeInfo {
+	if n := s.Nodes[id]; n != nil {
+		c := *n
+		return &c
 	}
-	if old := s.Nodes[n.ID]; old != nil {
-		switch {
-		case old.Removed:
-			return fmt.Errorf("node %d was removed; node ids are never reused", n.ID)
-		case old.Raft != n.Raft:
-			return fmt.Errorf("node %d already exists with raft address %s", n.ID, old.Raft)
-		}
-		return nil // added twice: nothing to do
-	}
-	for _, o := range s.Nodes {
-		if o.Raft == n.Raft && !o.Removed {
-			return fmt.Errorf("raft address %s belongs to node %d", n.Raft, o.ID)
-		}
-	}
-	s.Nodes[n.ID] = &NodeInfo{ID: n.ID, Raft: n.Raft, Pending: true}
 	return nil
 }
 
-// drainNode refuses a removal that would leave some channel fewer nodes than it has replicas: the
-// replicas are re-created elsewhere before the node goes, so that no channel drops below its count.
-func (s *MetaState) drainNode(id uint64) error {
-	n := s.Nodes[id]
-	if n == nil || n.Removed {
-		return fmt.Errorf("node %d is not a member", id)
-	}
-	if n.Draining {
-		return nil
-	}
-	others := 0
-	for _, o := range s.Nodes {
-		if o.ID != id && o.holdsReplicas() {
-			others++
-		}
-	}
-	if others == 0 {
-		return fmt.Errorf("node %d is the last node that can hold channels", id)
-	}
-	for _, ch := range s.sortedChannels() {
-		if ch.ReplicaOn(id) != 0 && len(ch.Replicas) > others {
-			return fmt.Errorf("channel %s has %d replicas and only %d other nodes can hold them: add a node first", ch.Name, len(ch.Replicas), others)
-		}
-	}
-	n.Draining = true
-	return nil
+func (s *MetaState) putNode(n *NodeInfo)          { s.Nodes[n.ID] = n }
+func (s *MetaState) load(id uint64) int           { return s.loads()[id] }
+func (s *MetaState) addLoad(id uint64, delta int) { s.loads()[id] += delta }
+
+func (s *MetaState) allocShard() uint64 {
+	s.NextShardID++
+	return s.NextShardID - 1
 }
 
-func (s *MetaState) addReplica(channel string, from uint64, avoid []uint64) (*ChannelInfo, error) {
-	ch := s.Channels[channel]
-	if ch == nil {
-		return nil, fmt.Errorf("channel %s not found", channel)
-	}
-	for _, r := range ch.Replicas {
-		if r.Joining {
-			return ch, nil // a move is already under way
-		}
-	}
-	if ch.ReplicaOn(from) == 0 {
-		return ch, nil // moved already
-	}
-	holders := make([]uint64, 0, len(ch.Replicas)+len(avoid))
-	for _, r := range ch.Replicas {
-		holders = append(holders, r.NodeID)
-	}
-	to := s.place(1, append(holders, avoid...)...)
-	if len(to) == 0 {
-		to = s.place(1, holders...)
-	}
-	if len(to) == 0 {
-		return nil, fmt.Errorf("no node can take a replica of %s", channel)
-	}
-	ch.Replicas = append(ch.Replicas, Replica{ReplicaID: s.NextReplicaID, NodeID: to[0], Joining: true})
+func (s *MetaState) allocReplica() uint64 {
 	s.NextReplicaID++
-	s.loads()[to[0]]++
-	return ch, nil
+	return s.NextReplicaID - 1
 }
 
-func (s *MetaState) finishMove(channel string, removed, joined uint64) (*ChannelInfo, error) {
-	ch := s.Channels[channel]
-	if ch == nil {
-		return nil, fmt.Errorf("channel %s not found", channel)
+func (s *MetaState) channel(name string) (*ChannelInfo, error) {
+	if ch := s.Channels[name]; ch != nil {
+		return ch.clone(), nil
 	}
-	if removed != 0 && len(ch.Replicas) == 1 && ch.Replicas[0].ReplicaID == removed {
-		// A late or hand-made command: the drain protocol never removes a channel's last replica.
-		return nil, fmt.Errorf("replica %d is the only replica of %s", removed, channel)
-	}
-	load := s.loads()
-	out := ch.Replicas[:0]
-	for _, r := range ch.Replicas {
-		if r.ReplicaID == removed && removed != 0 {
-			load[r.NodeID]--
-			continue
-		}
-		if r.ReplicaID == joined {
-			r.Joining = false
-		}
-		out = append(out, r)
-	}
-	ch.Replicas = out
-	return ch, nil
+	return nil, nil
 }
 
-// sortedChannels lists the channels by name: an error naming "the first" channel must name the same
-// one on every replica.
-func (s *MetaState) sortedChannels() []*ChannelInfo {
-	out := make([]*ChannelInfo, 0, len(s.Channels))
-	for _, ch := range s.Channels {
-		out = append(out, ch)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-func (s *MetaState) removeNode(id uint64) error {
-	n := s.Nodes[id]
-	if n == nil {
-		return fmt.Errorf("node %d is not a member", id)
-	}
-	if n.Removed {
-		return nil
-	}
-	if !n.Draining && !n.Pending {
-		return fmt.Errorf("node %d is not being removed", id)
-	}
-	for _, ch := range s.sortedChannels() {
-		if ch.ReplicaOn(id) != 0 {
-			return fmt.Errorf("node %d still holds a replica of %s", id, ch.Name)
-		}
-	}
-	n.Removed, n.Draining, n.Pending = true, false, false
+func (s *MetaState) putChannel(_, ch *ChannelInfo) error {
+	s.Channels[ch.Name] = ch
 	return nil
 }
 
-// Lookup answers a metadata query from the state.
-func (s *MetaState) Lookup(q any) (any, error) {
+func (s *MetaState) channelsOn(node uint64, fn func(*ChannelInfo) bool) error {
+	for _, name := range s.sortedNames() {
+		if ch := s.Channels[name]; ch.ReplicaOn(node) != 0 && !fn(ch) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// sortedNames lists the channels by name: an error naming "the first" channel must name the same one
+// on every replica.
+func (s *MetaState) sortedNames() []string {
+	out := make([]string, 0, len(s.Channels))
+	for name := range s.Channels {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Lookup answers a metadata query from the state. names, when not nil, is the state's channel names
+// in order (the frozen state's, computed once).
+func (s *MetaState) lookup(q any, names []string) (any, error) {
 	switch q := q.(type) {
 	case *MetaChannelQuery:
 		if ch := s.Channels[q.Name]; ch != nil {
-			c := *ch
-			c.Replicas = append([]Replica(nil), ch.Replicas...)
-			return &c, nil
+			return ch.clone(), nil
 		}
 		return (*ChannelInfo)(nil), nil
 	case MetaChannelQuery:
-		return s.Lookup(&q)
+		return s.lookup(&q, names)
 	case *MetaNodesQuery, MetaNodesQuery:
 		out := make([]NodeInfo, 0, len(s.Nodes))
-		for _, n := range s.Nodes {
+		for _, n := range s.nodeList() {
 			out = append(out, *n)
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 		return out, nil
-	case *MetaChannelsQuery, MetaChannelsQuery:
-		out := make([]ChannelInfo, 0, len(s.Channels))
-		for _, c := range s.Channels {
-			cc := *c
-			cc.Replicas = append([]Replica(nil), c.Replicas...)
-			out = append(out, cc)
+	case *MetaChannelsQuery:
+		if names == nil {
+			names = s.sortedNames()
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return s.page(names, q.Prefix, q.After, q.Limit, 0), nil
+	case MetaChannelsQuery:
+		return s.lookup(&q, names)
+	case *MetaNodeChannelsQuery:
+		if names == nil {
+			names = s.sortedNames()
+		}
+		return s.page(names, "", q.After, q.Limit, q.Node), nil
+	case MetaNodeChannelsQuery:
+		return s.lookup(&q, names)
+	case *MetaLoadsQuery, MetaLoadsQuery:
+		out := map[uint64]int{}
+		for id, n := range s.loads() {
+			if n != 0 {
+				out[id] = n
+			}
+		}
 		return out, nil
+	case *MetaStatsQuery, MetaStatsQuery:
+		return MetaStats{Channels: uint64(len(s.Channels))}, nil
 	case *MetaBridgeCursorsQuery:
 		return s.bridgeCursors(q.Rule), nil
+	case *MetaMigrationQuery, MetaMigrationQuery:
+		if s.Migrated == nil {
+			return (*MigrateInfo)(nil), nil
+		}
+		m := *s.Migrated
+		return &m, nil
 	default:
 		return nil, fmt.Errorf("unknown metadata query %T", q)
 	}
 }
 
-// metaSM is the Dragonboat IStateMachine around MetaState.
+// page lists the channels of names (sorted) that start with prefix, sort after after and, with node
+// not 0, hold a replica on node.
+func (s *MetaState) page(names []string, prefix, after string, limit int, node uint64) *ChannelPage {
+	limit = pageLimit(limit)
+	start := max(after, prefix)
+	i, _ := slices.BinarySearch(names, start)
+	p := &ChannelPage{}
+	for ; i < len(names) && strings.HasPrefix(names[i], prefix); i++ {
+		name := names[i]
+		if name == after {
+			continue
+		}
+		ch := s.Channels[name]
+		if node != 0 && ch.ReplicaOn(node) == 0 {
+			continue
+		}
+		if len(p.Channels) == limit {
+			p.Next = p.Channels[limit-1].Name
+			break
+		}
+		p.Channels = append(p.Channels, *ch.clone())
+	}
+	return p
+}
+
+// metaSM is the Dragonboat IStateMachine of the legacy group around MetaState.
 type metaSM struct {
 	mu    sync.RWMutex
 	state *MetaState
+
+	// export is built once the state is frozen and the export is asked for (meta_migrate.go); names is
+	// the channel names in order for listings, valid while it has as many names as the state has
+	// channels (the legacy state never deletes one). cacheMu guards both; RecoverFromSnapshot resets
+	// them with the state. Lock order: cacheMu before mu.
+	cacheMu sync.Mutex
+	export  *legacyExport
+	names   []string
 }
 
-// NewMetaStateMachine is the Dragonboat factory for the metadata shard.
+// NewMetaStateMachine is the Dragonboat factory for the legacy metadata group (LegacyMetaShardID).
 func NewMetaStateMachine(shardID, replicaID uint64) sm.IStateMachine {
 	return &metaSM{state: NewMetaState()}
 }
 
 // Update implements sm.IStateMachine. A command that cannot apply (bad op, removed node) is answered
-// with Value ResultRejected and the error text in Data; the entry still counts as applied.
+// with Value ResultRejected and the error text in Data; the entry still counts as applied. Once frozen
+// every command is answered ResultMigrated.
 func (m *metaSM) Update(e sm.Entry) (sm.Result, error) {
 	var c MetaCommand
 	if err := msgpack.Unmarshal(e.Cmd, &c); err != nil {
 		return sm.Result{Value: ResultRejected, Data: []byte(err.Error())}, nil
 	}
 	m.mu.Lock()
-	ch, err := m.state.Apply(&c)
+	ch, err := m.state.applyAt(&c, e.Index)
 	m.mu.Unlock()
-	if err != nil {
-		return sm.Result{Value: ResultRejected, Data: []byte(err.Error())}, nil
+	if errors.Is(err, ErrMetaMigrated) {
+		return sm.Result{Value: ResultMigrated}, nil
 	}
-	if ch == nil {
-		return sm.Result{}, nil
-	}
-	b, _ := msgpack.Marshal(ch)
-	return sm.Result{Value: ch.ShardID, Data: b}, nil
-}
-
-// DecodeMetaResult returns the channel a MetaCreateChannel proposal created or found.
-func DecodeMetaResult(r sm.Result) (*ChannelInfo, error) {
-	if r.Value == ResultRejected {
-		return nil, fmt.Errorf("sampan: metadata command rejected: %s", r.Data)
-	}
-	var ch ChannelInfo
-	if err := msgpack.Unmarshal(r.Data, &ch); err != nil {
-		return nil, err
-	}
-	return &ch, nil
+	return metaResult(ch, err), nil
 }
 
 // Lookup implements sm.IStateMachine.
 func (m *metaSM) Lookup(q any) (any, error) {
+	if eq, ok := q.(*MetaExportQuery); ok {
+		return m.exportChunk(eq)
+	}
+	var names []string
+	switch q.(type) {
+	case *MetaChannelsQuery, MetaChannelsQuery, *MetaNodeChannelsQuery, MetaNodeChannelsQuery:
+		names = m.sortedNames()
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.state.Lookup(q)
+	if names != nil && len(names) != len(m.state.Channels) {
+		names = nil // a create or a restore in between: lookup sorts its own
+	}
+	return m.state.lookup(q, names)
 }
 
 // SaveSnapshot implements sm.IStateMachine: the whole state in msgpack.
@@ -494,7 +530,23 @@ func (m *metaSM) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan 
 	m.mu.Lock()
 	m.state = st
 	m.mu.Unlock()
+	m.cacheMu.Lock()
+	m.export, m.names = nil, nil
+	m.cacheMu.Unlock()
 	return nil
+}
+
+// sortedNames returns the state's channel names in order, sorting them only when channels were added
+// since the last call.
+func (m *metaSM) sortedNames() []string {
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.names) != len(m.state.Channels) {
+		m.names = m.state.sortedNames()
+	}
+	return m.names
 }
 
 // Close implements sm.IStateMachine.

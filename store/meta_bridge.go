@@ -1,7 +1,5 @@
 package store
 
-import "errors"
-
 // The NATS bridge's export cursors in the metadata group: per export rule, per channel, the last seq
 // the bridge knows NATS accepted. They live in the replicated metadata (not on one node's disk) because
 // the bridge runs on whichever node leads the metadata group: after a restart or a leader change the
@@ -18,19 +16,16 @@ type BridgeCursors struct {
 // MetaBridgeCursorsQuery -> map[string]uint64 (channel -> seq), a copy; empty for an unknown rule.
 type MetaBridgeCursorsQuery struct{ Rule string }
 
-func (s *MetaState) setBridgeCursors(b *BridgeCursors) error {
-	if b == nil || b.Rule == "" {
-		return errors.New("bridge cursors without a rule")
-	}
+func (s *MetaState) raiseCursors(rule string, cursors map[string]uint64) error {
 	if s.BridgeCursors == nil {
 		s.BridgeCursors = map[string]map[string]uint64{}
 	}
-	m := s.BridgeCursors[b.Rule]
+	m := s.BridgeCursors[rule]
 	if m == nil {
 		m = map[string]uint64{}
-		s.BridgeCursors[b.Rule] = m
+		s.BridgeCursors[rule] = m
 	}
-	for ch, seq := range b.Cursors { // order does not matter: max per key
+	for ch, seq := range cursors { // order does not matter: max per key
 		if seq > m[ch] {
 			m[ch] = seq
 		}

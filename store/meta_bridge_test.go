@@ -9,7 +9,7 @@ import (
 )
 
 func TestBridgeCursorsOnlyMoveForwardAndSurviveSnapshots(t *testing.T) {
-	m := NewMetaStateMachine(MetaShardID, 1).(*metaSM)
+	m := NewMetaStateMachine(LegacyMetaShardID, 1).(*metaSM)
 	set := func(rule string, c map[string]uint64) sm.Result {
 		r, err := m.Update(sm.Entry{Cmd: EncodeMetaCommand(&MetaCommand{Op: MetaSetBridgeCursors, Bridge: &BridgeCursors{Rule: rule, Cursors: c}})})
 		if err != nil {
@@ -40,7 +40,7 @@ func TestBridgeCursorsOnlyMoveForwardAndSurviveSnapshots(t *testing.T) {
 	if err := m.SaveSnapshot(&buf, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	m2 := NewMetaStateMachine(MetaShardID, 2).(*metaSM)
+	m2 := NewMetaStateMachine(LegacyMetaShardID, 2).(*metaSM)
 	if err := m2.RecoverFromSnapshot(&buf, nil, nil); err != nil {
 		t.Fatal(err)
 	}

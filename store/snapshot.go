@@ -51,6 +51,12 @@ func (s *channelSM) SaveSnapshot(ctx interface{}, w io.Writer, stopc <-chan stru
 // writeSnapshot writes the shard's range of r (a pebble snapshot) to w.
 func writeSnapshot(r *pebble.Snapshot, shard uint64, w io.Writer, stopc <-chan struct{}) error {
 	lo, hi := shardRange(shard)
+	return writeSnapshotRange(r, lo, hi, shardPrefixLen, snapMagic, w, stopc)
+}
+
+// writeSnapshotRange writes the keys of r in [lo, hi), each with its first strip bytes removed, in
+// the stream format of doc.go under magic.
+func writeSnapshotRange(r *pebble.Snapshot, lo, hi []byte, strip int, magic []byte, w io.Writer, stopc <-chan struct{}) error {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
@@ -58,7 +64,7 @@ func writeSnapshot(r *pebble.Snapshot, shard uint64, w io.Writer, stopc <-chan s
 	defer it.Close()
 	crc := crc32.New(crcTable)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
-	if _, err := bw.Write(snapMagic); err != nil {
+	if _, err := bw.Write(magic); err != nil {
 		return err
 	}
 	var hdr []byte
@@ -71,7 +77,7 @@ func writeSnapshot(r *pebble.Snapshot, shard uint64, w io.Writer, stopc <-chan s
 			default:
 			}
 		}
-		k, v := it.Key()[shardPrefixLen:], it.Value()
+		k, v := it.Key()[strip:], it.Value()
 		hdr = binary.AppendUvarint(hdr[:0], uint64(len(k)))
 		hdr = append(hdr, k...)
 		hdr = binary.AppendUvarint(hdr, uint64(len(v)))

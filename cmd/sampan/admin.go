@@ -149,14 +149,52 @@ func newChannelCmd() *cobra.Command {
 		to   uint64
 	)
 	c := &cobra.Command{Use: "channel", Short: "Inspect channels (via a node's HTTP API)"}
-	ls := &cobra.Command{Use: "ls", Short: "List channels: shard, replicas, leader, hot/cold", Args: cobra.NoArgs,
+	var (
+		prefix, after string
+		limit         int
+		all           bool
+	)
+	ls := &cobra.Command{Use: "ls [--prefix P] [--after NAME] [--limit N | --all]",
+		Short: "List channels by name, a page at a time: shard, replicas, leader, hot/cold", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := adminCall(addr, "GET", "/channels", nil)
-			if err != nil {
-				return err
+			if all && limit != 0 {
+				return fmt.Errorf("--all and --limit do not go together")
 			}
-			return printer(cmd, b)
+			var list broker.ChannelList
+			for {
+				q := url.Values{}
+				if prefix != "" {
+					q.Set("prefix", prefix)
+				}
+				if after != "" {
+					q.Set("after", after)
+				}
+				if limit != 0 {
+					q.Set("limit", fmt.Sprint(limit))
+				}
+				b, err := adminCall(addr, "GET", "/channels?"+q.Encode(), nil)
+				if err != nil {
+					return err
+				}
+				if !all {
+					return printer(cmd, b)
+				}
+				var page broker.ChannelList
+				if err := json.Unmarshal(b, &page); err != nil {
+					return fmt.Errorf("GET /channels: %w", err)
+				}
+				list.Channels = append(list.Channels, page.Channels...)
+				if after = page.Next; after == "" {
+					break
+				}
+			}
+			b, _ := json.MarshalIndent(list, "", "  ")
+			return printer(cmd, append(b, '\n'))
 		}}
+	ls.Flags().StringVar(&prefix, "prefix", "", "only channels whose name starts with this")
+	ls.Flags().StringVar(&after, "after", "", "start after this name (a page's \"next\")")
+	ls.Flags().IntVar(&limit, "limit", 0, "at most this many (default: the server's page, 1000)")
+	ls.Flags().BoolVar(&all, "all", false, "follow \"next\" and list every matching channel")
 	info := &cobra.Command{Use: "info CHANNEL", Short: "One channel: shard, replicas, leader, last seq, messages, bytes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := adminCall(addr, "GET", "/channels/"+url.PathEscape(args[0]), nil)

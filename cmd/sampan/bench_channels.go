@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -652,19 +653,24 @@ func (bc *benchCluster) waitCounts(ctx context.Context, wait time.Duration, cond
 func (bc *benchCluster) loadedChannels(limit int) []string {
 	var out []string
 	for _, n := range bc.nodes {
-		r, err := benchHTTP.Get("http://" + n.hp + "/channels")
-		if err != nil {
-			continue
-		}
-		var cs []broker.ChannelStatus
-		err = json.NewDecoder(r.Body).Decode(&cs)
-		r.Body.Close()
-		if err != nil {
-			continue
-		}
-		for _, c := range cs {
-			if c.State != "cold" && len(out) < limit {
-				out = append(out, fmt.Sprintf("%s@%d:%s", c.Name, n.id, c.State))
+		for after := ""; len(out) < limit; {
+			r, err := benchHTTP.Get("http://" + n.hp + "/channels?limit=10000&after=" + url.QueryEscape(after))
+			if err != nil {
+				break
+			}
+			var page broker.ChannelList
+			err = json.NewDecoder(r.Body).Decode(&page)
+			r.Body.Close()
+			if err != nil {
+				break
+			}
+			for _, c := range page.Channels {
+				if c.State != "cold" && len(out) < limit {
+					out = append(out, fmt.Sprintf("%s@%d:%s", c.Name, n.id, c.State))
+				}
+			}
+			if after = page.Next; after == "" {
+				break
 			}
 		}
 	}

@@ -186,6 +186,21 @@ func TestCLIClusterAdmin(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"name": "admin.ch"`) {
 		t.Fatalf("channel ls: %v\n%s", err, out)
 	}
+	if out, err := run("pub", "--server", s.addr, "admin.other", "y"); err != nil || out != "seq 1\n" {
+		t.Fatalf("pub: %v %q", err, out)
+	}
+	var page broker.ChannelList
+	out, err = run("channel", "ls", "--http", s.http, "--prefix", "admin.", "--limit", "1")
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Channels) != 1 || page.Channels[0].Name != "admin.ch" || page.Next != "admin.ch" {
+		t.Fatalf("channel ls --prefix admin. --limit 1: %v\n%s", err, out)
+	}
+	out, err = run("channel", "ls", "--http", s.http, "--prefix", "admin.", "--all")
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Channels) != 2 || page.Channels[1].Name != "admin.other" || page.Next != "" {
+		t.Fatalf("channel ls --all: %v\n%s", err, out)
+	}
+	if out, err := run("channel", "ls", "--http", s.http, "--limit", "0x"); err == nil {
+		t.Fatalf("channel ls with a bad limit: %s", out)
+	}
 	var cs broker.ChannelStatus
 	out, err = run("channel", "info", "--http", s.http, "admin.ch")
 	if err != nil || json.Unmarshal([]byte(out), &cs) != nil || cs.LastSeq != 1 || len(cs.Replicas) != 3 {
