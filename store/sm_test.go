@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"reflect"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
@@ -246,6 +249,36 @@ func TestReopenReturnsAppliedIndex(t *testing.T) {
 	}
 	if st := h2.state(); st.LastSeq != 4 || st.Applied != 4 {
 		t.Fatalf("state %+v", st)
+	}
+}
+
+// TestOpenClearsOnlyLeftovers: Open of a shard without a state record deletes the keys it finds
+// (what a snapshot recovery cut short leaves), and writes nothing at all, not even a range
+// tombstone, for a shard that holds none (every new channel).
+func TestOpenClearsOnlyLeftovers(t *testing.T) {
+	db := newMemDB(t, nil)
+	defer db.Close()
+	if err := db.pdb.Set(msgKey(nil, 1025, 7), []byte("left over"), pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	newHarness(t, db, 1024)
+	newHarness(t, db, 1025)
+	if n := len(dump(t, db, 1025)); n != 0 {
+		t.Fatalf("%d keys left in the shard opened without a state record", n)
+	}
+	var dels [][2]string
+	err := db.pdb.ScanInternal(context.Background(), block.CategoryUnknown, nil, nil,
+		func(*pebble.InternalKey, pebble.LazyValue, pebble.IteratorLevel) error { return nil },
+		func(start, end []byte, _ pebble.SeqNum) error {
+			dels = append(dels, [2]string{string(start), string(end)})
+			return nil
+		}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := shardRange(1025)
+	if want := [][2]string{{string(lo), string(hi)}}; !reflect.DeepEqual(dels, want) {
+		t.Fatalf("range deletions %q, want only shard 1025's %q", dels, want)
 	}
 }
 
