@@ -150,6 +150,32 @@ func TestRetentionMaxAgeAndEmptyChannelKeepsSeq(t *testing.T) {
 	}
 }
 
+// TestConfigureAdvancesTheClockLikeATick: an activation that proposes new settings proposes no Tick
+// after them (one proposal fewer per create), so a Configure must expire and retain exactly as a Tick
+// at its time does.
+func TestConfigureAdvancesTheClockLikeATick(t *testing.T) {
+	cfg := ChannelConfig{MaxAge: 100, DedupeWindow: 100}
+	run := func(last *Command) []kv {
+		h := newHarness(t, newMemDB(t, nil), 1024, WithDefaultConfig(cfg))
+		h.apply(pubKeys(0, "a"), pubKeys(50, "b"))
+		h.apply(last)
+		if st := h.state(); st.Msgs != 1 || st.FirstSeq != 2 || st.Clock != 120 {
+			t.Fatalf("after %v: state %+v", last.Op, st)
+		}
+		var data []kv // all but the state record, which records the Configure
+		for _, e := range dump(t, h.db, 1024) {
+			if e.k[0] != kindState {
+				data = append(data, e)
+			}
+		}
+		return data
+	}
+	ticked, configured := run(tick(120)), run(configure(120, cfg))
+	if countKind(ticked, kindDedupe) != 1 || !equalDumps(ticked, configured) {
+		t.Fatalf("store after a Tick:\n%q\nafter a Configure:\n%q", ticked, configured)
+	}
+}
+
 func TestDedupe(t *testing.T) {
 	h := newHarness(t, newMemDB(t, nil), 1024, WithDefaultConfig(ChannelConfig{DedupeWindow: 100}))
 	r := h.apply(pubKeys(0, "a"))
