@@ -483,7 +483,7 @@ func (p *workerPool) updateLoadedBusyNodes() {
 
 func (p *workerPool) loadNodes() {
 	if p.nh.getShardSetIndex() != p.cci {
-		newNodes := make(map[uint64]*node)
+		newNodes := make(map[uint64]*node, len(p.nodes))
 		loaded := make([]*node, 0)
 		p.cci = p.nh.forEachShard(func(cid uint64, n *node) bool {
 			if on, ok := p.nodes[cid]; ok {
@@ -672,6 +672,7 @@ func (p *workerPool) scheduleWorker() bool {
 func (p *workerPool) removeFromPending(idx int) {
 	sz := len(p.pending)
 	copy(p.pending[idx:], p.pending[idx+1:])
+	p.pending[sz-1] = job{} // the backing array would keep the job's node reachable
 	p.pending = p.pending[:sz-1]
 }
 
@@ -983,6 +984,7 @@ func (p *closeWorkerPool) scheduleReq(n *node, w *closeWorker) {
 func (p *closeWorkerPool) removeFromPending(idx int) {
 	sz := len(p.pending)
 	copy(p.pending[idx:], p.pending[idx+1:])
+	p.pending[sz-1] = nil // the backing array would keep the node reachable
 	p.pending = p.pending[:sz-1]
 }
 
@@ -1271,7 +1273,7 @@ func (e *engine) loadBucketNodes(workerID uint64,
 	newCSI := e.nh.getShardSetIndex()
 	var offloaded []*node
 	if newCSI != csi {
-		newNodes := make(map[uint64]*node)
+		newNodes := make(map[uint64]*node, len(nodes))
 		loaded := make([]*node, 0)
 		newCSI = e.nh.forEachShard(func(cid uint64, v *node) bool {
 			if n, ok := nodes[cid]; ok {

@@ -58,7 +58,6 @@ package dragonboat // github.com/lni/dragonboat/v4
 import (
 	"context"
 	"math"
-	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -272,7 +271,11 @@ type NodeHost struct {
 		shards sync.Map
 		lm     sync.Map
 		logdb  raftio.ILogDB
+		// starting: shards whose start is under way outside the lock.
+		starting map[uint64]struct{}
 	}
+	// starts counts the starts under way outside nh.mu; Close waits for them.
+	starts sync.WaitGroup
 	events struct {
 		leaderInfoQ *leaderInfoQueue
 		raft        raftio.IRaftEventListener
@@ -391,6 +394,7 @@ func (nh *NodeHost) Close() {
 	}
 	atomic.StoreInt32(&nh.closed, 1)
 	nh.mu.Unlock()
+	nh.starts.Wait()
 	nodes := make([]raftio.NodeInfo, 0)
 	nh.forEachShard(func(cid uint64, node *node) bool {
 		nodes = append(nodes, raftio.NodeInfo{
@@ -1305,6 +1309,9 @@ func (nh *NodeHost) RemoveData(shardID uint64, replicaID uint64) error {
 	if nh.engine.nodeLoaded(shardID, replicaID) {
 		return ErrShardNotStopped
 	}
+	if _, ok := nh.mu.starting[shardID]; ok {
+		return ErrShardNotStopped
+	}
 	plog.Debugf("%s called RemoveData", dn(shardID, replicaID))
 	if err := nh.mu.logdb.RemoveNodeData(shardID, replicaID); err != nil {
 		panicNow(err)
@@ -1537,21 +1544,42 @@ func (nh *NodeHost) startShard(initialMembers map[uint64]Target,
 
 	doStart := func() (*node, error) {
 		nh.mu.Lock()
-		defer nh.mu.Unlock()
-
 		if atomic.LoadInt32(&nh.closed) != 0 {
+			nh.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if _, ok := nh.mu.shards.Load(shardID); ok {
+		_, starting := nh.mu.starting[shardID]
+		if _, ok := nh.mu.shards.Load(shardID); ok || starting {
+			nh.mu.Unlock()
 			return nil, ErrShardAlreadyExist
 		}
 		if nh.engine.nodeLoaded(shardID, replicaID) {
 			// node is still loaded in the execution engine, e.g. processing snapshot
+			nh.mu.Unlock()
 			return nil, ErrShardAlreadyExist
 		}
 		if join && len(initialMembers) > 0 {
+			nh.mu.Unlock()
 			return nil, ErrInvalidShardSettings
 		}
+		// The bootstrap record, the snapshot dir and the node are made outside
+		// nh.mu, so that the synced writes of concurrent starts overlap. The
+		// shard is reserved meanwhile; Close waits for the start to finish.
+		if nh.mu.starting == nil {
+			nh.mu.starting = make(map[uint64]struct{})
+		}
+		nh.mu.starting[shardID] = struct{}{}
+		nh.starts.Add(1)
+		p := server.NewDoubleFixedPartitioner(nh.nhConfig.Expert.Engine.ExecShards,
+			nh.nhConfig.Expert.LogDB.Shards)
+		lm := nh.getLogDBMetrics(p.GetPartitionID(shardID))
+		nh.mu.Unlock()
+		defer func() {
+			nh.mu.Lock()
+			delete(nh.mu.starting, shardID)
+			nh.mu.Unlock()
+			nh.starts.Done()
+		}()
 		peers, im, err := nh.bootstrapShard(initialMembers, join, cfg, smType)
 		if errors.Is(err, ErrInvalidShardSettings) {
 			return nil, err
@@ -1581,9 +1609,6 @@ func (nh *NodeHost) startShard(initialMembers map[uint64]Target,
 		if err := ss.processOrphans(); err != nil {
 			panicNow(err)
 		}
-		p := server.NewDoubleFixedPartitioner(nh.nhConfig.Expert.Engine.ExecShards,
-			nh.nhConfig.Expert.LogDB.Shards)
-		shard := p.GetPartitionID(shardID)
 		rn, err := newNode(peers,
 			im,
 			cfg,
@@ -1599,11 +1624,13 @@ func (nh *NodeHost) startShard(initialMembers map[uint64]Target,
 			nh.nodes,
 			nh.requestPools[replicaID%requestPoolShards],
 			nh.mu.logdb,
-			nh.getLogDBMetrics(shard),
+			lm,
 			nh.events.sys)
 		if err != nil {
 			panicNow(err)
 		}
+		nh.mu.Lock()
+		defer nh.mu.Unlock()
 		rn.loaded()
 		nh.mu.shards.Store(shardID, rn)
 		nh.mu.cci++
@@ -1828,6 +1855,12 @@ func (nh *NodeHost) tickWorkerMain() {
 	tf := func() {
 		tick++
 		if idx != nh.getShardSetIndex() {
+			// Drop the references to stopped nodes, not only the length: the
+			// backing array would otherwise keep them (and their queues)
+			// reachable until as many nodes are loaded again.
+			for i := range nodes {
+				nodes[i] = nil
+			}
 			nodes = nodes[:0]
 			idx = nh.forEachShard(func(cid uint64, n *node) bool {
 				nodes = append(nodes, n)
@@ -1913,43 +1946,33 @@ func (nh *NodeHost) sendTickMessage(shards []*node, tick uint64) {
 	}
 }
 
+// nodeMonitorMain stops the nodes that asked for their removal (a replica
+// removed from its shard). It polls every RTT: a select over every node's stop
+// channel had to be rebuilt on each start and stop of any shard, work growing
+// with the number of loaded shards.
 func (nh *NodeHost) nodeMonitorMain() {
+	td := time.Duration(nh.nhConfig.RTTMillisecond) * time.Millisecond
+	ticker := time.NewTicker(td)
+	defer ticker.Stop()
+	var stopped []*node
 	for {
-		nodes := make([]*node, 0)
-		nh.forEachShard(func(cid uint64, node *node) bool {
-			nodes = append(nodes, node)
+		select {
+		case <-ticker.C:
+		case <-nh.stopper.ShouldStop():
+			return
+		}
+		stopped = stopped[:0]
+		nh.forEachShard(func(cid uint64, n *node) bool {
+			if n.stopped() {
+				stopped = append(stopped, n)
+			}
 			return true
 		})
-		cases := make([]reflect.SelectCase, len(nodes)+2)
-		for i, n := range nodes {
-			cases[i] = reflect.SelectCase{
-				Dir:  reflect.SelectRecv,
-				Chan: reflect.ValueOf(n.ShouldStop()),
-			}
-		}
-		cases[len(nodes)] = reflect.SelectCase{
-			Dir:  reflect.SelectRecv,
-			Chan: reflect.ValueOf(nh.mu.cciCh),
-		}
-		cases[len(nodes)+1] = reflect.SelectCase{
-			Dir:  reflect.SelectRecv,
-			Chan: reflect.ValueOf(nh.stopper.ShouldStop()),
-		}
-		index, _, ok := reflect.Select(cases)
-		if !ok && index < len(nodes) {
-			// node closed
-			n := nodes[index]
+		for i, n := range stopped {
 			if err := nh.stopNode(n.shardID, n.replicaID, true); err != nil {
 				plog.Debugf("stopNode failed %v", err)
 			}
-		} else if index == len(nodes) {
-			// cci change
-			continue
-		} else if index == len(nodes)+1 {
-			// stopped
-			return
-		} else {
-			plog.Panicf("unknown node list change state, %d, %t", index, ok)
+			stopped[i] = nil
 		}
 	}
 }
