@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -15,15 +16,19 @@ import (
 	"github.com/sampan-io/sampan/store"
 )
 
-func startTestHost(t *testing.T) (*dragonboat.NodeHost, *store.DB, string) {
+// startTestHost starts a NodeHost and a store in a temp dir; set, if not nil, changes the default host
+// config first.
+func startTestHost(t testing.TB, set func(*HostConfig)) (*dragonboat.NodeHost, *store.DB, string) {
 	t.Helper()
 	dir, addr := t.TempDir(), freeAddr(t)
-	db, err := store.OpenDB(filepath.Join(dir, "kv"), store.DBOptions{})
+	db, err := store.OpenDB(filepath.Join(dir, "kv"), store.DBOptions{Logger: quietPebble{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := DefaultHostConfig(filepath.Join(dir, "raft"), addr)
-	hc.RTTMillisecond, hc.LogDBMemory = 5, "tiny"
+	if set != nil {
+		set(&hc)
+	}
 	nh, err := StartNodeHost(hc)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +40,18 @@ func startTestHost(t *testing.T) (*dragonboat.NodeHost, *store.DB, string) {
 	return nh, db, addr
 }
 
+// quietPebble drops the store's pebble logs (which otherwise go to the standard log package).
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// fastTicks makes elections take milliseconds.
+func fastTicks(hc *HostConfig) { hc.RTTMillisecond, hc.LogDBMemory = 5, "tiny" }
+
 func testShardConfig(shard uint64) config.Config {
 	return config.Config{ShardID: shard, ReplicaID: 1, ElectionRTT: 10, HeartbeatRTT: 1}
 }
@@ -45,7 +62,7 @@ func testShardConfig(shard uint64) config.Config {
 // synced writes. Two starts whose state machine factories (called while the node is made) wait for
 // each other must both get in.
 func TestReplicaStartsRunConcurrently(t *testing.T) {
-	nh, db, addr := startTestHost(t)
+	nh, db, addr := startTestHost(t, fastTicks)
 	channelSM := store.NewChannelStateMachine(db)
 	inside, release := make(chan uint64, 2), make(chan struct{})
 	factory := func(shard, replica uint64) sm.IOnDiskStateMachine {
@@ -83,7 +100,7 @@ func TestReplicaStartsRunConcurrently(t *testing.T) {
 // backing array of its node slice until as many were loaded again, so a node's heap stayed at its
 // peak after its channels went cold (decision 0017).
 func TestStoppedReplicasAreReleased(t *testing.T) {
-	nh, db, addr := startTestHost(t)
+	nh, db, addr := startTestHost(t, fastTicks)
 	channelSM := store.NewChannelStateMachine(db)
 	const n = 8
 	var released atomic.Int32
