@@ -100,3 +100,5 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/lni/dragonboat/v4 => ./third_party/dragonboat

@@ -297,9 +297,9 @@ func (j *activation) run() error {
 		// replica), so a change of defaults reaches a channel as a proposal.
 		cmds = append(cmds, &store.Command{Op: store.OpConfigure, Time: j.nextTime(), Config: &env.Defaults})
 	}
-	if env.Defaults.MaxAge > 0 || env.Defaults.DedupeWindow > 0 {
+	if len(cmds) == 0 && (env.Defaults.MaxAge > 0 || env.Defaults.DedupeWindow > 0) {
 		// Age retention and dedupe expiry advance only with proposal time: catch up on the time the
-		// channel spent cold.
+		// channel spent cold (a Configure advances it too).
 		cmds = append(cmds, &store.Command{Op: store.OpTick, Time: j.nextTime()})
 	}
 	for _, c := range cmds {

@@ -12,7 +12,7 @@ import (
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

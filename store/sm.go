@@ -144,15 +144,20 @@ func (s *channelSM) Open(stopc <-chan struct{}) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !found {
-		lo, hi := shardRange(s.shardID)
-		if err := s.db.pdb.DeleteRange(lo, hi, pebble.NoSync); err != nil {
+	if found {
+		if err := s.resetCaches(); err != nil {
+			return 0, err
+		}
+	} else {
+		// A range without a state record (a snapshot recovery cut short) is cleared. A shard that
+		// never wrote here (every new channel) has nothing to clear: a range tombstone for each would
+		// make pebble fragment all of the memtable's tombstones again on the next read, a cost that
+		// grows with every shard created since the last flush.
+		if err := s.clearLeftovers(); err != nil {
 			return 0, err
 		}
 		st = freshState()
-	}
-	if err := s.resetCaches(); err != nil {
-		return 0, err
+		s.oldest, s.dedupeNext = msgMeta{}, math.MaxInt64
 	}
 	s.mu.Lock()
 	s.st = st
@@ -171,6 +176,20 @@ func (s *channelSM) loadState() (shardState, bool, error) {
 	defer closer.Close()
 	st, err := decodeState(v)
 	return st, err == nil, err
+}
+
+// clearLeftovers deletes the shard's keys if it has any. Caller holds db.mu.
+func (s *channelSM) clearLeftovers() error {
+	lo, hi := shardRange(s.shardID)
+	it, err := s.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	any := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil || !any {
+		return err
+	}
+	return s.db.pdb.DeleteRange(lo, hi, pebble.NoSync)
 }
 
 // resetCaches recomputes the in-memory hints from the DB. Caller holds db.mu.

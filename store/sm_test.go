@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"reflect"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
@@ -147,6 +150,32 @@ func TestRetentionMaxAgeAndEmptyChannelKeepsSeq(t *testing.T) {
 	}
 }
 
+// TestConfigureAdvancesTheClockLikeATick: an activation that proposes new settings proposes no Tick
+// after them (one proposal fewer per create), so a Configure must expire and retain exactly as a Tick
+// at its time does.
+func TestConfigureAdvancesTheClockLikeATick(t *testing.T) {
+	cfg := ChannelConfig{MaxAge: 100, DedupeWindow: 100}
+	run := func(last *Command) []kv {
+		h := newHarness(t, newMemDB(t, nil), 1024, WithDefaultConfig(cfg))
+		h.apply(pubKeys(0, "a"), pubKeys(50, "b"))
+		h.apply(last)
+		if st := h.state(); st.Msgs != 1 || st.FirstSeq != 2 || st.Clock != 120 {
+			t.Fatalf("after %v: state %+v", last.Op, st)
+		}
+		var data []kv // all but the state record, which records the Configure
+		for _, e := range dump(t, h.db, 1024) {
+			if e.k[0] != kindState {
+				data = append(data, e)
+			}
+		}
+		return data
+	}
+	ticked, configured := run(tick(120)), run(configure(120, cfg))
+	if countKind(ticked, kindDedupe) != 1 || !equalDumps(ticked, configured) {
+		t.Fatalf("store after a Tick:\n%q\nafter a Configure:\n%q", ticked, configured)
+	}
+}
+
 func TestDedupe(t *testing.T) {
 	h := newHarness(t, newMemDB(t, nil), 1024, WithDefaultConfig(ChannelConfig{DedupeWindow: 100}))
 	r := h.apply(pubKeys(0, "a"))
@@ -246,6 +275,36 @@ func TestReopenReturnsAppliedIndex(t *testing.T) {
 	}
 	if st := h2.state(); st.LastSeq != 4 || st.Applied != 4 {
 		t.Fatalf("state %+v", st)
+	}
+}
+
+// TestOpenClearsOnlyLeftovers: Open of a shard without a state record deletes the keys it finds
+// (what a snapshot recovery cut short leaves), and writes nothing at all, not even a range
+// tombstone, for a shard that holds none (every new channel).
+func TestOpenClearsOnlyLeftovers(t *testing.T) {
+	db := newMemDB(t, nil)
+	defer db.Close()
+	if err := db.pdb.Set(msgKey(nil, 1025, 7), []byte("left over"), pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	newHarness(t, db, 1024)
+	newHarness(t, db, 1025)
+	if n := len(dump(t, db, 1025)); n != 0 {
+		t.Fatalf("%d keys left in the shard opened without a state record", n)
+	}
+	var dels [][2]string
+	err := db.pdb.ScanInternal(context.Background(), block.CategoryUnknown, nil, nil,
+		func(*pebble.InternalKey, pebble.LazyValue, pebble.IteratorLevel) error { return nil },
+		func(start, end []byte, _ pebble.SeqNum) error {
+			dels = append(dels, [2]string{string(start), string(end)})
+			return nil
+		}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := shardRange(1025)
+	if want := [][2]string{{string(lo), string(hi)}}; !reflect.DeepEqual(dels, want) {
+		t.Fatalf("range deletions %q, want only shard 1025's %q", dels, want)
 	}
 }
 
