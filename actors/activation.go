@@ -26,13 +26,14 @@ import (
 
 // activation is one activation job.
 type activation struct {
-	env    *Env
-	name   string
-	self   *actor.PID
-	root   *actor.RootContext
-	log    zerolog.Logger
-	ctx    context.Context // cancelled when the actor stops first
-	cancel context.CancelFunc
+	env      *Env
+	name     string
+	self     *actor.PID
+	root     *actor.RootContext
+	log      zerolog.Logger
+	ctx      context.Context // cancelled when the actor stops first (and when the job ends)
+	cancel   context.CancelFunc
+	deadline time.Time // the job fails past it (Env.StartTimeout)
 	// state: actRunning until the job reports (actReported) or the actor stops first (actCancelled):
 	// whoever moves it from running owns the outcome.
 	state atomic.Int32
@@ -80,7 +81,10 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 		return
 	}
 	j := &activation{env: a.env, name: name, self: ctx.Self(), root: ctx.ActorSystem().Root, log: a.log, startedAtJob: time.Now()}
-	j.ctx, j.cancel = context.WithTimeout(context.Background(), a.env.StartTimeout)
+	// No deadline on ctx itself: Dragonboat derives its timeouts from a context's deadline, and the
+	// reads and proposals of the activation need stretched ones (proposeTimeout).
+	j.ctx, j.cancel = context.WithCancel(context.Background())
+	j.deadline = j.startedAtJob.Add(a.env.StartTimeout)
 	a.job, a.activating = j, true
 	a.env.active.Add(1) // the job uses the NodeHost until it ends, even after the actor stopped
 	go func() {
@@ -222,8 +226,10 @@ func (a *channelActor) failStash(ctx actor.Context) {
 func (j *activation) run() error {
 	env := j.env
 	j.phases.start = time.Now()
-	deadline, _ := j.ctx.Deadline()
-	info, err := env.Registry.Channel(j.ctx, j.name, true)
+	deadline := j.deadline
+	rctx, cancel := context.WithDeadline(j.ctx, deadline)
+	info, err := env.Registry.Channel(rctx, j.name, true)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -275,7 +281,7 @@ func (j *activation) run() error {
 	j.phases.mark("leader")
 	stretch := func() time.Duration { t, _ := proposeTimeout(env, shardID, 0); return t }
 	var v any
-	err = retryGrowing(deadline, firstReadAttempt, readAttempt, stretch(), func(ctx context.Context) (err error) {
+	err = retryGrowing(j.ctx, deadline, firstReadAttempt, readAttempt, stretch(), func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
 		return err
 	})
@@ -305,7 +311,7 @@ func (j *activation) run() error {
 	for _, c := range cmds {
 		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
 		// transfer) is simply made again.
-		err := retryGrowing(time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, stretch(), func(ctx context.Context) error {
+		err := retryGrowing(j.ctx, time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, stretch(), func(ctx context.Context) error {
 			_, err := env.NodeHost.SyncPropose(ctx, j.session, store.EncodeCommand(nil, c))
 			return err
 		})
@@ -405,7 +411,7 @@ func (j *activation) startRemoteReplicas(info *store.ChannelInfo) error {
 		node uint64
 		err  error
 	}
-	deadline, _ := j.ctx.Deadline()
+	deadline := j.deadline
 	quorum := len(info.Replicas)/2 + 1
 	started := 1 // this node's replica, started by the caller
 	answers := make(chan answer, len(info.Replicas))

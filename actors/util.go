@@ -17,13 +17,14 @@ import (
 // waits for its whole deadline. A short attempt and a retry turn that 10 s stall into milliseconds.
 // op must be safe to repeat (reads, idempotent commands).
 func retryTemp(deadline time.Time, attempt time.Duration, op func(context.Context) error) error {
-	return retryGrowing(deadline, attempt, attempt, 0, op)
+	return retryGrowing(context.Background(), deadline, attempt, attempt, 0, op)
 }
 
 // retryGrowing is retryTemp with attempts that start at first and grow by half each retry up to max:
 // where a dropped request is likely (a failover) a short first attempt finds the new leader sooner,
-// and the growth keeps a slow but working request (a loaded machine) from being cut off forever.
-func retryGrowing(deadline time.Time, first, max, stretch time.Duration, op func(context.Context) error) error {
+// and the growth keeps a slow but working request (a loaded machine) from being cut off forever. It
+// stops when parent is cancelled (an activation whose actor stopped), returning parent's error.
+func retryGrowing(parent context.Context, deadline time.Time, first, max, stretch time.Duration, op func(context.Context) error) error {
 	attempt := first
 	for {
 		end := time.Now().Add(attempt)
@@ -33,7 +34,7 @@ func retryGrowing(deadline time.Time, first, max, stretch time.Duration, op func
 		}
 		// Dragonboat is given a deadline stretched by stretch (see channelActor.proposeTimeout) and the
 		// attempt is cancelled at end instead.
-		ctx, cancel := context.WithDeadline(context.Background(), end.Add(stretch))
+		ctx, cancel := context.WithDeadline(parent, end.Add(stretch))
 		stopTimer := func() bool { return false }
 		if stretch > 0 {
 			stopTimer = time.AfterFunc(time.Until(end), cancel).Stop
@@ -48,7 +49,13 @@ func retryGrowing(deadline time.Time, first, max, stretch time.Duration, op func
 			!errors.Is(err, dragonboat.ErrCanceled) {
 			return err
 		}
-		time.Sleep(5 * time.Millisecond)
+		pause := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-pause.C:
+		case <-parent.Done():
+			pause.Stop()
+			return parent.Err()
+		}
 	}
 }
 
