@@ -773,14 +773,7 @@ func (s *registrySM) cursors(rule string) (map[string]uint64, error) {
 }
 
 // Sync fsyncs pebble's WAL, making every Update applied so far durable.
-func (s *registrySM) Sync() error {
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return ErrClosed
-	}
-	return s.db.pdb.LogData(nil, pebble.Sync)
-}
+func (s *registrySM) Sync() error { return s.db.syncWAL() }
 
 // Close marks the state machine closed; later Lookups return ErrClosed. The shared DB stays open.
 func (s *registrySM) Close() error {

@@ -468,15 +468,18 @@ func iterMeta(it *pebble.Iterator, seq uint64) (msgMeta, error) {
 	return msgMeta{seq: seq, time: int64(binary.BigEndian.Uint64(v)), size: uint64(len(v)), valid: true}, nil
 }
 
-// Sync fsyncs pebble's WAL, making every Update applied so far durable.
-func (s *channelSM) Sync() error {
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
+// syncWAL fsyncs pebble's WAL, making every write applied so far durable (the state machines' Sync).
+func (db *DB) syncWAL() error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
 		return ErrClosed
 	}
-	return s.db.pdb.LogData(nil, pebble.Sync)
+	return db.pdb.LogData(nil, pebble.Sync)
 }
+
+// Sync fsyncs pebble's WAL, making every Update applied so far durable.
+func (s *channelSM) Sync() error { return s.db.syncWAL() }
 
 // Close marks the state machine closed; later Lookups return ErrClosed. The
 // shared DB stays open.
