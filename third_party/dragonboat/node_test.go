@@ -1614,4 +1614,3 @@ func TestEntriesToApply(t *testing.T) {
 		})
 	}
 }
-
