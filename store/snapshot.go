@@ -3,12 +3,10 @@ package store
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
-	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -112,13 +110,6 @@ func (s *channelSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) erro
 		return err
 	}
 	defer s.db.mu.RUnlock()
-	crc := crc32.New(crcTable)
-	br := bufio.NewReaderSize(r, 64<<10)
-	tr := &teeByteReader{r: br, h: crc}
-	magic := make([]byte, len(snapMagic))
-	if _, err := io.ReadFull(tr, magic); err != nil || string(magic) != string(snapMagic) {
-		return fmt.Errorf("store: not a sampan snapshot (%v)", err)
-	}
 	lo, hi := shardRange(s.shardID)
 	b := s.db.pdb.NewBatch()
 	defer func() { b.Close() }()
@@ -126,45 +117,12 @@ func (s *channelSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) erro
 		return err
 	}
 	var state []byte
-	key := shardPrefix(nil, s.shardID)
-	for n := 0; ; n++ {
-		if n%1024 == 0 {
-			select {
-			case <-stopc:
-				return sm.ErrSnapshotStopped
-			default:
-			}
+	err := readSnapshotRecords(r, snapMagic, shardPrefix(nil, s.shardID), stopc, func(key, val []byte) error {
+		if len(key) == shardPrefixLen+1 && key[shardPrefixLen] == kindState {
+			state = append([]byte(nil), val...)
+			return nil
 		}
-		kl, err := binary.ReadUvarint(tr)
-		if err != nil {
-			return fmt.Errorf("store: snapshot: %w", err)
-		}
-		if kl == 0 {
-			break
-		}
-		if kl > 1<<20 {
-			return errors.New("store: snapshot: key too long")
-		}
-		key = slices.Grow(key[:shardPrefixLen], int(kl))[:shardPrefixLen+int(kl)]
-		if _, err := io.ReadFull(tr, key[shardPrefixLen:]); err != nil {
-			return fmt.Errorf("store: snapshot: %w", err)
-		}
-		vl, err := binary.ReadUvarint(tr)
-		if err != nil {
-			return fmt.Errorf("store: snapshot: %w", err)
-		}
-		if vl > 1<<31 {
-			return errors.New("store: snapshot: value too long")
-		}
-		val := make([]byte, vl)
-		if _, err := io.ReadFull(tr, val); err != nil {
-			return fmt.Errorf("store: snapshot: %w", err)
-		}
-		if kl == 1 && key[shardPrefixLen] == kindState {
-			state = val
-			continue
-		}
-		if err := b.Set(key, val, nil); err != nil {
+		if err := b.Set(key, val, nil); err != nil { // Set copies key and val
 			return err
 		}
 		if b.Len() >= recoverChunk {
@@ -174,14 +132,10 @@ func (s *channelSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) erro
 			b.Close()
 			b = s.db.pdb.NewBatch()
 		}
-	}
-	sum := crc.Sum32()
-	var tail [4]byte
-	if _, err := io.ReadFull(br, tail[:]); err != nil {
-		return fmt.Errorf("store: snapshot checksum: %w", err)
-	}
-	if binary.BigEndian.Uint32(tail[:]) != sum {
-		return errors.New("store: snapshot checksum mismatch")
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	st, err := decodeState(state)
 	if err != nil {
