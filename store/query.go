@@ -104,10 +104,14 @@ func (s *channelSM) view(iter bool) (shardState, *pebble.Iterator, error) {
 }
 
 // dbRLock takes the DB's shared lock, failing when the DB is closed.
-func (s *channelSM) dbRLock() error {
-	s.db.mu.RLock()
-	if s.db.closed {
-		s.db.mu.RUnlock()
+func (s *channelSM) dbRLock() error { return s.db.rlockOpen() }
+
+// rlockOpen read-locks the DB and reports ErrClosed (not locked) once it is closed; the caller unlocks
+// db.mu after a nil error.
+func (db *DB) rlockOpen() error {
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
 		return ErrClosed
 	}
 	return nil

@@ -340,11 +340,10 @@ func (s *registrySM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err := tx.flush(); err != nil {
 		return nil, err
 	}
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return nil, ErrClosed
+	if err := s.db.rlockOpen(); err != nil {
+		return nil, err
 	}
+	defer s.db.mu.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := tx.b.Commit(pebble.NoSync); err != nil {

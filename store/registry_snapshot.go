@@ -21,11 +21,10 @@ var regSnapMagic = []byte("SAMPREG1")
 // PrepareSnapshot pins a pebble snapshot (Dragonboat calls it mutually exclusive with Update, so it
 // captures a whole number of Updates, the state record with them).
 func (s *registrySM) PrepareSnapshot() (any, error) {
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return nil, ErrClosed
+	if err := s.db.rlockOpen(); err != nil {
+		return nil, err
 	}
+	defer s.db.mu.RUnlock()
 	return &snapCtx{snap: s.db.pdb.NewSnapshot()}, nil
 }
 
@@ -36,11 +35,10 @@ func (s *registrySM) SaveSnapshot(ctx any, w io.Writer, stopc <-chan struct{}) e
 		return fmt.Errorf("store: bad snapshot context %T", ctx)
 	}
 	defer sc.snap.Close()
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return ErrClosed
+	if err := s.db.rlockOpen(); err != nil {
+		return err
 	}
+	defer s.db.mu.RUnlock()
 	lo, hi := registryRange()
 	return writeSnapshotRange(sc.snap, lo, hi, 1, regSnapMagic, w, stopc)
 }
@@ -50,11 +48,10 @@ func (s *registrySM) SaveSnapshot(ctx any, w io.Writer, stopc <-chan struct{}) e
 // committed with sync. A crash leaves either the whole new registry or no state record, which Open
 // treats as empty (and Dragonboat sends the snapshot again).
 func (s *registrySM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) error {
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return ErrClosed
+	if err := s.db.rlockOpen(); err != nil {
+		return err
 	}
+	defer s.db.mu.RUnlock()
 	lo, hi := registryRange()
 	b := s.db.pdb.NewBatch()
 	defer func() { b.Close() }()

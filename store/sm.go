@@ -244,11 +244,10 @@ func (s *channelSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err := b.Set(s.kbuf, s.vbuf, nil); err != nil {
 		return nil, err
 	}
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	if s.db.closed {
-		return nil, ErrClosed
+	if err := s.db.rlockOpen(); err != nil {
+		return nil, err
 	}
+	defer s.db.mu.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -470,11 +469,10 @@ func iterMeta(it *pebble.Iterator, seq uint64) (msgMeta, error) {
 
 // syncWAL fsyncs pebble's WAL, making every write applied so far durable (the state machines' Sync).
 func (db *DB) syncWAL() error {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return ErrClosed
+	if err := db.rlockOpen(); err != nil {
+		return err
 	}
+	defer db.mu.RUnlock()
 	return db.pdb.LogData(nil, pebble.Sync)
 }
 
