@@ -85,7 +85,7 @@ func (a *channelActor) activate(ctx actor.Context, name string) {
 	// reads and proposals of the activation need stretched ones (proposeTimeout).
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	j.deadline = j.startedAtJob.Add(a.env.StartTimeout)
-	a.job, a.activating = j, true
+	a.job = j
 	a.env.active.Add(1) // the job uses the NodeHost until it ends, even after the actor stopped
 	go func() {
 		defer a.env.active.Done()
@@ -150,7 +150,7 @@ func (a *channelActor) onActivated(ctx actor.Context, j *activation) {
 
 // adopt takes over the job's outcome.
 func (a *channelActor) adopt(j *activation) {
-	a.job, a.activating = nil, false
+	a.job = nil
 	a.shardID, a.replicas, a.members, a.lagging, a.started = j.shardID, j.replicas, j.members, j.lagging, j.started
 	a.session, a.lastSeq, a.lastTime = j.session, j.lastSeq, j.lastTime
 }
@@ -165,7 +165,7 @@ func (a *channelActor) stopActivation() {
 	}
 	j.cancel()
 	if j.state.CompareAndSwap(actRunning, actCancelled) {
-		a.job, a.activating = nil, false
+		a.job = nil
 		return
 	}
 	a.adopt(j)
@@ -185,7 +185,7 @@ func (j *activation) release(ctx actor.SenderContext) {
 // stashRequest keeps a request that needs the shard until the activation ends; it reports whether msg
 // was stashed.
 func (a *channelActor) stashRequest(ctx actor.Context, msg any) bool {
-	if !a.activating {
+	if a.job == nil {
 		return false
 	}
 	switch msg.(type) {
@@ -279,9 +279,8 @@ func (j *activation) run() error {
 	// (300 ms) before the read waited for the election anyway. Its first attempts are short: a read
 	// the dead leader dropped is retried as soon as the new one may be elected.
 	j.phases.mark("leader")
-	stretch := func() time.Duration { t, _ := proposeTimeout(env, shardID, 0); return t }
 	var v any
-	err = retryGrowing(j.ctx, deadline, firstReadAttempt, readAttempt, stretch(), func(ctx context.Context) (err error) {
+	err = retryGrowing(j.ctx, deadline, firstReadAttempt, readAttempt, clockStretch(env, shardID), func(ctx context.Context) (err error) {
 		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
 		return err
 	})
@@ -311,7 +310,7 @@ func (j *activation) run() error {
 	for _, c := range cmds {
 		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
 		// transfer) is simply made again.
-		err := retryGrowing(j.ctx, time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, stretch(), func(ctx context.Context) error {
+		err := retryGrowing(j.ctx, time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, clockStretch(env, shardID), func(ctx context.Context) error {
 			_, err := env.NodeHost.SyncPropose(ctx, j.session, store.EncodeCommand(nil, c))
 			return err
 		})

@@ -185,11 +185,10 @@ type channelActor struct {
 	pinnedUntil time.Time // an operator moved the leadership: leave it there until then
 	moving      bool      // a replica move runs (no passivation or hand-off meanwhile)
 	movingSince time.Time
-	phases      phases
 	stopping    bool // ctx.Stop was called
-	activating  bool // the activation job runs (publishes wait in the pipeline, requests in stash)
-	job         *activation
-	stash       []stashed // requests that came while activating, in order
+	// job is the activation while it runs (nil after): publishes wait in the pipeline, requests in stash.
+	job   *activation
+	stash []stashed // requests that came while activating, in order
 
 	lastSeq  uint64
 	lastTime int64

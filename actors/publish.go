@@ -55,7 +55,7 @@ type (
 )
 
 func (a *channelActor) publish(ctx actor.Context, m *Publish) {
-	if !a.ready && !a.activating {
+	if !a.ready && a.job == nil {
 		a.failBatch(ctx, m, a.unavailable())
 		return
 	}
@@ -106,11 +106,12 @@ func (a *channelActor) propose(p *proposal, timeout time.Duration, redo bool) pr
 		a.env.Metrics.Reproposed.Inc()
 	}
 	p.resultC = make(chan dragonboat.RequestResult, 1)
-	go func(c chan dragonboat.RequestResult, attempt int) {
+	c, attempt, self, root := p.resultC, p.attempt, a.self, a.root // the goroutine reads no actor field
+	go func() {
 		c <- <-rs.ResultC()
 		rs.Release()
-		a.root.Send(a.self, &proposalDone{p: p, attempt: attempt})
-	}(p.resultC, p.attempt)
+		root.Send(self, &proposalDone{p: p, attempt: attempt})
+	}()
 	return proposeOutcome{expires: expires}
 }
 
@@ -328,7 +329,7 @@ func splitOversize(m *Publish, maxBytes uint64) (*Publish, []*protocol.Error) {
 
 // clockStretch is how much longer than wanted a read or proposal made now must tell Dragonboat it may
 // take, for the same reason as proposeTimeout (its caller then cancels it at the wanted time).
-func (a *channelActor) clockStretch() time.Duration {
-	t, _ := a.proposeTimeout(0)
+func clockStretch(env *Env, shard uint64) time.Duration {
+	t, _ := proposeTimeout(env, shard, 0)
 	return t
 }
