@@ -35,13 +35,42 @@ type entryQueue struct {
 	mu            sync.Mutex
 }
 
+// initialQueueLen is the length the double-buffered queues of a replica start with (sampan patch).
+// They grow by doubling up to their size when a burst fills them, and keep that length: a replica
+// that is never busy never pays for queues sized for one that is, and starting one allocates (and
+// page-faults in) a few KB instead of ~0.2 MB.
+const initialQueueLen = 8
+
+func initialLen(size uint64) uint64 {
+	return min(size, initialQueueLen)
+}
+
+// grownLen is the next length of a full buffer of length n, at most size.
+func grownLen(n, size uint64) uint64 {
+	return min(size, max(2*n, initialQueueLen))
+}
+
 func newEntryQueue(size uint64, lazyFreeCycle uint64) *entryQueue {
 	return &entryQueue{
 		size:          size,
 		lazyFreeCycle: lazyFreeCycle,
-		left:          make([]pb.Entry, size),
-		right:         make([]pb.Entry, size),
+		left:          make([]pb.Entry, initialLen(size)),
+		right:         make([]pb.Entry, initialLen(size)),
 	}
+}
+
+// growTarget replaces the buffer being written with a longer copy (sampan patch). The other buffer,
+// which get handed out, is not touched.
+func (q *entryQueue) growTarget() []pb.Entry {
+	old := q.targetQueue()
+	w := make([]pb.Entry, grownLen(uint64(len(old)), q.size))
+	copy(w, old[:q.idx])
+	if q.leftInWrite {
+		q.left = w
+	} else {
+		q.right = w
+	}
+	return w
 }
 
 func (q *entryQueue) close() {
@@ -67,6 +96,9 @@ func (q *entryQueue) add(ent pb.Entry) (bool, bool) {
 		return false, true
 	}
 	w := q.targetQueue()
+	if q.idx >= uint64(len(w)) {
+		w = q.growTarget()
+	}
 	w[q.idx] = ent
 	q.idx++
 	return true, false
@@ -80,7 +112,7 @@ func (q *entryQueue) gc() {
 				oldq[i].Cmd = nil
 			}
 		} else if q.cycle%q.lazyFreeCycle == 0 {
-			for i := uint64(0); i < q.size; i++ {
+			for i := range oldq {
 				oldq[i].Cmd = nil
 			}
 		}
@@ -114,9 +146,22 @@ type readIndexQueue struct {
 func newReadIndexQueue(size uint64) *readIndexQueue {
 	return &readIndexQueue{
 		size:  size,
-		left:  make([]*RequestState, size),
-		right: make([]*RequestState, size),
+		left:  make([]*RequestState, initialLen(size)),
+		right: make([]*RequestState, initialLen(size)),
 	}
+}
+
+// growTarget: see entryQueue.growTarget (sampan patch).
+func (q *readIndexQueue) growTarget() []*RequestState {
+	old := q.targetQueue()
+	w := make([]*RequestState, grownLen(uint64(len(old)), q.size))
+	copy(w, old[:q.idx])
+	if q.leftInWrite {
+		q.left = w
+	} else {
+		q.right = w
+	}
+	return w
 }
 
 func (q *readIndexQueue) pendingSize() uint64 {
@@ -148,6 +193,9 @@ func (q *readIndexQueue) add(rs *RequestState) (bool, bool) {
 		return false, true
 	}
 	w := q.targetQueue()
+	if q.idx >= uint64(len(w)) {
+		w = q.growTarget()
+	}
 	w[q.idx] = rs
 	q.idx++
 	return true, false

@@ -245,3 +245,39 @@ func TestReadIndexQueueCanHandleAddFailure(t *testing.T) {
 	assert.False(t, added, "unexpectedly added the rs")
 	assert.True(t, stopped, "failed to report state as stopped")
 }
+
+func TestEntryQueueGrowsUpToItsSize(t *testing.T) {
+	q := newEntryQueue(100, 1)
+	assert.Len(t, q.left, initialQueueLen)
+	for round := 0; round < 3; round++ {
+		for i := uint64(0); i < 100; i++ {
+			ok, stopped := q.add(raftpb.Entry{Index: i + 1})
+			assert.True(t, ok)
+			assert.False(t, stopped)
+		}
+		ok, _ := q.add(raftpb.Entry{Index: 101})
+		assert.False(t, ok, "a full queue must refuse")
+		got := q.get(false)
+		assert.Len(t, got, 100)
+		for i, e := range got {
+			assert.Equal(t, uint64(i+1), e.Index)
+		}
+	}
+	assert.Len(t, q.left, 100)
+	assert.Len(t, q.right, 100)
+}
+
+func TestReadIndexQueueGrowsUpToItsSize(t *testing.T) {
+	q := newReadIndexQueue(20)
+	for i := 0; i < 20; i++ {
+		ok, _ := q.add(&RequestState{key: uint64(i)})
+		assert.True(t, ok)
+	}
+	ok, _ := q.add(&RequestState{})
+	assert.False(t, ok)
+	got := q.get()
+	assert.Len(t, got, 20)
+	for i, rs := range got {
+		assert.Equal(t, uint64(i), rs.key)
+	}
+}

@@ -52,8 +52,8 @@ func NewMessageQueue(size uint64,
 		rl:            NewRateLimiter(maxMemorySize),
 		size:          size,
 		lazyFreeCycle: lazyFreeCycle,
-		left:          make([]pb.Message, size),
-		right:         make([]pb.Message, size),
+		left:          make([]pb.Message, min(size, initialQueueLen)),
+		right:         make([]pb.Message, min(size, initialQueueLen)),
 		nodrop:        make([]pb.Message, 0),
 		delayed:       make([]delayed, 0),
 	}
@@ -61,6 +61,25 @@ func NewMessageQueue(size uint64,
 		q.ch = make(chan struct{}, 1)
 	}
 	return q
+}
+
+// initialQueueLen is the length a queue's two buffers start with (sampan patch): they grow by
+// doubling up to size when a burst fills them (growTarget), so that a replica that is never busy
+// does not hold, and a replica start does not allocate and fault in, two buffers of size messages.
+const initialQueueLen = 8
+
+// growTarget replaces the buffer being written with a longer copy (sampan patch). The other buffer,
+// which Get handed out, is not touched.
+func (q *MessageQueue) growTarget() []pb.Message {
+	old := q.targetQueue()
+	w := make([]pb.Message, min(q.size, max(2*uint64(len(old)), initialQueueLen)))
+	copy(w, old[:q.idx])
+	if q.leftInWrite {
+		q.left = w
+	} else {
+		q.right = w
+	}
+	return w
 }
 
 // Tick increases the internal tick value.
@@ -115,6 +134,9 @@ func (q *MessageQueue) Add(msg pb.Message) (bool, bool) {
 		return false, false
 	}
 	w := q.targetQueue()
+	if q.idx >= uint64(len(w)) {
+		w = q.growTarget()
+	}
 	w[q.idx] = msg
 	q.idx++
 	return true, false
@@ -170,7 +192,7 @@ func (q *MessageQueue) gc() {
 				oldq[i].Entries = nil
 			}
 		} else if q.cycle%q.lazyFreeCycle == 0 {
-			for i := uint64(0); i < q.size; i++ {
+			for i := range oldq {
 				oldq[i].Entries = nil
 			}
 		}

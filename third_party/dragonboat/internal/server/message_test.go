@@ -224,3 +224,32 @@ func TestDelayedMessage(t *testing.T) {
 	require.Equal(t, dm1, result[1])
 	require.Equal(t, rm, result[2])
 }
+
+func TestMessageQueueGrowsUpToItsSize(t *testing.T) {
+	q := NewMessageQueue(50, false, 1, 0)
+	if len(q.left) != initialQueueLen {
+		t.Fatalf("initial len %d", len(q.left))
+	}
+	for round := 0; round < 3; round++ {
+		for i := uint64(0); i < 50; i++ {
+			if ok, _ := q.Add(pb.Message{To: i}); !ok {
+				t.Fatalf("add %d refused", i)
+			}
+		}
+		if ok, _ := q.Add(pb.Message{}); ok {
+			t.Fatal("a full queue must refuse")
+		}
+		got := q.Get()
+		if len(got) != 50 {
+			t.Fatalf("got %d", len(got))
+		}
+		for i, m := range got {
+			if m.To != uint64(i) {
+				t.Fatalf("message %d is %d", i, m.To)
+			}
+		}
+	}
+	if len(q.left) != 50 || len(q.right) != 50 {
+		t.Fatalf("lens %d %d", len(q.left), len(q.right))
+	}
+}
