@@ -37,7 +37,7 @@ func (p *PlacementLookup) Setup(cl *pcluster.Cluster, _ []string, _ bool) {
 		p.Timeout = 500 * time.Millisecond
 	}
 	pid, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &activator{cl: cl, grains: map[string]*actor.PID{}}
+		return &activator{cl: cl, grains: map[string]*actor.PID{}, keys: map[string]string{}}
 	}), ActivatorName)
 	if err != nil {
 		panic(fmt.Sprintf("sampan: spawn activator: %v", err))
@@ -76,10 +76,12 @@ func (p *PlacementLookup) Shutdown() {
 	}
 }
 
-// activator spawns the local activations of virtual actors, at most one per identity.
+// activator spawns the local activations of virtual actors, at most one per identity. Its fields are
+// owned by its actor.
 type activator struct {
 	cl     *pcluster.Cluster
-	grains map[string]*actor.PID
+	grains map[string]*actor.PID // identity key -> its activation
+	keys   map[string]string     // an activation's PID Id -> its identity key (a Terminated is O(1))
 }
 
 func (a *activator) Receive(ctx actor.Context) {
@@ -101,11 +103,14 @@ func (a *activator) Receive(ctx actor.Context) {
 			return
 		}
 		a.grains[key] = pid
+		a.keys[pid.Id] = key
 		ctx.Respond(&pcluster.ActivationResponse{Pid: pid})
 	case *actor.Terminated:
-		for k, pid := range a.grains {
-			if pid.Equal(m.Who) {
-				delete(a.grains, k)
+		// Children are local: a PID's Id names one activation.
+		if key, ok := a.keys[m.Who.Id]; ok {
+			delete(a.keys, m.Who.Id)
+			if pid := a.grains[key]; pid != nil && pid.Equal(m.Who) {
+				delete(a.grains, key)
 			}
 		}
 	case *actor.Stopping:

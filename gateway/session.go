@@ -79,7 +79,7 @@ type session struct {
 
 	pids      map[string]*actor.PID // channel -> activation last resolved, until it terminates
 	resolving map[string]bool       // channels whose activation is being looked up (pidFor)
-	watched   map[string]*actor.PID
+	watched   map[string]*watchedPID // by PID string: the activations this session watches
 	pubs      map[string]*pubPipe // by channel
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
@@ -88,6 +88,13 @@ type session struct {
 	reqTickArmed bool
 	nextReq      uint64
 	closed       bool
+}
+
+// watchedPID is an activation a session watches and the channels it is cached for in session.pids,
+// so that its termination forgets them without scanning every cached channel.
+type watchedPID struct {
+	pid      *actor.PID
+	channels []string
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -103,7 +110,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.pids = map[string]*actor.PID{}
 		s.resolving = map[string]bool{}
-		s.watched = map[string]*actor.PID{}
+		s.watched = map[string]*watchedPID{}
 		s.pubs = map[string]*pubPipe{}
 		s.subs = map[uint64]*subscription{}
 		s.byChannel = map[string]map[uint64]*subscription{}
@@ -117,9 +124,9 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		s.terminated(ctx, m.Who, m.Why == actor.TerminatedReason_AddressTerminated)
 	case *NodeDown:
-		for _, pid := range s.watched {
-			if pid.Address == m.Address {
-				s.terminated(ctx, pid, true)
+		for _, w := range s.watched {
+			if w.pid.Address == m.Address {
+				s.terminated(ctx, w.pid, true)
 			}
 		}
 	case *resendFor:
@@ -176,8 +183,8 @@ func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
 	if lost {
 		s.srv.nodeLost(who.Address)
 	}
-	delete(s.watched, who.String())
 	s.forget(who)
+	delete(s.watched, who.String())
 	// Handled after the answers the activation sent before stopping, which are already queued in our
 	// mailbox ahead of this self-message (Terminated itself is a system message and jumps the queue).
 	ctx.Send(ctx.Self(), &resendFor{pid: who, lost: lost})
@@ -185,11 +192,16 @@ func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
 
 // forget drops an activation from the per-channel cache, so the next request resolves a new one.
 func (s *session) forget(pid *actor.PID) {
-	for ch, p := range s.pids {
-		if p.Equal(pid) {
+	w := s.watched[pid.String()]
+	if w == nil {
+		return
+	}
+	for _, ch := range w.channels {
+		if p := s.pids[ch]; p != nil && p.Equal(pid) {
 			delete(s.pids, ch)
 		}
 	}
+	w.channels = w.channels[:0]
 }
 
 // pidFor returns the channel's activation when one is known. Otherwise it starts looking one up beside
@@ -223,10 +235,14 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 	}
 	if m.pid != nil && s.pids[m.channel] == nil {
 		s.pids[m.channel] = m.pid
-		if _, ok := s.watched[m.pid.String()]; !ok {
-			s.watched[m.pid.String()] = m.pid
+		key := m.pid.String()
+		w := s.watched[key]
+		if w == nil {
+			w = &watchedPID{pid: m.pid}
+			s.watched[key] = w
 			ctx.Watch(m.pid)
 		}
+		w.channels = append(w.channels, m.channel)
 	}
 	if p := s.pubs[m.channel]; p != nil && len(p.held) > 0 {
 		if m.pid != nil {
@@ -411,8 +427,8 @@ func (s *session) close(ctx actor.Context) {
 	for ch := range s.byChannel {
 		ctx.Send(s.srv.gateway, &removeSub{channel: ch, session: ctx.Self()})
 	}
-	for _, pid := range s.watched {
-		ctx.Unwatch(pid)
+	for _, w := range s.watched {
+		ctx.Unwatch(w.pid)
 	}
 	// Unanswered publishes will never be answered to this connection: free the reader (if it is blocked)
 	// and tell Drain not to wait for them.

@@ -70,6 +70,51 @@ type nodeLoader interface {
 	describe() string
 	getShardSetIndex() uint64
 	forEachShard(f func(uint64, *node) bool) uint64
+	changedShardsSince(csi uint64, f func(uint64, *node)) (uint64, bool)
+}
+
+// applyShardChanges returns a copy of nodes updated with the shards changed
+// since csi that keep (nil keep: all), the nodes newly loaded and those no
+// longer loaded, and the shard set index now; ok false when the changes are
+// not all known and the caller must scan (sampan patch). The result is what
+// a scan of every loaded shard would build: only the changed shards can
+// differ from nodes, and each is compared in its state now (a shard started
+// and stopped since csi is in neither list).
+func applyShardChanges(nl nodeLoader, csi uint64, nodes map[uint64]*node,
+	keep func(uint64) bool) (map[uint64]*node, []*node, []*node, uint64, bool) {
+	var newNodes map[uint64]*node
+	var loaded, offloaded []*node
+	newCSI, ok := nl.changedShardsSince(csi, func(cid uint64, v *node) {
+		if keep != nil && !keep(cid) {
+			return
+		}
+		if newNodes == nil {
+			newNodes = make(map[uint64]*node, len(nodes)+1)
+			for k, n := range nodes {
+				newNodes[k] = n
+			}
+		}
+		n, had := newNodes[cid]
+		switch {
+		case v == nil && had:
+			delete(newNodes, cid)
+			offloaded = append(offloaded, n)
+		case v != nil && had:
+			if n.instanceID != v.instanceID {
+				plog.Panicf("%s from two incarnations found", n.id())
+			}
+		case v != nil:
+			newNodes[cid] = v
+			loaded = append(loaded, v)
+		}
+	})
+	if !ok {
+		return nil, nil, nil, newCSI, false
+	}
+	if newNodes == nil {
+		newNodes = nodes
+	}
+	return newNodes, loaded, offloaded, newCSI, true
 }
 
 type nodeType struct {
@@ -483,6 +528,19 @@ func (p *workerPool) updateLoadedBusyNodes() {
 
 func (p *workerPool) loadNodes() {
 	if p.nh.getShardSetIndex() != p.cci {
+		if newNodes, loaded, offloaded, cci, ok := applyShardChanges(p.nh,
+			p.cci, p.nodes, nil); ok {
+			p.cci = cci
+			p.loaded.updateFromLoadedSSNodes(fromWorkerPool, newNodes)
+			for _, n := range offloaded {
+				n.offloaded()
+			}
+			for _, n := range loaded {
+				n.loaded()
+			}
+			p.nodes = newNodes
+			return
+		}
 		newNodes := make(map[uint64]*node, len(p.nodes))
 		loaded := make([]*node, 0)
 		p.cci = p.nh.forEachShard(func(cid uint64, n *node) bool {
@@ -1273,6 +1331,16 @@ func (e *engine) loadBucketNodes(workerID uint64,
 	newCSI := e.nh.getShardSetIndex()
 	var offloaded []*node
 	if newCSI != csi {
+		inBucket := func(cid uint64) bool {
+			return partitioner.GetPartitionID(cid) == bucket
+		}
+		if newNodes, loaded, offloaded, newCSI, ok := applyShardChanges(e.nh,
+			csi, nodes, inBucket); ok {
+			for _, n := range loaded {
+				n.loaded()
+			}
+			return newNodes, offloaded, newCSI
+		}
 		newNodes := make(map[uint64]*node, len(nodes))
 		loaded := make([]*node, 0)
 		newCSI = e.nh.forEachShard(func(cid uint64, v *node) bool {

@@ -273,6 +273,11 @@ type NodeHost struct {
 		logdb  raftio.ILogDB
 		// starting: shards whose start is under way outside the lock.
 		starting map[uint64]struct{}
+		// changed[i % len] is the shard whose node was added or removed by the
+		// change that made cci == i (sampan patch): the workers that keep maps
+		// of their nodes update them from the changes since they last looked
+		// (changedShardsSince) instead of scanning every loaded shard.
+		changed [shardChangesKept]uint64
 	}
 	// starts counts the starts under way outside nh.mu; Close waits for them.
 	starts sync.WaitGroup
@@ -1481,6 +1486,49 @@ func (nh *NodeHost) forEachShard(f func(uint64, *node) bool) uint64 {
 	return nh.mu.cci
 }
 
+// shardSetChangedLocked loads (n != nil) or unloads the shard's node and
+// records the change; nh.mu is held (sampan patch: the two sites that changed
+// the shard set did this inline).
+func (nh *NodeHost) shardSetChangedLocked(shardID uint64, n *node) {
+	if n != nil {
+		nh.mu.shards.Store(shardID, n)
+	} else {
+		nh.mu.shards.Delete(shardID)
+	}
+	nh.mu.cci++
+	nh.mu.changed[nh.mu.cci%shardChangesKept] = shardID
+}
+
+// shardChangesKept is how many of the last changes of the shard set
+// changedShardsSince can replay (sampan patch).
+const shardChangesKept = 4096
+
+// changedShardsSince calls f, under the read lock, with each shard added or
+// removed since the shard set index csi and its node now (nil: not loaded; a
+// shard changed twice is passed twice), and returns the index now. It returns
+// false, calling nothing, when those changes are no longer all kept (or csi
+// is 0, nothing loaded yet): the caller scans with forEachShard instead
+// (sampan patch: a start or stop no longer costs every worker a scan of
+// every loaded shard).
+func (nh *NodeHost) changedShardsSince(csi uint64,
+	f func(uint64, *node)) (uint64, bool) {
+	nh.mu.RLock()
+	defer nh.mu.RUnlock()
+	cci := nh.mu.cci
+	if csi == 0 || csi > cci || cci-csi > shardChangesKept {
+		return cci, false
+	}
+	for i := csi + 1; i <= cci; i++ {
+		shardID := nh.mu.changed[i%shardChangesKept]
+		var n *node
+		if v, ok := nh.mu.shards.Load(shardID); ok {
+			n = v.(*node)
+		}
+		f(shardID, n)
+	}
+	return cci, true
+}
+
 func (nh *NodeHost) getShardSetIndex() uint64 {
 	nh.mu.RLock()
 	defer nh.mu.RUnlock()
@@ -1632,8 +1680,7 @@ func (nh *NodeHost) startShard(initialMembers map[uint64]Target,
 		nh.mu.Lock()
 		defer nh.mu.Unlock()
 		rn.loaded()
-		nh.mu.shards.Store(shardID, rn)
-		nh.mu.cci++
+		nh.shardSetChangedLocked(shardID, rn)
 		nh.cciUpdated()
 		nh.engine.setCCIReady(shardID)
 		nh.engine.setApplyReady(shardID)
@@ -1826,8 +1873,7 @@ func (nh *NodeHost) stopNode(shardID uint64, replicaID uint64, check bool) error
 	if check && n.replicaID != replicaID {
 		return ErrShardNotFound
 	}
-	nh.mu.shards.Delete(shardID)
-	nh.mu.cci++
+	nh.shardSetChangedLocked(shardID, nil)
 	nh.cciUpdated()
 	nh.engine.setCCIReady(shardID)
 	n.close()
