@@ -77,10 +77,10 @@ type session struct {
 	log    zerolog.Logger
 	budget *budget // unanswered publishes; the reader acquires, the actor releases
 
-	pids      map[string]*actor.PID // channel -> activation last resolved, until it terminates
-	resolving map[string]bool       // channels whose activation is being looked up (pidFor)
+	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
+	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
 	watched   map[string]*watchedPID // by PID string: the activations this session watches
-	pubs      map[string]*pubPipe // by channel
+	pubs      map[string]*pubPipe    // by channel
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
