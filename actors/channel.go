@@ -173,6 +173,9 @@ type channelActor struct {
 
 	lastActive time.Time     // last use (inUse)
 	activity   *atomic.Int64 // the shard's activity clock on this node (store.DB.Activity), for the resident bound
+	// stateSeen: the activity clock when checkReplicas last read the local replica's state (it is stored
+	// after every apply's commit: unchanged, nothing was applied since, and the read is skipped).
+	stateSeen int64
 	idleAfter  time.Duration // passivate after this long without messages
 
 	replicas    []store.Replica
@@ -241,14 +244,14 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.register(ctx, m)
 	case *Unregister:
 		if a.gateways != nil {
-			delete(a.gateways, m.Gateway.String())
+			delete(a.gateways, sc.PIDKey(m.Gateway))
 		}
 	case *Resolve:
 		sc.Respond(ctx, a.resolve(m))
 	case *Fetch:
 		sc.Respond(ctx, a.fetch(m))
 	case *actor.Terminated:
-		delete(a.gateways, m.Who.String())
+		delete(a.gateways, sc.PIDKey(m.Who))
 	case *idleCheck:
 		a.idle(ctx)
 	case *Evict:
@@ -290,7 +293,7 @@ func (a *channelActor) inUse(msg any) bool {
 	case *Publish, *Fetch, *Resolve, *TransferLeader:
 		return true
 	case *Register:
-		_, known := a.gateways[m.Gateway.String()]
+		_, known := a.gateways[sc.PIDKey(m.Gateway)]
 		return !known
 	}
 	return false
@@ -413,7 +416,7 @@ func (a *channelActor) announce(ctx actor.Context, again bool) {
 		a.announced = map[string]bool{}
 	}
 	for _, gw := range a.env.Gateways() {
-		k := gw.String()
+		k := sc.PIDKey(gw)
 		live[k] = true
 		if again || !a.announced[k] {
 			if !a.announced[k] {
@@ -458,7 +461,7 @@ func (a *channelActor) register(ctx actor.Context, m *Register) {
 		sc.Respond(ctx, &Registered{Channel: a.name, Err: a.unavailable()})
 		return
 	}
-	key := m.Gateway.String()
+	key := sc.PIDKey(m.Gateway)
 	if _, ok := a.gateways[key]; !ok {
 		a.log.Debug().Str("gateway", key).Uint64("last_seq", a.lastSeq).Msg("gateway registered")
 		a.gateways[key] = m.Gateway

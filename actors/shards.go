@@ -400,14 +400,22 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 			return
 		}
 	}
-	if idle && a.env.DB != nil {
+	if idle && a.env.DB != nil && (a.activity == nil || a.activity.Load() != a.stateSeen) {
+		var seen int64
+		if a.activity != nil {
+			seen = a.activity.Load()
+		}
 		// Another activation may have committed entries this one did not propose (placement differed
 		// during a network fault, and the other one, busy, has had no quiet moment to hand off): adopt
 		// the last seq from the local replica, so that gateways registered here learn of those messages
 		// (the answer to their periodic Register carries it) and their sessions fetch them. Otherwise a
 		// subscriber on the node that ran the second activation receives nothing for as long as the
 		// publisher keeps publishing through the first.
-		if st, ok, err := a.env.DB.ShardState(a.shardID); err == nil && ok && st.LastSeq > a.lastSeq {
+		st, ok, err := a.env.DB.ShardState(a.shardID)
+		if err == nil {
+			a.stateSeen = seen
+		}
+		if err == nil && ok && st.LastSeq > a.lastSeq {
 			a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
 		}
 	}

@@ -93,7 +93,12 @@ func wrapFor(sys *actor.ActorSystem, pid *actor.PID, msg any) any {
 	return w
 }
 
+// PIDKey is a process-local map key for a PID: its address and id. PID.String() formats the protobuf
+// message, which costs ~1 us; channel actors key their gateways by PID on every check.
+func PIDKey(p *actor.PID) string { return p.Address + "/" + p.Id }
+
 // Send sends msg to pid, in an envelope when pid is on another node.
+
 func Send(ctx actor.SenderContext, pid *actor.PID, msg any) {
 	ctx.Send(pid, wrapFor(ctx.ActorSystem(), pid, msg))
 }

@@ -79,7 +79,7 @@ type session struct {
 
 	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
 	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
-	watched   map[string]*watchedPID // by PID string: the activations this session watches
+	watched   map[string]*watchedPID // by cluster.PIDKey: the activations this session watches
 	pubs      map[string]*pubPipe    // by channel
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
@@ -184,7 +184,7 @@ func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
 		s.srv.nodeLost(who.Address)
 	}
 	s.forget(who)
-	delete(s.watched, who.String())
+	delete(s.watched, sc.PIDKey(who))
 	// Handled after the answers the activation sent before stopping, which are already queued in our
 	// mailbox ahead of this self-message (Terminated itself is a system message and jumps the queue).
 	ctx.Send(ctx.Self(), &resendFor{pid: who, lost: lost})
@@ -192,7 +192,7 @@ func (s *session) terminated(ctx actor.Context, who *actor.PID, lost bool) {
 
 // forget drops an activation from the per-channel cache, so the next request resolves a new one.
 func (s *session) forget(pid *actor.PID) {
-	w := s.watched[pid.String()]
+	w := s.watched[sc.PIDKey(pid)]
 	if w == nil {
 		return
 	}
@@ -235,7 +235,7 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 	}
 	if m.pid != nil && s.pids[m.channel] == nil {
 		s.pids[m.channel] = m.pid
-		key := m.pid.String()
+		key := sc.PIDKey(m.pid)
 		w := s.watched[key]
 		if w == nil {
 			w = &watchedPID{pid: m.pid}

@@ -169,7 +169,7 @@ report heap and RSS per resident replica and the idle CPU with them loaded (--co
 	f.IntVar(&o.wakeSample, "wake-sample", 200, "cold channels woken one at a time")
 	f.IntVar(&o.wakeCount, "wake-count", -1, "cold channels then woken concurrently (-1: all the others)")
 	f.IntVar(&o.resident, "resident", 0, "channels to keep resident on fresh nodes for the resident-replica phase (0: skip it)")
-	f.DurationVar(&o.quiesceWait, "quiesce-wait", 6*time.Second, "how long resident replicas are left quiet before their idle CPU is measured (they quiesce after 5 s)")
+	f.DurationVar(&o.quiesceWait, "quiesce-wait", 35*time.Second, "how long resident replicas are left quiet before their idle CPU is measured (Raft quiesces them after 5 s; channel actors check them less often once unused for 30 s)")
 	f.DurationVar(&o.residentIdle, "resident-idle-timeout", time.Hour, "the nodes' idle timeout in the resident phase (long: nothing passivates)")
 	f.DurationVar(&o.coldWait, "cold-timeout", 5*time.Minute, "how long to wait for every channel to go cold (or resident) before reporting that it did not")
 	f.DurationVar(&o.opTimeout, "op-timeout", 30*time.Second, "deadline of each publish (an expired one counts as an error)")

@@ -127,6 +127,14 @@ type node struct {
 	logDBLimited          bool
 	rateLimited           bool
 	notifyCommit          bool
+
+	// Sampan patch. removalC is NodeHost's nodeMonitorMain wake-up, poked by
+	// requestRemoval; set before the node is loaded. quiesced mirrors
+	// qs.quiesced() for the tick worker: the step worker stores it after each
+	// step, the tick worker ticks a quiesced replica only every
+	// quiescedTickEvery ticks.
+	removalC chan<- struct{}
+	quiesced atomic.Bool
 }
 
 var _ rsm.INode = (*node)(nil)
@@ -399,6 +407,12 @@ func (n *node) stopped() bool {
 func (n *node) requestRemoval() {
 	n.closeOnce.Do(func() {
 		close(n.stopC)
+		if n.removalC != nil {
+			select {
+			case n.removalC <- struct{}{}:
+			default:
+			}
+		}
 	})
 	plog.Debugf("%s called requestRemoval()", n.id())
 }
@@ -1139,6 +1153,7 @@ func (n *node) updateAppliedIndex() uint64 {
 func (n *node) stepNode() (pb.Update, bool, error) {
 	n.raftMu.Lock()
 	defer n.raftMu.Unlock()
+	defer func() { n.quiesced.Store(n.qs.quiesced()) }()
 	if n.initialized() {
 		hasEvent, err := n.handleEvents()
 		if err != nil {

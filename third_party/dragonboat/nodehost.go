@@ -281,7 +281,10 @@ type NodeHost struct {
 	}
 	// starts counts the starts under way outside nh.mu; Close waits for them.
 	starts sync.WaitGroup
-	events struct {
+	// removalC wakes nodeMonitorMain: a node asked for its removal (sampan
+	// patch). Never closed; sends never block.
+	removalC chan struct{}
+	events   struct {
 		leaderInfoQ *leaderInfoQueue
 		raft        raftio.IRaftEventListener
 		sys         *sysEventListener
@@ -333,6 +336,7 @@ func NewNodeHost(nhConfig config.NodeHostConfig) (*NodeHost, error) {
 	nh.events.sys = newSysEventListener(nhConfig.SystemEventListener,
 		nh.stopper.ShouldStop())
 	nh.mu.cciCh = make(chan struct{}, 1)
+	nh.removalC = make(chan struct{}, 1)
 	if nhConfig.RaftEventListener != nil {
 		nh.events.leaderInfoQ = newLeaderInfoQueue()
 	}
@@ -1499,6 +1503,24 @@ func (nh *NodeHost) shardSetChangedLocked(shardID uint64, n *node) {
 	nh.mu.changed[nh.mu.cci%shardChangesKept] = shardID
 }
 
+// ticksDue appends to ticked the nodes to tick at tick: all but the quiesced
+// ones, which are ticked every quiescedTickEvery ticks, spread by shard; the
+// others' message queues still count the tick (sampan patch).
+func ticksDue(nodes []*node, tick uint64, ticked []*node) []*node {
+	for _, n := range nodes {
+		if n.quiesced.Load() && (tick+n.shardID)%quiescedTickEvery != 0 {
+			n.mq.Tick()
+			continue
+		}
+		ticked = append(ticked, n)
+	}
+	return ticked
+}
+
+// quiescedTickEvery: a quiesced replica is ticked once every this many ticks
+// (sampan patch, see tickWorkerMain).
+const quiescedTickEvery = 20
+
 // shardChangesKept is how many of the last changes of the shard set
 // changedShardsSince can replay (sampan patch).
 const shardChangesKept = 4096
@@ -1677,6 +1699,7 @@ func (nh *NodeHost) startShard(initialMembers map[uint64]Target,
 		if err != nil {
 			panicNow(err)
 		}
+		rn.removalC = nh.removalC
 		nh.mu.Lock()
 		defer nh.mu.Unlock()
 		rn.loaded()
@@ -1898,6 +1921,7 @@ func (nh *NodeHost) tickWorkerMain() {
 	tick := uint64(0)
 	idx := uint64(0)
 	nodes := make([]*node, 0)
+	var ticked []*node
 	tf := func() {
 		tick++
 		if idx != nh.getShardSetIndex() {
@@ -1913,8 +1937,16 @@ func (nh *NodeHost) tickWorkerMain() {
 				return true
 			})
 		}
-		nh.sendTickMessage(nodes, tick)
-		nh.engine.setAllStepReady(nodes)
+		// A quiesced replica only counts ticks (no heartbeat, no election
+		// timeout; a message wakes it), so it is ticked every
+		// quiescedTickEvery ticks, spread by shard, not on every tick
+		// (sampan patch: ticking every quiesced replica was most of an idle
+		// node's CPU). Its request timeouts follow the tick number passed,
+		// not the count of ticks received.
+		ticked = ticksDue(nodes, tick, ticked[:0])
+		nh.sendTickMessage(ticked, tick)
+		nh.engine.setAllStepReady(ticked)
+		clear(ticked)
 	}
 	td := time.Duration(nh.nhConfig.RTTMillisecond) * time.Millisecond
 	ticker := time.NewTicker(td)
@@ -1993,17 +2025,19 @@ func (nh *NodeHost) sendTickMessage(shards []*node, tick uint64) {
 }
 
 // nodeMonitorMain stops the nodes that asked for their removal (a replica
-// removed from its shard). It polls every RTT: a select over every node's stop
-// channel had to be rebuilt on each start and stop of any shard, work growing
-// with the number of loaded shards.
+// removed from its shard): a node's requestRemoval pokes nh.removalC, and the
+// monitor then looks for stopped nodes (and once a second in case). Upstream
+// selected over every node's stop channel, a select rebuilt on each start and
+// stop of any shard, work growing with the number of loaded shards (sampan
+// patch).
 func (nh *NodeHost) nodeMonitorMain() {
-	td := time.Duration(nh.nhConfig.RTTMillisecond) * time.Millisecond
-	ticker := time.NewTicker(td)
+	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	var stopped []*node
 	for {
 		select {
 		case <-ticker.C:
+		case <-nh.removalC:
 		case <-nh.stopper.ShouldStop():
 			return
 		}

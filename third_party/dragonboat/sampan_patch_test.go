@@ -1,11 +1,14 @@
-// Sampan patch: the workers' incremental reload (applyShardChanges) must build
-// what a scan of every loaded shard builds.
+// Tests of the sampan patch (docs/decisions/0017 in Sampan): the workers'
+// incremental reload (applyShardChanges) builds what a scan of every loaded
+// shard builds, and quiesced replicas are ticked rarely.
 
 package dragonboat
 
 import (
 	"math/rand"
 	"testing"
+
+	"github.com/lni/dragonboat/v4/internal/server"
 )
 
 // scanBucket is what loadBucketNodes builds by scanning: the loaded shards
@@ -110,5 +113,35 @@ func TestApplyShardChangesMatchesAScan(t *testing.T) {
 			}
 			w.nodes, w.csi = nodes, csi
 		}
+	}
+}
+
+func TestQuiescedNodesAreTickedEveryQuiescedTickEvery(t *testing.T) {
+	var nodes []*node
+	for id := uint64(1); id <= 100; id++ {
+		n := &node{shardID: id, mq: server.NewMessageQueue(8, false, 0, 0)}
+		n.quiesced.Store(id%2 == 0)
+		nodes = append(nodes, n)
+	}
+	ticks := map[uint64]int{}
+	const rounds = 10 * quiescedTickEvery
+	for tick := uint64(1); tick <= rounds; tick++ {
+		for _, n := range ticksDue(nodes, tick, nil) {
+			ticks[n.shardID]++
+		}
+	}
+	for _, n := range nodes {
+		want := rounds
+		if n.quiesced.Load() {
+			want = rounds / quiescedTickEvery
+		}
+		if ticks[n.shardID] != want {
+			t.Fatalf("shard %d (quiesced %v) ticked %d times in %d ticks, want %d", n.shardID, n.quiesced.Load(), ticks[n.shardID], rounds, want)
+		}
+	}
+	// Waking one up: it is ticked at the next tick.
+	nodes[1].quiesced.Store(false)
+	if got := ticksDue(nodes[1:2], rounds+1, nil); len(got) != 1 {
+		t.Fatal("a replica that left quiesce must be ticked at once")
 	}
 }
