@@ -53,7 +53,14 @@ type latencySummary struct {
 	P50ms      float64 `json:"p50_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
+	// The rate of the first and of the last rateWindow completions (creates only, when there are at least
+	// twice that many): whether creating costs more with more channels registered.
+	FirstPerSec float64 `json:"first_per_sec,omitempty"`
+	LastPerSec  float64 `json:"last_per_sec,omitempty"`
 }
+
+// rateWindow is how many creates FirstPerSec and LastPerSec are measured over.
+const rateWindow = 10000
 
 // nodeMem is one node's memory after a forced GC.
 type nodeMem struct {
@@ -491,6 +498,10 @@ func (bc *benchCluster) publishAll(ctx context.Context, o *benchChannelsOpts, na
 		firstErr string
 		wg       sync.WaitGroup
 	)
+	// Completion times at the ends of the first and last rateWindow completions.
+	var done atomic.Int64
+	var firstEnd, lastStart atomic.Int64
+	windows := len(names) >= 2*rateWindow
 	t0 := time.Now()
 	for w := 0; w < min(o.inflight, len(names)); w++ {
 		wg.Add(1)
@@ -502,6 +513,14 @@ func (bc *benchCluster) publishAll(ctx context.Context, o *benchChannelsOpts, na
 					return
 				}
 				d, err := bc.publish(ctx, o, i, names[i])
+				if windows {
+					switch done.Add(1) {
+					case rateWindow:
+						firstEnd.Store(int64(time.Since(t0)))
+					case int64(len(names) - rateWindow):
+						lastStart.Store(int64(time.Since(t0)))
+					}
+				}
 				if err != nil {
 					lat[i] = -1
 					nerr.Add(1)
@@ -520,7 +539,12 @@ func (bc *benchCluster) publishAll(ctx context.Context, o *benchChannelsOpts, na
 			ok = append(ok, d)
 		}
 	}
-	return summarize(ok, int(nerr.Load()), firstErr, elapsed)
+	s := summarize(ok, int(nerr.Load()), firstErr, elapsed)
+	if windows {
+		s.FirstPerSec = rateWindow / time.Duration(firstEnd.Load()).Seconds()
+		s.LastPerSec = rateWindow / (elapsed - time.Duration(lastStart.Load())).Seconds()
+	}
+	return s
 }
 
 func summarize(lat []time.Duration, errs int, firstErr string, elapsed time.Duration) latencySummary {
@@ -867,6 +891,9 @@ func printBenchChannels(w io.Writer, o benchChannelsOpts, r *benchChannelsResult
 	if c := r.Create; c != nil {
 		fmt.Fprintf(w, "create %d channels: %d acked in %.1f s, %.0f creates/s, ack %s, %s; peak %.0f resident replicas\n",
 			r.Count, c.OK, c.Seconds, c.PerSec, fmtLat(*c), fmtErrs(*c), r.PeakResident)
+		if c.FirstPerSec > 0 {
+			fmt.Fprintf(w, "  the first %d creates: %.0f/s; the last %d: %.0f/s\n", rateWindow, c.FirstPerSec, rateWindow, c.LastPerSec)
+		}
 	}
 	if c := r.Cold; c != nil {
 		if c.Reached {
