@@ -386,8 +386,7 @@ func (a *channelActor) stopSoon(ctx actor.Context) {
 type idleCheck struct{}
 
 func (a *channelActor) armIdle(ctx actor.Context, d time.Duration) {
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
+	sendLater(ctx.ActorSystem().Root, ctx.Self(), d, &idleCheck{})
 }
 
 // setMembers records the replicas and the initial members of the shard.

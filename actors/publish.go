@@ -177,8 +177,7 @@ func (a *channelActor) apply(ctx actor.Context) {
 			case expireTimer:
 				msg = &expireCheck{}
 			}
-			self, root := a.self, a.root
-			time.AfterFunc(e.after, func() { root.Send(self, msg) })
+			sendLater(a.root, a.self, e.after, msg)
 		case effStop:
 			a.stop(ctx)
 		}

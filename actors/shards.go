@@ -357,8 +357,7 @@ func (a *channelActor) armReplicaCheck(ctx actor.Context) {
 		return
 	}
 	a.checkArmed = true
-	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(replicaCheckEvery, func() { root.Send(self, &replicaCheck{}) })
+	sendLater(ctx.ActorSystem().Root, ctx.Self(), replicaCheckEvery, &replicaCheck{})
 }
 
 func (a *channelActor) checkReplicas(ctx actor.Context) {

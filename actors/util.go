@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/lni/dragonboat/v4"
 )
 
@@ -76,3 +77,12 @@ func (p *phases) mark(name string) {
 }
 
 func (p *phases) String() string { return string(p.b) }
+
+// sendLater sends msg to pid after d. The timer holds a copy of the PID without protoactor's cached
+// process (PID.ref caches it in the PID it is called on): holding ctx.Self() would keep a stopped
+// actor, its mailbox and its state reachable until the timer fires, seconds after a channel
+// passivated for its proposal timers.
+func sendLater(root *actor.RootContext, pid *actor.PID, d time.Duration, msg any) {
+	to := actor.NewPID(pid.Address, pid.Id)
+	time.AfterFunc(d, func() { root.Send(to, msg) })
+}
