@@ -40,7 +40,7 @@ type Config struct {
 	Tap func(msg any)
 }
 
-// DefaultConfig returns the defaults documented in README.md.
+// DefaultConfig returns the defaults documented in docs/configuration.md.
 func DefaultConfig(addr string) Config {
 	return Config{
 		Addr: addr, MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README's cluster figures: a fresh 3-node cluster (R = 3) on temp dirs, `sampan bench pub` through node 1
+# The cluster figures of docs/performance.md: a fresh 3-node cluster (R = 3) on temp dirs, `sampan bench pub` through node 1
 # for 1 and 16 channels at 128 B (one channel also with a window of 1,024), then `sampan bench failover`
 # (its own cluster) over 20 trials.
 set -euo pipefail

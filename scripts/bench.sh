@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the README's benchmark table: a fresh broker on a temp data dir, then `sampan bench pub` for
+# Runs the single-node benchmark table of docs/performance.md: a fresh broker on a temp data dir, then `sampan bench pub` for
 # 128 B and 1 KiB payloads on 1 and 16 channels, and the latency run at 1,000 msgs/s (first on the fresh
 # server, again after the throughput runs, when pebble is still compacting).
 set -euo pipefail
