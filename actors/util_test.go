@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/lni/dragonboat/v4"
+	"runtime"
 )
 
 // TestRetryTempShortAttempts: an attempt that hangs (a ReadIndex Dragonboat dropped without an answer)
@@ -53,5 +55,47 @@ func TestPhases(t *testing.T) {
 	p.mark("b")
 	if s := p.String(); len(s) < len("a=10ms b=0s ") || s[:2] != "a=" {
 		t.Fatalf("phases %q", s)
+	}
+}
+
+type retained struct{ got chan any }
+
+func (r *retained) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(string); ok {
+		r.got <- m
+	}
+}
+
+// A pending sendLater timer must not keep a stopped actor reachable: protoactor caches the process in
+// the PID a message was sent to, so a timer holding ctx.Self() held the actor, its mailbox and its state
+// until it fired (a passivated channel's proposal and idle timers: seconds to minutes).
+func TestSendLaterDoesNotRetainAStoppedActor(t *testing.T) {
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	got := make(chan any, 1)
+	collected := make(chan struct{})
+	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		a := &retained{got: got}
+		runtime.AddCleanup(a, func(c chan struct{}) { close(c) }, collected)
+		return a
+	}))
+	sys.Root.Send(pid, "hello") // caches the process in pid
+	<-got
+	sendLater(sys.Root, pid, time.Hour, "too late")
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pid = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped actor is still reachable: the pending timer holds it")
+		}
 	}
 }
