@@ -260,7 +260,7 @@ func (j *activation) run() error {
 	j.serving = true
 	for _, r := range info.Replicas {
 		if r.NodeID == env.NodeID {
-			if err := env.startReplica(j.root, startMsgFor(j.self, shardID, j.members, r)); err != nil {
+			if err := env.startReplica(j.ctx, j.root, startMsgFor(j.self, shardID, j.members, r)); err != nil {
 				return err
 			}
 		}

@@ -311,10 +311,9 @@ func askUntil(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg 
 func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || !pause(ctx, 5*time.Millisecond) {
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	return true
 }

@@ -124,7 +124,7 @@ func (s *shardManager) run(ctx actor.Context, shard uint64, op shardOp) {
 		var answer any
 		switch m := op.msg.(type) {
 		case *StartShard:
-			answer = &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(root, m))}
+			answer = &ShardStarted{ShardID: m.ShardID, NodeID: env.NodeID, Err: errString(env.startReplica(context.Background(), root, m))}
 		case *StopShard:
 			env.stopReplica(m.ShardID, m.Starter)
 		case *DropShard:
@@ -196,8 +196,10 @@ func (e *Env) unloaded(shard uint64) {
 	e.DB.Forget(shard)
 }
 
-func (e *Env) startReplica(ctx actor.SenderContext, m *StartShard) error {
-	if err := e.startReplicaOnce(m); err != nil {
+// startReplica starts this node's replica of m's shard (or finds it running) and records who started
+// it. cancel ends its retries early (an activation that stopped).
+func (e *Env) startReplica(cancel context.Context, ctx actor.SenderContext, m *StartShard) error {
+	if err := e.startReplicaOnce(cancel, m); err != nil {
 		return err
 	}
 	e.startersMu.Lock()
@@ -222,7 +224,7 @@ func (e *Env) startedAt(shard uint64) time.Time {
 	return e.startTimes[shard]
 }
 
-func (e *Env) startReplicaOnce(m *StartShard) error {
+func (e *Env) startReplicaOnce(cancel context.Context, m *StartShard) error {
 	targets := map[uint64]dragonboat.Target{}
 	for id, addr := range m.Members {
 		targets[id] = addr
@@ -259,7 +261,9 @@ func (e *Env) startReplicaOnce(m *StartShard) error {
 		if time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(5 * time.Millisecond)
+		if !pause(cancel, 5*time.Millisecond) {
+			return cancel.Err()
+		}
 	}
 }
 

@@ -50,11 +50,7 @@ func retryGrowing(parent context.Context, deadline time.Time, first, max, stretc
 			!errors.Is(err, dragonboat.ErrCanceled) {
 			return err
 		}
-		pause := time.NewTimer(5 * time.Millisecond)
-		select {
-		case <-pause.C:
-		case <-parent.Done():
-			pause.Stop()
+		if !pause(parent, 5*time.Millisecond) {
 			return parent.Err()
 		}
 	}
@@ -85,4 +81,17 @@ func (p *phases) String() string { return string(p.b) }
 func sendLater(root *actor.RootContext, pid *actor.PID, d time.Duration, msg any) {
 	to := actor.NewPID(pid.Address, pid.Id)
 	time.AfterFunc(d, func() { root.Send(to, msg) })
+}
+
+// pause waits d, or less if ctx ends first (then it returns false): a retry loop's back-off that a
+// cancellation cuts short, instead of a sleep.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
