@@ -176,7 +176,7 @@ type channelActor struct {
 	// stateSeen: the activity clock when checkReplicas last read the local replica's state (it is stored
 	// after every apply's commit: unchanged, nothing was applied since, and the read is skipped).
 	stateSeen int64
-	idleAfter  time.Duration // passivate after this long without messages
+	idleAfter time.Duration // passivate after this long without messages
 
 	replicas    []store.Replica
 	members     map[uint64]string    // replica id -> Raft address
