@@ -385,7 +385,11 @@ func (n *node) startRaft(cfg config.Config,
 }
 
 func (n *node) close() {
-	n.requestRemoval()
+	// Stopped by the NodeHost: nothing for its monitor to do (sampan patch:
+	// only a replica's own removal pokes it, see requestRemoval).
+	n.closeOnce.Do(func() {
+		close(n.stopC)
+	})
 	n.raftEvents.close()
 	n.mq.Close()
 	n.pendingReadIndexes.close()
@@ -407,13 +411,13 @@ func (n *node) stopped() bool {
 func (n *node) requestRemoval() {
 	n.closeOnce.Do(func() {
 		close(n.stopC)
-		if n.removalC != nil {
-			select {
-			case n.removalC <- struct{}{}:
-			default:
-			}
-		}
 	})
+	if n.removalC != nil {
+		select {
+		case n.removalC <- struct{}{}:
+		default:
+		}
+	}
 	plog.Debugf("%s called requestRemoval()", n.id())
 }
 
