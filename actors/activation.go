@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/lni/dragonboat/v4/client"
+	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/rs/zerolog"
 
 	sc "github.com/sampan-io/sampan/cluster"
@@ -272,53 +273,39 @@ func (j *activation) run() error {
 	if err := j.campaignUntilLed(mine, deadline); err != nil {
 		return err
 	}
-	// A linearizable read: right after a restart Dragonboat may still be replaying the log, and a stale
-	// LastSeq would make "new" subscriptions start in the past. It comes before asking for the
-	// leadership because it also proves a live leader: right after a failover the leader named above
-	// can be the dead one (its node not yet seen down), and a transfer asked of it waited in vain
-	// (300 ms) before the read waited for the election anyway. Its first attempts are short: a read
-	// the dead leader dropped is retried as soon as the new one may be elected.
+	// The channel's settings, proposed on every activation (Configure is idempotent: the node's defaults
+	// are the channel's settings, and a change of defaults reaches a channel this way; retention must be
+	// applied identically on every replica, so settings are part of the replicated state). It also
+	// advances the channel's clock over the time it spent cold (age retention, dedupe expiry), and its
+	// answer is the channel's state once it applied: as current as a linearizable read, which it
+	// replaces (right after a restart Dragonboat may still be replaying the log, and a stale LastSeq
+	// would make "new" subscriptions start in the past). It comes before asking for the leadership
+	// because it also proves a live leader: right after a failover the leader named above can be the
+	// dead one (its node not yet seen down), and a transfer asked of it would wait in vain. Its first
+	// attempts are short: a proposal the dead leader dropped is made again as soon as the new one may be
+	// elected.
 	j.phases.mark("leader")
-	var v any
-	err = retryGrowing(j.ctx, deadline, firstReadAttempt, readAttempt, clockStretch(env, shardID), func(ctx context.Context) (err error) {
-		v, err = env.NodeHost.SyncRead(ctx, shardID, &store.StateQuery{})
+	var res sm.Result
+	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: j.nextTime(), Config: &env.Defaults})
+	err = retryGrowing(j.ctx, deadline, firstSettingsAttempt, proposeAttempt, clockStretch(env, shardID), func(ctx context.Context) (err error) {
+		res, err = env.NodeHost.SyncPropose(ctx, j.session, cmd)
 		return err
 	})
 	if err != nil {
 		leader, _, _, _ := env.NodeHost.GetLeaderID(shardID)
-		return fmt.Errorf("read the channel state (leader replica %d): %w", leader, err)
+		return fmt.Errorf("propose channel settings (leader replica %d): %w", leader, err)
 	}
-	j.phases.mark("read")
+	st, err := store.DecodeStateResult(res)
+	if err != nil {
+		return fmt.Errorf("channel settings: %w", err)
+	}
+	j.lastSeq, j.lastTime = st.LastSeq, max(j.lastTime, st.LastTime, st.Clock)
+	j.phases.mark("settings")
 	j.leadHere(mine)
 	j.phases.mark("lead-here")
 	if leader, _, ok, err := env.NodeHost.GetLeaderID(shardID); err == nil && ok {
 		j.leader = leader
 	}
-	st := v.(store.ChannelState)
-	j.lastSeq, j.lastTime = st.LastSeq, max(st.LastTime, st.Clock)
-	var cmds []*store.Command
-	if !st.Configured || st.Config != env.Defaults {
-		// Settings are part of the replicated state (retention must be applied identically on every
-		// replica), so a change of defaults reaches a channel as a proposal.
-		cmds = append(cmds, &store.Command{Op: store.OpConfigure, Time: j.nextTime(), Config: &env.Defaults})
-	}
-	if len(cmds) == 0 && (env.Defaults.MaxAge > 0 || env.Defaults.DedupeWindow > 0) {
-		// Age retention and dedupe expiry advance only with proposal time: catch up on the time the
-		// channel spent cold (a Configure advances it too).
-		cmds = append(cmds, &store.Command{Op: store.OpTick, Time: j.nextTime()})
-	}
-	for _, c := range cmds {
-		// Configure and Tick are idempotent: a proposal that timed out (dropped during a leader
-		// transfer) is simply made again.
-		err := retryGrowing(j.ctx, time.Now().Add(env.ProposalTimeout), firstProposeAttempt, proposeAttempt, clockStretch(env, shardID), func(ctx context.Context) error {
-			_, err := env.NodeHost.SyncPropose(ctx, j.session, store.EncodeCommand(nil, c))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("propose channel settings: %w", err)
-		}
-	}
-	j.phases.mark("settings")
 	return nil
 }
 

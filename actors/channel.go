@@ -299,14 +299,14 @@ func (a *channelActor) inUse(msg any) bool {
 	return false
 }
 
-// Attempt timeouts of activation's read and proposals (see retryTemp). A read on a healthy shard takes
-// a few milliseconds; a proposal can wait behind a busy LogDB fsync, so it gets longer.
+// Attempt timeouts of reads and of an activation's settings proposal (see retryGrowing). A read on a
+// healthy shard takes a few milliseconds; a proposal can wait behind a busy LogDB fsync, so its
+// attempts grow to proposeAttempt. The settings proposal's first attempt is short: right after a
+// failover it may have gone to the dead leader.
 const (
-	readAttempt      = 300 * time.Millisecond
-	firstReadAttempt = 100 * time.Millisecond
-	proposeAttempt   = time.Second
-	// A transfer to this node that did not finish in leadHere's wait can drop the first proposal.
-	firstProposeAttempt = 200 * time.Millisecond
+	readAttempt          = 300 * time.Millisecond
+	firstSettingsAttempt = 100 * time.Millisecond
+	proposeAttempt       = time.Second
 )
 
 // pullHold bounds how long proposals wait for a leadership transfer this activation asked for. Dragonboat

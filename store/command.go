@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
 // ChannelConfig holds a channel's settings. Zero means unlimited / disabled.
@@ -375,4 +377,30 @@ func DecodePublishResult(b []byte) (PublishResult, error) {
 		return PublishResult{}, errors.New("store: corrupt publish result")
 	}
 	return res, nil
+}
+
+// StateResult is what an OpConfigure or OpTick entry answers: the channel's last seq, last message
+// time and clock once it applied. It is as current as a linearizable read (the entry applied in log
+// order), so an activation that proposes one needs no read.
+type StateResult struct {
+	LastSeq  uint64
+	LastTime int64
+	Clock    int64
+}
+
+func stateResult(st *shardState) sm.Result {
+	d := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(st.LastTime))
+	return sm.Result{Value: st.LastSeq, Data: binary.BigEndian.AppendUint64(d, uint64(st.Clock))}
+}
+
+// DecodeStateResult decodes the result of an OpConfigure or OpTick entry.
+func DecodeStateResult(r sm.Result) (StateResult, error) {
+	if r.Value == ResultRejected {
+		return StateResult{}, fmt.Errorf("store: command rejected: %s", r.Data)
+	}
+	if len(r.Data) != 16 {
+		return StateResult{}, errors.New("store: corrupt state result")
+	}
+	return StateResult{LastSeq: r.Value, LastTime: int64(binary.BigEndian.Uint64(r.Data)),
+		Clock: int64(binary.BigEndian.Uint64(r.Data[8:]))}, nil
 }

@@ -300,7 +300,13 @@ func (s *channelSM) apply(b *pebble.Batch, st *shardState, cmd []byte) (sm.Resul
 		}
 		res = sm.Result{Value: stored, Data: encodePublishResult(make([]byte, 0, 1+len(seqs)*4), seqs, dups)}
 	}
-	return res, s.retain(b, st, cfg)
+	if err := s.retain(b, st, cfg); err != nil {
+		return sm.Result{}, err
+	}
+	if h.op == OpConfigure || h.op == OpTick {
+		res = stateResult(st)
+	}
+	return res, nil
 }
 
 // publish stores one item (or reports it as a duplicate).
