@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -105,6 +106,23 @@ func (s *channelSM) view(iter bool) (shardState, *pebble.Iterator, error) {
 
 // dbRLock takes the DB's shared lock, failing when the DB is closed.
 func (s *channelSM) dbRLock() error { return s.db.rlockOpen() }
+
+// commitApplied commits an Update's batch (not synced: the Raft log is the write-ahead log) while the
+// DB is open, holding mu, the state machine's lock over what it serves, while publish makes the new
+// state visible: a reader sees it only once its batch is committed.
+func (db *DB) commitApplied(b *pebble.Batch, mu *sync.RWMutex, publish func()) error {
+	if err := db.rlockOpen(); err != nil {
+		return err
+	}
+	defer db.mu.RUnlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	publish()
+	return nil
+}
 
 // rlockOpen read-locks the DB and reports ErrClosed (not locked) once it is closed; the caller unlocks
 // db.mu after a nil error.

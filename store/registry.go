@@ -340,16 +340,9 @@ func (s *registrySM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err := tx.flush(); err != nil {
 		return nil, err
 	}
-	if err := s.db.rlockOpen(); err != nil {
+	if err := s.db.commitApplied(tx.b, &s.mu, func() { s.head = tx.h }); err != nil {
 		return nil, err
 	}
-	defer s.db.mu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := tx.b.Commit(pebble.NoSync); err != nil {
-		return nil, err
-	}
-	s.head = tx.h
 	return entries, nil
 }
 

@@ -53,31 +53,10 @@ func (s *registrySM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) err
 	}
 	defer s.db.mu.RUnlock()
 	lo, hi := registryRange()
-	b := s.db.pdb.NewBatch()
-	defer func() { b.Close() }()
-	if err := b.DeleteRange(lo, hi, nil); err != nil {
-		return err
-	}
 	stateKey := regKey(nil, regKeyState)
-	var state []byte
-	err := readSnapshotRecords(r, regSnapMagic, []byte{prefixRegistry}, stopc, func(k, v []byte) error {
-		if string(k) == string(stateKey) {
-			state = append([]byte(nil), v...)
-			return nil
-		}
-		if err := b.Set(k, v, nil); err != nil {
-			return err
-		}
-		if b.Len() < recoverChunk {
-			return nil
-		}
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return err
-		}
-		b.Close()
-		b = s.db.pdb.NewBatch()
-		return nil
-	})
+	isState := func(k []byte) bool { return string(k) == string(stateKey) }
+	b, state, err := s.db.recoverRange(r, regSnapMagic, []byte{prefixRegistry}, lo, hi, isState, stopc)
+	defer b.Close()
 	if err != nil {
 		return err
 	}

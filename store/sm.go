@@ -244,17 +244,12 @@ func (s *channelSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err := b.Set(s.kbuf, s.vbuf, nil); err != nil {
 		return nil, err
 	}
-	if err := s.db.rlockOpen(); err != nil {
+	if err := s.db.commitApplied(b, &s.mu, func() {
+		s.st = st
+		s.activity.Store(time.Now().UnixNano())
+	}); err != nil {
 		return nil, err
 	}
-	defer s.db.mu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return nil, err
-	}
-	s.st = st
-	s.activity.Store(time.Now().UnixNano())
 	return entries, nil
 }
 

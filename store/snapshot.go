@@ -111,29 +111,9 @@ func (s *channelSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) erro
 	}
 	defer s.db.mu.RUnlock()
 	lo, hi := shardRange(s.shardID)
-	b := s.db.pdb.NewBatch()
-	defer func() { b.Close() }()
-	if err := b.DeleteRange(lo, hi, nil); err != nil {
-		return err
-	}
-	var state []byte
-	err := readSnapshotRecords(r, snapMagic, shardPrefix(nil, s.shardID), stopc, func(key, val []byte) error {
-		if len(key) == shardPrefixLen+1 && key[shardPrefixLen] == kindState {
-			state = append([]byte(nil), val...)
-			return nil
-		}
-		if err := b.Set(key, val, nil); err != nil { // Set copies key and val
-			return err
-		}
-		if b.Len() >= recoverChunk {
-			if err := b.Commit(pebble.NoSync); err != nil {
-				return err
-			}
-			b.Close()
-			b = s.db.pdb.NewBatch()
-		}
-		return nil
-	})
+	isState := func(key []byte) bool { return len(key) == shardPrefixLen+1 && key[shardPrefixLen] == kindState }
+	b, state, err := s.db.recoverRange(r, snapMagic, shardPrefix(nil, s.shardID), lo, hi, isState, stopc)
+	defer b.Close()
 	if err != nil {
 		return err
 	}
@@ -151,6 +131,39 @@ func (s *channelSM) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) erro
 	}
 	s.st = st
 	return s.resetCaches()
+}
+
+// recoverRange starts replacing [lo, hi) with a snapshot stream's records (magic, keys under prefix):
+// a DeleteRange and the records in batches of at most recoverChunk bytes, each committed unsynced as it
+// fills. The state record (isState) is not written but returned, with the last batch still open: the
+// caller adds the state to it once the stream verified and commits it. It returns the open batch even
+// with an error, for the caller to close. The DB is read-locked by the caller.
+func (db *DB) recoverRange(r io.Reader, magic, prefix, lo, hi []byte, isState func(key []byte) bool,
+	stopc <-chan struct{}) (*pebble.Batch, []byte, error) {
+	b := db.pdb.NewBatch()
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		return b, nil, err
+	}
+	var state []byte
+	err := readSnapshotRecords(r, magic, prefix, stopc, func(key, val []byte) error {
+		if isState(key) {
+			state = append([]byte(nil), val...)
+			return nil
+		}
+		if err := b.Set(key, val, nil); err != nil { // Set copies key and val
+			return err
+		}
+		if b.Len() < recoverChunk {
+			return nil
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		b.Close()
+		b = db.pdb.NewBatch()
+		return nil
+	})
+	return b, state, err
 }
 
 // teeByteReader feeds everything read through it into a hash.
