@@ -17,7 +17,7 @@ import (
 
 func newBench() *cobra.Command {
 	b := &cobra.Command{Use: "bench", Short: "Benchmarks against a running broker"}
-	b.AddCommand(newBenchPub(), newBenchFsync(), newBenchFailover(), newBenchChannels(), newBenchNATS())
+	b.AddCommand(newBenchPub(), newBenchFsync(), newBenchFailover(), newBenchChannels(), newBenchNATS(), newBenchJetStream())
 	return b
 }
 
@@ -108,14 +108,36 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 			return nil, fmt.Errorf("warm up %s: %w", n, err)
 		}
 	}
+	payload := benchPayload(size)
+	return runPublishers(channels, publishers, count, win, rate, size, func(p, i int) (func() error, error) {
+		f, err := conns[p].PublishAsync(ctx, names[(p+i)%channels], payload)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { _, err := f.Result(); return err }, nil
+	})
+}
+
+func benchPayload(size int) []byte {
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
 	}
+	return payload
+}
+
+// runPublishers runs publishers goroutines (publishing to channels channels, for the result) that together make count publishes, each with at most win
+// unanswered (paced to rate msgs/s in total when rate > 0), and measures each publish from the call to
+// its answer. publish(p, i) starts publisher p's i-th publish and returns the wait for its answer.
+func runPublishers(channels, publishers, count, win, rate, size int, publish func(p, i int) (func() error, error)) (*benchPubResult, error) {
 	lat := make([][]time.Duration, publishers)
 	errs := make([]int, publishers)
 	var firstErr error
 	var errOnce sync.Once
+	fail := func(p int, err error) {
+		errs[p]++
+		errOnce.Do(func() { firstErr = err })
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	for p := 0; p < publishers; p++ {
@@ -127,18 +149,20 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 		go func(p, n int) {
 			defer wg.Done()
 			type inflight struct {
-				f *client.PubFuture
-				t time.Time
+				wait func() error
+				t    time.Time
 			}
+			slots := make(chan struct{}, win) // a slot per unanswered publish
 			q := make(chan inflight, win)
 			done := make(chan struct{})
 			lat[p] = make([]time.Duration, 0, n)
-			go func() {
+			go func() { // answers arrive in publish order: wait for them in turn
 				defer close(done)
 				for x := range q {
-					if _, err := x.f.Result(); err != nil {
-						errs[p]++
-						errOnce.Do(func() { firstErr = err })
+					err := x.wait()
+					<-slots
+					if err != nil {
+						fail(p, err)
 						continue
 					}
 					lat[p] = append(lat[p], time.Since(x.t))
@@ -156,13 +180,15 @@ func benchPub(ctx context.Context, server, prefix string, channels, publishers, 
 					}
 					next = next.Add(pace)
 				}
+				slots <- struct{}{}
 				t := time.Now()
-				f, err := conns[p].PublishAsync(ctx, names[(p+i)%channels], payload)
+				wait, err := publish(p, i)
 				if err != nil {
-					errs[p]++
+					<-slots
+					fail(p, err)
 					break
 				}
-				q <- inflight{f, t}
+				q <- inflight{wait, t}
 			}
 			close(q)
 			<-done
