@@ -13,7 +13,7 @@ rounds=${ROUNDS:-1}
 base=$(mktemp -d ${DIR:+-p "$DIR"})
 pids=()
 # Sampan's logs go to $base/log-sampan (shown if the run fails); a node stopping logs its peers' loss.
-trap 'rc=$?; kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; [ $rc = 0 ] || tail -20 "$base/log-sampan" 2>/dev/null; rm -rf "$base"' EXIT
+trap 'rc=$?; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; [ $rc = 0 ] || tail -20 "$base/log-sampan" 2>/dev/null; rm -rf "$base"' EXIT
 wait_ready() { # $1: URL; at most 60 s
   for _ in $(seq 600); do curl -sf "$1" >/dev/null && return; sleep 0.1; done
   echo "not ready: $1" >&2
