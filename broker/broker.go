@@ -145,7 +145,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
 	srv, ln := b.httpSrv, b.httpLn // not b: a failed Start sets its named result to nil
 	go func() { _ = srv.Serve(ln) }()
-	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.Addr(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
+	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.clientAdvertise(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}
 	meta, err := cluster.StartMeta(b.nh, cluster.MetaConfig{Self: self, Peers: peers, Replicas: cfg.Replicas,
 		Join: cfg.Join, DB: b.db, Dir: cfg.Data, Up: b.up, Log: log,
 		Legacy: cfg.Hooks.LegacyMetadata, Hook: cfg.Hooks.MigrationStep, ExportBytes: cfg.Hooks.MigrationChunkBytes})
@@ -471,7 +471,11 @@ func (b *Broker) syncMembers() {
 	for {
 		if nodes, err := b.metaPtr.Load().Nodes(); err == nil {
 			var members []*pcluster.Member
+			routes := map[string]gateway.NodeRoute{}
 			for _, n := range nodes {
+				if host, _, err := net.SplitHostPort(n.Client); err == nil && !n.Removed && !isWildcard(host) && n.Actor != "" {
+					routes[n.Actor] = gateway.NodeRoute{ID: n.ID, Client: n.Client}
+				}
 				host, portStr, err := net.SplitHostPort(n.Actor)
 				port, perr := strconv.Atoi(portStr)
 				if n.Removed || !b.up(n.ID) || err != nil || perr != nil {
@@ -479,6 +483,7 @@ func (b *Broker) syncMembers() {
 				}
 				members = append(members, &pcluster.Member{Id: fmt.Sprintf("node-%d", n.ID), Host: host, Port: int32(port), Kinds: []string{actors.Kind}})
 			}
+			b.gw.SetRoutes(routes)
 			if key := fmt.Sprint(members); key != last && len(members) > 0 {
 				last = key
 				b.actors.Provider.SetMembers(members)
@@ -494,6 +499,15 @@ func (b *Broker) syncMembers() {
 
 // Addr is the client listener's address.
 func (b *Broker) Addr() string { return b.gw.Addr().String() }
+
+// clientAdvertise is the client address this node registers for others to route clients to: the
+// configured advertise address, else the listener's.
+func (b *Broker) clientAdvertise() string {
+	if b.cfg.Advertise != "" {
+		return b.cfg.Advertise
+	}
+	return b.Addr()
+}
 
 // ActorAddr is the actor remote (gRPC) address other nodes reach this node's actors on.
 func (b *Broker) ActorAddr() string { return b.actors.System.Address() }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
+	"github.com/sampan-io/sampan/protocol"
 )
 
 // startCluster starts n nodes in this process, each with its own data dir and real TCP listeners
@@ -594,4 +596,97 @@ func TestClusterBusyChannelReturnsToPreferredNode(t *testing.T) {
 	default:
 	}
 	t.Logf("%d publishes acked while the actor went back to node %d", n, pref+1)
+}
+
+// TestClusterClientRoutesToChannelNode: a node that forwards a channel to the node running it tells a
+// client that asked for routes (CONNECT routes) where that is, with one ROUTE before the answer, and
+// tells nothing to a client that did not ask. The Go client then publishes there: pipelined
+// publishes through the other node keep their order while the route moves under them.
+func TestClusterClientRoutesToChannelNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ch = "route.a"
+	if _, err := connect(t, ctx, nodes[0]).Publish(ctx, ch, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	var cs broker.ChannelStatus
+	tu.Eventually(t, 10*time.Second, "a leader", func() bool {
+		return getJSON(t, "GET", "http://"+nodes[0].HTTPAddr()+"/channels/"+ch, "", &cs) == 200 && cs.Leader != 0
+	})
+	serving := nodes[cs.Leader-1]
+	other := nodes[cs.Leader%3]
+
+	for _, routes := range []bool{true, false} {
+		conn, err := net.Dial("tcp", other.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		r := protocol.NewReader(conn, protocol.DefaultMaxFrame)
+		if err := protocol.WriteFrame(conn, &protocol.Connect{Version: 1, Routes: routes}); err != nil {
+			t.Fatal(err)
+		}
+		// The node learns the others' client addresses from the metadata within a moment of being
+		// ready: publish until a ROUTE comes (or, not asked for, 20 times), then 20 more.
+		var got []*protocol.Route
+		for req, more := uint64(1), 20; more > 0; req++ {
+			if err := protocol.WriteFrame(conn, &protocol.Pub{Req: req, Channel: ch, Payload: []byte("raw")}); err != nil {
+				t.Fatal(err)
+			}
+		read:
+			for {
+				f, err := r.Next()
+				if err != nil {
+					t.Fatalf("routes=%v: %v", routes, err)
+				}
+				switch f := f.(type) {
+				case *protocol.Route:
+					got = append(got, f)
+				case *protocol.PubAck:
+					break read
+				case *protocol.Err:
+					t.Fatalf("routes=%v: %v", routes, f.AsError())
+				}
+			}
+			if len(got) > 0 || !routes {
+				more--
+			}
+		}
+		switch {
+		case !routes && len(got) > 0:
+			t.Fatalf("a client that did not ask got %+v", got)
+		case routes && (len(got) != 1 || got[0].Channel != ch || got[0].Node != cs.Leader || got[0].Addr != serving.Addr()):
+			t.Fatalf("ROUTEs %+v, want one for %s naming node %d at %s", got, ch, cs.Leader, serving.Addr())
+		}
+	}
+
+	c := connect(t, ctx, other)
+	const n = 2000
+	futs := make([]*client.PubFuture, n)
+	for i := range futs {
+		f, err := c.PublishAsync(ctx, ch, []byte(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs[i] = f
+	}
+	var prev uint64
+	for i, f := range futs {
+		a, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		if prev != 0 && a.Seq != prev+1 {
+			t.Fatalf("publish %d got seq %d after %d", i, a.Seq, prev)
+		}
+		prev = a.Seq
+	}
+	if got := c.Route(ch); got != serving.Addr() {
+		t.Fatalf("publishes go to %s, want the channel's node %s", got, serving.Addr())
+	}
+	if got := c.Server(); got != other.Addr() {
+		t.Fatalf("primary connection on %s, want %s", got, other.Addr())
+	}
 }

@@ -52,15 +52,19 @@ type Config struct {
 	Replicas int    `yaml:"replicas"` // replicas per channel, capped at the node count
 	// Join: this node is added to a running cluster (POST /cluster/nodes or `sampan cluster add`) instead
 	// of being one of the nodes that started it; Peers may then be empty.
-	Join     bool   `yaml:"join"`
-	Data     string `yaml:"data"`      // data dir: raft/ (Dragonboat) and store/ (messages)
-	Listen   string `yaml:"listen"`    // client protocol listener
-	HTTP     string `yaml:"http"`      // /healthz, /readyz, /metrics
-	Raft     string `yaml:"raft"`      // Raft address; the node's identity in its data dir
-	Actor    string `yaml:"actor"`     // protoactor remote address (port 0: any free port)
-	LogLevel string `yaml:"log_level"` // debug, info, warn, error
-	LogJSON  *bool  `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
-	PProf    bool   `yaml:"pprof"`     // serve Go's /debug/pprof/ on the HTTP listener
+	Join   bool   `yaml:"join"`
+	Data   string `yaml:"data"`   // data dir: raft/ (Dragonboat) and store/ (messages)
+	Listen string `yaml:"listen"` // client protocol listener
+	// Advertise is the host:port clients reach this node's client listener at, when that is not the
+	// listen address (a wildcard host, NAT, a proxy). Other nodes hand it to clients in ROUTE frames.
+	// Empty: the listen address, unless its host is a wildcard (then no client is routed here).
+	Advertise string `yaml:"advertise"`
+	HTTP      string `yaml:"http"`      // /healthz, /readyz, /metrics
+	Raft      string `yaml:"raft"`      // Raft address; the node's identity in its data dir
+	Actor     string `yaml:"actor"`     // protoactor remote address (port 0: any free port)
+	LogLevel  string `yaml:"log_level"` // debug, info, warn, error
+	LogJSON   *bool  `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
+	PProf     bool   `yaml:"pprof"`     // serve Go's /debug/pprof/ on the HTTP listener
 
 	Channels ChannelDefaults `yaml:"channels"`
 	Limits   Limits          `yaml:"limits"`
@@ -167,6 +171,15 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sampan: %s address %q: %v", a.name, a.v, err)
 		}
 	}
+	if c.Advertise != "" {
+		host, port, err := net.SplitHostPort(c.Advertise)
+		if err != nil {
+			return fmt.Errorf("sampan: advertise address %q: %v", c.Advertise, err)
+		}
+		if host == "" || port == "0" || isWildcard(host) {
+			return fmt.Errorf("sampan: advertise address %q: want the host and port clients connect to", c.Advertise)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Raft); err == nil {
 		if _, p, _ := net.SplitHostPort(c.Raft); p == "0" {
 			return errors.New("sampan: raft address needs a fixed port: it is the node's identity")
@@ -218,6 +231,16 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.NATS.Validate()
+}
+
+// isWildcard reports whether host listens on every interface ("", 0.0.0.0, ::): no client can
+// connect to it as such.
+func isWildcard(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 // PeerList returns the cluster's initial nodes: Peers parsed, or just this node when Peers is empty

@@ -22,24 +22,60 @@ import (
 	"github.com/sampan-io/sampan/protocol"
 )
 
-// Client is a connection to a Sampan cluster (one server at a time).
+// Client is a connection to a Sampan cluster: one primary connection (to a server of its list) and,
+// with routing on, a connection opened on demand to each node that serves a channel it publishes to.
 type Client struct {
 	opts    options
 	servers []string
 	window  chan struct{} // publish slots
 
 	mu      sync.Mutex
-	link    *link         // the current connection; nil while reconnecting
+	link    *link         // the primary connection; nil while reconnecting
 	linkUp  chan struct{} // closed while link != nil; replaced when it goes down
 	server  int           // index in servers of the current or last connection
 	limits  protocol.ConnAck
 	nextReq uint64
 	nextSid uint64
-	pubs    map[uint64]*PubFuture
+	pubs    map[uint64]*pendingPub
 	subs    map[uint64]*Subscription
-	err     error         // why the client ended for good
-	done    chan struct{} // closed when the client ended for good
+	nodes   map[string]*nodeConn  // by client address: connections to the nodes routes point at
+	routes  map[string]*chanRoute // by channel: where its publishes go and how many are in flight
+	err     error                 // why the client ended for good
+	done    chan struct{}         // closed when the client ended for good
 }
+
+// pendingPub is a publish sent and not yet answered.
+type pendingPub struct {
+	f *PubFuture
+	l *link      // the connection it was sent on
+	r *chanRoute // its channel's route
+}
+
+// chanRoute is where a channel's publishes go. A channel's publishes are in flight on one connection
+// at a time (r.link): the server answers a connection's publishes of one channel in order, and two
+// connections could commit them out of order. So when the route moves to another connection, new
+// publishes wait until those in flight on the old one are answered.
+type chanRoute struct {
+	channel  string
+	addr     string        // the node serving the channel, from its last ROUTE; "" = the primary
+	link     *link         // the connection its in-flight publishes are on
+	inflight int           // publishes sent on link, unanswered
+	drained  chan struct{} // closed when inflight reaches 0, for publishes waiting to move
+}
+
+// nodeConn is the connection to one node that a route points at.
+type nodeConn struct {
+	l       *link     // nil while dialing or after a failure
+	dialing bool      // a dial runs (dialNode)
+	retryAt time.Time // after a failed dial or a lost connection: not before then
+}
+
+// maxRoutes bounds the routes a client remembers; beyond it ROUTE hints for new channels are ignored
+// and those channels keep going through the primary connection (the server forwards them).
+const maxRoutes = 65536
+
+// nodeRetry is how long a node whose connection failed is left alone before a route may dial it again.
+const nodeRetry = 5 * time.Second
 
 // link is one TCP connection: its writer buffer and goroutines.
 type link struct {
@@ -53,11 +89,20 @@ type link struct {
 	once sync.Once
 }
 
+func (l *link) alive() bool {
+	select {
+	case <-l.dead:
+		return false
+	default:
+		return true
+	}
+}
+
 // Connect connects to the first reachable server of servers (a comma-separated list of host:port),
 // performs the handshake and returns a ready client. Later, if the connection breaks, the client
 // reconnects to any server of the list (WithReconnect).
 func Connect(ctx context.Context, servers string, opts ...Option) (*Client, error) {
-	o := options{maxInflight: 1024, dialTimeout: 5 * time.Second, log: zerolog.Nop(), reconnect: true, reconnectFor: 2 * time.Minute}
+	o := options{maxInflight: 1024, dialTimeout: 5 * time.Second, log: zerolog.Nop(), reconnect: true, reconnectFor: 2 * time.Minute, routing: true}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -70,8 +115,8 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 	if len(list) == 0 {
 		return nil, errors.New("sampan: no server address given")
 	}
-	c := &Client{opts: o, servers: list, linkUp: make(chan struct{}),
-		pubs: map[uint64]*PubFuture{}, subs: map[uint64]*Subscription{}, done: make(chan struct{})}
+	c := &Client{opts: o, servers: list, linkUp: make(chan struct{}), pubs: map[uint64]*pendingPub{},
+		subs: map[uint64]*Subscription{}, nodes: map[string]*nodeConn{}, routes: map[string]*chanRoute{}, done: make(chan struct{})}
 	var errs []error
 	for i, addr := range list {
 		l, ack, err := c.dial(ctx, addr)
@@ -112,7 +157,7 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 	// The handshake is synchronous; unblock it if ctx ends first.
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	r := protocol.NewReader(conn, protocol.DefaultMaxFrame)
-	ack, err := handshake(conn, r, c.opts.name)
+	ack, err := handshake(conn, r, &protocol.Connect{Version: protocol.Version, Name: c.opts.name, Routes: c.opts.routing})
 	if !stop() {
 		err = errors.Join(dctx.Err(), err)
 	}
@@ -128,8 +173,8 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 	return l, ack, nil
 }
 
-func handshake(conn net.Conn, r *protocol.Reader, name string) (*protocol.ConnAck, error) {
-	if err := protocol.WriteFrame(conn, &protocol.Connect{Version: protocol.Version, Name: name}); err != nil {
+func handshake(conn net.Conn, r *protocol.Reader, hello *protocol.Connect) (*protocol.ConnAck, error) {
+	if err := protocol.WriteFrame(conn, hello); err != nil {
 		return nil, fmt.Errorf("send CONNECT: %w", err)
 	}
 	f, err := r.Next()
@@ -296,6 +341,8 @@ func (l *link) readLoop(r *protocol.Reader) {
 			}
 		case *protocol.Err:
 			l.onErr(f)
+		case *protocol.Route:
+			c.onRoute(f)
 		case *protocol.Ping:
 			_ = l.send(&protocol.Pong{})
 		}
@@ -360,19 +407,46 @@ func (l *link) fail(err error) {
 
 func (c *Client) linkDown(l *link, err error) {
 	c.mu.Lock()
-	if c.link != l {
-		c.mu.Unlock()
-		return
+	primary := c.link == l
+	if !primary {
+		nc := c.nodes[l.addr]
+		if nc == nil || nc.l != l {
+			c.mu.Unlock()
+			return
+		}
+		nc.l, nc.retryAt = nil, time.Now().Add(nodeRetry)
+		// Its channels go back through the primary until a server routes them again.
+		for ch, r := range c.routes {
+			if r.addr == l.addr {
+				r.addr = ""
+				if r.inflight == 0 {
+					delete(c.routes, ch)
+				}
+			}
+		}
+	} else {
+		c.link = nil
+		c.linkUp = make(chan struct{})
 	}
-	c.link = nil
-	c.linkUp = make(chan struct{})
-	pubs := c.pubs
-	c.pubs = map[uint64]*PubFuture{}
+	var lost []*PubFuture
+	for req, p := range c.pubs {
+		if p.l == l {
+			delete(c.pubs, req)
+			c.released(p)
+			lost = append(lost, p.f)
+		}
+	}
 	closed := c.err != nil
 	c.mu.Unlock()
-	for _, p := range pubs {
-		p.finish(PubAck{}, err)
+	for _, f := range lost {
+		f.finish(PubAck{}, err)
 		<-c.window
+	}
+	if !primary {
+		if !closed {
+			c.opts.log.Warn().Err(err).Str("server", l.addr).Msg("connection to a channel's node lost; its channels go through the primary server")
+		}
+		return
 	}
 	if closed || !c.opts.reconnect {
 		c.shutdown(err)
@@ -466,10 +540,15 @@ func (c *Client) Close() error {
 		c.err = ErrClosed
 		close(c.done)
 	}
-	l := c.link
+	links := []*link{c.link}
+	for _, nc := range c.nodes {
+		links = append(links, nc.l)
+	}
 	c.mu.Unlock()
-	if l != nil {
-		l.fail(ErrClosed)
+	for _, l := range links {
+		if l != nil {
+			l.fail(ErrClosed)
+		}
 	}
 	c.shutdown(ErrClosed)
 	return nil

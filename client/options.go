@@ -16,7 +16,14 @@ type options struct {
 	log          zerolog.Logger
 	reconnect    bool
 	reconnectFor time.Duration
+	routing      bool
 }
+
+// WithRouting sets whether the client publishes each channel through the node that serves it (default
+// true): a server that forwards a channel to another node names that node (ROUTE), and the client
+// opens a connection to it on demand. Publishes of a channel stay in order when they move. Off, every
+// request goes through the one connection, and the servers forward.
+func WithRouting(enabled bool) Option { return func(o *options) { o.routing = enabled } }
 
 // WithReconnect sets whether the client reconnects (to any server of its list) when its connection
 // breaks, resuming subscriptions where they were; default true. reconnectFor bounds how long it keeps

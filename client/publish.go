@@ -82,29 +82,23 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 	}
 	f := &PubFuture{done: make(chan struct{})}
 	for {
-		l, err := c.current(ctx)
+		l, req, err := c.startPub(ctx, channel, f)
 		if err != nil {
 			<-c.window
 			return nil, err
 		}
-		c.mu.Lock()
-		if c.link != l {
-			c.mu.Unlock()
-			continue // it went down meanwhile: wait for the next one
-		}
-		c.nextReq++
-		req := c.nextReq
-		c.pubs[req] = f
-		c.mu.Unlock()
 		err = l.send(&protocol.Pub{Req: req, Channel: channel, Payload: payload, Headers: po.headers, IdemKey: po.idemKey})
 		if err == nil {
 			return f, nil
 		}
 		// Never written: take it back (unless the link's failure already answered it) and try again
-		// on the next connection.
+		// on another connection.
 		c.mu.Lock()
-		_, mine := c.pubs[req]
-		delete(c.pubs, req)
+		p, mine := c.pubs[req]
+		if mine {
+			delete(c.pubs, req)
+			c.released(p)
+		}
 		c.mu.Unlock()
 		if !mine {
 			return f, nil
@@ -118,11 +112,14 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 
 func (c *Client) finishPub(req uint64, a PubAck, err error) {
 	c.mu.Lock()
-	f := c.pubs[req]
-	delete(c.pubs, req)
+	p := c.pubs[req]
+	if p != nil {
+		delete(c.pubs, req)
+		c.released(p)
+	}
 	c.mu.Unlock()
-	if f != nil {
-		f.finish(a, err)
+	if p != nil {
+		p.f.finish(a, err)
 		<-c.window
 	}
 }

@@ -80,6 +80,9 @@ type Server struct {
 	draining atomic.Bool
 
 	onNodeLost atomic.Pointer[func(addr string)]
+	// routes maps other nodes' actor addresses to what a ROUTE frame tells clients about them; replaced
+	// whole by SetRoutes (the broker's member sync), read by session actors.
+	routes atomic.Pointer[map[string]NodeRoute]
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -136,6 +139,26 @@ func (s *Server) nodeLost(addr string) {
 	if f := s.onNodeLost.Load(); f != nil {
 		(*f)(addr)
 	}
+}
+
+// NodeRoute is how clients reach a node: its id and its client listener address.
+type NodeRoute struct {
+	ID     uint64
+	Client string
+}
+
+// SetRoutes sets, by actor address, the nodes that ROUTE frames may point clients to. A node missing
+// from it (its client address is unknown or not reachable by clients) is never named in a ROUTE.
+func (s *Server) SetRoutes(routes map[string]NodeRoute) { s.routes.Store(&routes) }
+
+// routeTo returns how clients reach the node at actor address addr.
+func (s *Server) routeTo(addr string) (NodeRoute, bool) {
+	m := s.routes.Load()
+	if m == nil {
+		return NodeRoute{}, false
+	}
+	r, ok := (*m)[addr]
+	return r, ok
 }
 
 // NodeDown tells every session and the gateway actor that the node at actor address addr is gone, so

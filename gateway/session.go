@@ -76,6 +76,9 @@ type session struct {
 	w      *writer
 	log    zerolog.Logger
 	budget *budget // unanswered publishes; the reader acquires, the actor releases
+	// routing: the client asked for ROUTE frames in CONNECT. Set by the reader before it hands the
+	// actor any frame, read by the actor.
+	routing atomic.Bool
 
 	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
 	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
@@ -84,6 +87,7 @@ type session struct {
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
+	routed    map[string]string // channel -> client address last sent in a ROUTE (routing sessions only)
 	// reqTickArmed: a reqTick is scheduled (one at a time, only while requests are pending).
 	reqTickArmed bool
 	nextReq      uint64
@@ -115,6 +119,7 @@ func (s *session) Receive(ctx actor.Context) {
 		s.subs = map[uint64]*subscription{}
 		s.byChannel = map[string]map[uint64]*subscription{}
 		s.reqs = map[uint64]*request{}
+		s.routed = map[string]string{}
 	case *pubBatch:
 		for _, p := range m.pubs {
 			s.publish(ctx, p)
@@ -199,6 +204,7 @@ func (s *session) forget(pid *actor.PID) {
 	for _, ch := range w.channels {
 		if p := s.pids[ch]; p != nil && p.Equal(pid) {
 			delete(s.pids, ch)
+			delete(s.routed, ch)
 		}
 	}
 	w.channels = w.channels[:0]
@@ -243,6 +249,7 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 			ctx.Watch(m.pid)
 		}
 		w.channels = append(w.channels, m.channel)
+		s.route(ctx, m.channel, m.pid)
 	}
 	if p := s.pubs[m.channel]; p != nil && len(p.held) > 0 {
 		if m.pid != nil {
@@ -260,6 +267,22 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 			}
 		}
 	}
+}
+
+// route tells a client that asked for routes which node serves channel, when that is another node
+// than this one (the client then saves the hop between nodes by going there). Sent once per activation
+// resolved (or at the first publish forwarded after the node's client address became known), again
+// when the serving node changes.
+func (s *session) route(ctx actor.Context, channel string, pid *actor.PID) {
+	if !s.routing.Load() || pid.Address == ctx.Self().Address {
+		return
+	}
+	r, ok := s.srv.routeTo(pid.Address)
+	if !ok || s.routed[channel] == r.Client {
+		return
+	}
+	s.routed[channel] = r.Client
+	s.w.send(&protocol.Route{Channel: channel, Node: r.ID, Addr: r.Client})
 }
 
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
@@ -507,6 +530,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				return
 			}
 			connected = true
+			s.routing.Store(c.Routes)
 			s.w.send(&protocol.ConnAck{Version: protocol.Version, ServerID: cfg.ServerID, MaxFrame: cfg.MaxFrame,
 				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow})
 			continue

@@ -147,6 +147,8 @@ func newFrame(t FrameType) bodyCodec {
 		return new(UnsubAck)
 	case TypeCredit:
 		return new(Credit)
+	case TypeRoute:
+		return new(Route)
 	case TypeMsg:
 		return new(Msg)
 	case TypePing:
@@ -185,10 +187,16 @@ func (f *Connect) appendBody(b []byte) ([]byte, bool) {
 	if f.Name != "" {
 		n++
 	}
+	if f.Routes {
+		n++
+	}
 	b = appendMapHeader(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(f.Version))
 	if f.Name != "" {
 		b = appendStr(appendStr(b, "name"), f.Name)
+	}
+	if f.Routes {
+		b = append(appendStr(b, "routes"), 0xc3)
 	}
 	return b, true
 }
@@ -208,6 +216,8 @@ func (f *Connect) decodeFrom(d *decoder) error {
 			f.Version, err = d.u32()
 		case "name":
 			f.Name, err = d.str()
+		case "routes":
+			f.Routes, err = d.bool()
 		default:
 			err = d.skip()
 		}
@@ -561,6 +571,55 @@ func (f *Credit) decodeFrom(d *decoder) error {
 		}
 	}
 	return nil
+}
+
+// ---- Route ----
+
+func (f *Route) appendBody(b []byte) ([]byte, bool) {
+	if f == nil {
+		return b, false
+	}
+	b = appendMapHeader(b, 3)
+	b = appendStr(appendStr(b, "c"), f.Channel)
+	b = appendUint(appendStr(b, "node"), f.Node)
+	b = appendStr(appendStr(b, "addr"), f.Addr)
+	return b, true
+}
+
+func (f *Route) decodeFrom(d *decoder) error {
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		switch string(k) {
+		case "c":
+			f.Channel, err = d.str()
+		case "node":
+			f.Node, err = d.u64()
+		case "addr":
+			f.Addr, err = d.str()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return fieldErr(k, err)
+		}
+	}
+	return nil
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.
+func (f *Route) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(enc, f) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
+func (f *Route) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*f = Route{}
+	return decodeMsgpack(dec, f)
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.

@@ -148,6 +148,8 @@ func TestInteropReflection(t *testing.T) {
 		{TypeSubAck, map[string]any{"s": 1, "start_seq": 5, "last_seq": 4}, &SubAck{Sid: 1, StartSeq: 5, LastSeq: 4}},
 		{TypeSubAck, map[string]any{"s": 1, "start_seq": 5, "last_seq": 4, "w": 32}, &SubAck{Sid: 1, StartSeq: 5, LastSeq: 4, Window: 32}},
 		{TypeCredit, map[string]any{"n": 16, "s": 2}, &Credit{Sid: 2, N: 16}},
+		{TypeConnect, map[string]any{"routes": true, "v": 1}, &Connect{Version: 1, Routes: true}},
+		{TypeRoute, map[string]any{"addr": "h:1", "node": uint8(3), "c": "a.b"}, &Route{Channel: "a.b", Node: 3, Addr: "h:1"}},
 		{TypeUnsub, map[string]any{"s": 9}, &Unsub{Sid: 9}},
 		{TypeUnsubAck, map[string]any{"s": 9}, &UnsubAck{Sid: 9}},
 		{TypeMsg, map[string]any{"p": []byte{1}, "t": int64(1700000000000000000), "seq": 2, "c": "x.y", "s": 4}, &Msg{Sid: 4, Channel: "x.y", Seq: 2, Time: 1700000000000000000, Payload: []byte{1}}},

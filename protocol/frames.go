@@ -44,6 +44,7 @@ const (
 	TypePong     FrameType = 11 // C/S: answer to PING
 	TypeErr      FrameType = 12 // S: error, possibly fatal
 	TypeCredit   FrameType = 13 // C: the client consumed messages of a subscription
+	TypeRoute    FrameType = 14 // S: the node that serves a channel (for clients that asked in CONNECT)
 )
 
 var frameTypeNames = [...]string{
@@ -60,6 +61,7 @@ var frameTypeNames = [...]string{
 	TypePong:     "PONG",
 	TypeErr:      "ERR",
 	TypeCredit:   "CREDIT",
+	TypeRoute:    "ROUTE",
 }
 
 // String returns the upper-case protocol name of t ("PUB", "MSG", ...) or
@@ -78,7 +80,7 @@ func (t FrameType) Known() bool {
 
 // Frame is one protocol message. It is implemented by the pointer types
 // *Connect, *ConnAck, *Pub, *PubAck, *Sub, *SubAck, *Unsub, *UnsubAck, *Msg,
-// *Ping, *Pong, *Err and *Credit; AppendFrame and WriteFrame accept only those.
+// *Ping, *Pong, *Err, *Credit and *Route; AppendFrame and WriteFrame accept only those.
 type Frame interface {
 	// Type returns the wire frame type of the concrete frame.
 	Type() FrameType
@@ -86,10 +88,12 @@ type Frame interface {
 
 // Connect is the first frame a client sends. Version is the protocol version
 // the client speaks; Name is an optional human-readable client name used in
-// server logs and metrics.
+// server logs and metrics. Routes asks the server for ROUTE frames: which node
+// serves each channel the connection uses through another node.
 type Connect struct {
 	Version uint32 `msgpack:"v"`
 	Name    string `msgpack:"name,omitempty"`
+	Routes  bool   `msgpack:"routes,omitempty"`
 }
 
 // ConnAck is the server's answer to an acceptable CONNECT. It carries the
@@ -221,6 +225,16 @@ type Msg struct {
 	Payload []byte            `msgpack:"p"`
 }
 
+// Route tells a client that asked for routes (Connect.Routes) that Channel is
+// served by node Node, whose client listener is Addr: the connection it came on
+// forwards that channel's publishes and subscriptions to that node, and a
+// connection to Addr would save the hop. It is a hint, never required.
+type Route struct {
+	Channel string `msgpack:"c"`
+	Node    uint64 `msgpack:"node"`
+	Addr    string `msgpack:"addr"`
+}
+
 // Ping asks the peer to answer with a Pong. Either side may send it.
 type Ping struct{}
 
@@ -264,6 +278,9 @@ func (*UnsubAck) Type() FrameType { return TypeUnsubAck }
 
 // Type implements Frame.
 func (*Credit) Type() FrameType { return TypeCredit }
+
+// Type implements Frame.
+func (*Route) Type() FrameType { return TypeRoute }
 
 // Type implements Frame.
 func (*Msg) Type() FrameType { return TypeMsg }

@@ -11,6 +11,8 @@ func sampleFrames() []Frame {
 	return []Frame{
 		&Connect{Version: Version, Name: "demo-client"},
 		&Connect{Version: 1},
+		&Connect{Version: 1, Name: "router", Routes: true},
+		&Route{Channel: "orders.eu", Node: 2, Addr: "10.0.0.2:7420"},
 		&ConnAck{Version: 1, ServerID: "srv-1", MaxFrame: DefaultMaxFrame, MaxPayload: DefaultMaxPayload, MaxInflight: 1024, MaxWindow: 4096},
 		&Pub{Req: 1, Channel: "orders.eu", Payload: []byte("hello")},
 		&Pub{Req: 1<<64 - 1, Channel: "a.b-c.d_e", Payload: make([]byte, 70000), Headers: map[string]string{"content-type": "json", "trace": strings.Repeat("x", 300)}, IdemKey: "idem-42"},

@@ -46,6 +46,7 @@ func newBenchPub() *cobra.Command {
 		rate                                   int
 		prefix                                 string
 		asJSON                                 bool
+		route                                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "pub",
@@ -60,7 +61,7 @@ unacknowledged) spread over --channels channels, and print msgs/s, MB/s and ack 
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			res, err := benchPub(ctx, server, prefix, channels, publishers, size, count, win, rate)
+			res, err := benchPub(ctx, server, prefix, channels, publishers, size, count, win, rate, client.WithRouting(route))
 			if err != nil {
 				return err
 			}
@@ -85,13 +86,14 @@ unacknowledged) spread over --channels channels, and print msgs/s, MB/s and ack 
 	f.IntVar(&rate, "rate", 0, "total msgs/s to pace at (0: as fast as possible)")
 	f.StringVar(&prefix, "prefix", fmt.Sprintf("bench.%d", time.Now().Unix()), "channel name prefix")
 	f.BoolVar(&asJSON, "json", false, "print one JSON line")
+	f.BoolVar(&route, "route", true, "publish each channel through the node that serves it (false: through --server, which forwards)")
 	return cmd
 }
 
-func benchPub(ctx context.Context, server, prefix string, channels, publishers, size, count, win, rate int) (*benchPubResult, error) {
+func benchPub(ctx context.Context, server, prefix string, channels, publishers, size, count, win, rate int, opts ...client.Option) (*benchPubResult, error) {
 	conns := make([]*client.Client, publishers)
 	for i := range conns {
-		c, err := connect(ctx, server, client.WithMaxInflight(win))
+		c, err := connect(ctx, server, append([]client.Option{client.WithMaxInflight(win)}, opts...)...)
 		if err != nil {
 			return nil, err
 		}

@@ -46,6 +46,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			}
 			set("data", &cfg.Data, flg.Data)
 			set("listen", &cfg.Listen, flg.Listen)
+			set("advertise", &cfg.Advertise, flg.Advertise)
 			set("http", &cfg.HTTP, flg.HTTP)
 			set("raft", &cfg.Raft, flg.Raft)
 			set("actor", &cfg.Actor, flg.Actor)
@@ -113,6 +114,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	fs.BoolVar(&flg.Join, "join", false, "join a running cluster this node was added to (sampan cluster add ID@RAFT); --peers may be empty")
 	fs.StringVar(&flg.Data, "data", flg.Data, "data directory")
 	fs.StringVar(&flg.Listen, "listen", flg.Listen, "client listener host:port")
+	fs.StringVar(&flg.Advertise, "advertise", "", "host:port clients reach the client listener at, when not --listen's (other nodes route clients here)")
 	fs.StringVar(&flg.HTTP, "http", flg.HTTP, "HTTP listener host:port (/healthz, /readyz, /metrics)")
 	fs.StringVar(&flg.Raft, "raft", flg.Raft, "Raft address host:port (the node's identity: keep it stable for a data dir)")
 	fs.StringVar(&flg.Actor, "actor", flg.Actor, "actor remote host:port (port 0: any free port)")

@@ -1,0 +1,181 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// Routing. A server that forwards a channel's requests to the node running the channel tells a client
+// that asked for it (CONNECT routes) with a ROUTE frame naming that node's client address. The client
+// then opens a connection to that node (once, shared by every channel it serves) and sends the
+// channel's publishes there, saving a hop between nodes each way. The primary connection stays the
+// fallback: for channels without a route, while a node's connection is being opened, and after it
+// failed (then the node is left alone for nodeRetry and its routes are dropped until a server sends
+// them again).
+
+// onRoute records a server's hint that channel is served by the node at addr.
+func (c *Client) onRoute(f *protocol.Route) {
+	if !c.opts.routing || f.Channel == "" || f.Addr == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	addr := f.Addr
+	if c.link != nil && c.link.addr == addr {
+		addr = "" // the primary serves it
+	}
+	r := c.routes[f.Channel]
+	if r == nil {
+		if addr == "" || len(c.routes) >= maxRoutes {
+			return
+		}
+		r = &chanRoute{channel: f.Channel}
+		c.routes[f.Channel] = r
+	}
+	r.addr = addr
+	if addr == "" && r.inflight == 0 {
+		delete(c.routes, f.Channel)
+		return
+	}
+	if addr != "" {
+		c.dialLocked(addr)
+	}
+}
+
+// dialLocked starts opening a connection to the node at addr unless one is open, being opened, or
+// failed a moment ago. c.mu is held.
+func (c *Client) dialLocked(addr string) {
+	nc := c.nodes[addr]
+	if nc == nil {
+		nc = &nodeConn{}
+		c.nodes[addr] = nc
+	}
+	if nc.l != nil || nc.dialing || time.Now().Before(nc.retryAt) {
+		return
+	}
+	nc.dialing = true
+	go c.dialNode(addr, nc)
+}
+
+func (c *Client) dialNode(addr string, nc *nodeConn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	l, _, err := c.dial(ctx, addr)
+	cancel()
+	c.mu.Lock()
+	nc.dialing = false
+	switch {
+	case err != nil:
+		nc.retryAt = time.Now().Add(nodeRetry)
+		c.mu.Unlock()
+		c.opts.log.Debug().Err(err).Str("server", addr).Msg("cannot reach a channel's node; its channels go through the primary server")
+		return
+	case c.err != nil || !l.alive():
+		// Closed meanwhile, or the connection died before it was registered (linkDown ignored it).
+		nc.retryAt = time.Now().Add(nodeRetry)
+		c.mu.Unlock()
+		l.fail(ErrClosed)
+		return
+	}
+	nc.l = l
+	c.mu.Unlock()
+}
+
+// startPub picks the connection for a publish to channel and registers the publish as in flight on
+// it, waiting while there is no connection to use (reconnecting) or while the channel's route moves
+// and publishes are still in flight on its old connection.
+func (c *Client) startPub(ctx context.Context, channel string, f *PubFuture) (*link, uint64, error) {
+	for {
+		c.mu.Lock()
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return nil, 0, err
+		}
+		r := c.routes[channel]
+		l := c.link
+		if r != nil && r.addr != "" {
+			if nc := c.nodes[r.addr]; nc != nil && nc.l != nil && nc.l.alive() {
+				l = nc.l
+			} else {
+				c.dialLocked(r.addr)
+			}
+		}
+		var wait <-chan struct{}
+		switch {
+		case l == nil:
+			wait = c.linkUp
+		case r != nil && r.inflight > 0 && r.link != l:
+			if r.drained == nil {
+				r.drained = make(chan struct{})
+			}
+			wait = r.drained
+		}
+		if wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, 0, ctx.Err()
+			}
+		}
+		if r == nil {
+			r = &chanRoute{channel: channel}
+			c.routes[channel] = r
+		}
+		r.link = l
+		r.inflight++
+		c.nextReq++
+		req := c.nextReq
+		c.pubs[req] = &pendingPub{f: f, l: l, r: r}
+		c.mu.Unlock()
+		return l, req, nil
+	}
+}
+
+// released accounts for a publish answered or failed: the last one in flight on its connection lets
+// publishes waiting to move go, and a channel without a route is forgotten. c.mu is held.
+func (c *Client) released(p *pendingPub) {
+	r := p.r
+	if r.inflight--; r.inflight > 0 {
+		return
+	}
+	if r.drained != nil {
+		close(r.drained)
+		r.drained = nil
+	}
+	if r.addr == "" && c.routes[r.channel] == r {
+		delete(c.routes, r.channel)
+	}
+}
+
+// Route returns the address of the server that publishes to channel go to now: the node that serves
+// it when the client has a route and a connection there, else the primary server ("" while
+// reconnecting).
+func (c *Client) Route(channel string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.routes[channel]; r != nil && r.addr != "" {
+		if nc := c.nodes[r.addr]; nc != nil && nc.l != nil && nc.l.alive() {
+			return nc.l.addr
+		}
+	}
+	if c.link == nil {
+		return ""
+	}
+	return c.link.addr
+}

@@ -1,0 +1,305 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sampan-io/sampan/client"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+// scriptServer is a protocol server whose answers the test writes: it accepts connections, answers
+// CONNECT with CONNACK, and hands every later frame to the test, which decides what to send back. It
+// lets a test put the client in an exact interleaving (a ROUTE arriving while publishes are in flight)
+// instead of hoping a real cluster produces it.
+type scriptServer struct {
+	t      *testing.T
+	ln     net.Listener
+	frames chan got
+	mu     sync.Mutex
+	conns  []net.Conn
+	hellos []*protocol.Connect
+}
+
+type got struct {
+	conn  int
+	frame protocol.Frame
+}
+
+func newScriptServer(t *testing.T) *scriptServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scriptServer{t: t, ln: ln, frames: make(chan got, 1024)}
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+	})
+	go s.accept()
+	return s
+}
+
+func (s *scriptServer) addr() string { return s.ln.Addr().String() }
+
+func (s *scriptServer) accept() {
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		r := protocol.NewReader(conn, protocol.DefaultMaxFrame)
+		f, err := r.Next()
+		hello, ok := f.(*protocol.Connect)
+		if err != nil || !ok {
+			conn.Close()
+			continue
+		}
+		s.mu.Lock()
+		id := len(s.conns)
+		s.conns = append(s.conns, conn)
+		s.hellos = append(s.hellos, hello)
+		s.mu.Unlock()
+		_ = protocol.WriteFrame(conn, &protocol.ConnAck{Version: 1, ServerID: s.addr(), MaxFrame: protocol.DefaultMaxFrame,
+			MaxPayload: protocol.DefaultMaxPayload, MaxInflight: 1024, MaxWindow: 1024})
+		go func() {
+			for {
+				f, err := r.Next()
+				if err != nil {
+					return
+				}
+				s.frames <- got{conn: id, frame: f}
+			}
+		}()
+	}
+}
+
+// send writes f to connection conn.
+func (s *scriptServer) send(conn int, f protocol.Frame) {
+	s.mu.Lock()
+	c := s.conns[conn]
+	s.mu.Unlock()
+	if err := protocol.WriteFrame(c, f); err != nil {
+		s.t.Fatalf("%s: send %s: %v", s.addr(), f.Type(), err)
+	}
+}
+
+func (s *scriptServer) hello(conn int) *protocol.Connect {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hellos[conn]
+}
+
+func (s *scriptServer) drop(conn int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[conn].Close()
+}
+
+// pub waits for the next frame, which must be a PUB.
+func (s *scriptServer) pub(ctx context.Context) (int, *protocol.Pub) {
+	s.t.Helper()
+	select {
+	case g := <-s.frames:
+		p, ok := g.frame.(*protocol.Pub)
+		if !ok {
+			s.t.Fatalf("%s: got %s, want PUB", s.addr(), g.frame.Type())
+		}
+		return g.conn, p
+	case <-ctx.Done():
+		s.t.Fatalf("%s: waiting for a PUB: %v", s.addr(), ctx.Err())
+		return 0, nil
+	}
+}
+
+// quiet asserts that none of servers receives a frame within d.
+func quiet(t *testing.T, d time.Duration, what string, servers ...*scriptServer) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		for _, s := range servers {
+			select {
+			case g := <-s.frames:
+				t.Fatalf("%s: got %s %+v while %s", s.addr(), g.frame.Type(), g.frame, what)
+			default:
+			}
+		}
+		select {
+		case <-deadline:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestRouteMovesPublishesInOrder: a ROUTE arrives while three publishes of the channel are in flight
+// on the primary connection. The client opens a connection to the named node, and the next publish
+// waits until the three are answered before it goes there: answers of one channel stay in publish
+// order although they come over two connections.
+func TestRouteMovesPublishesInOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := newScriptServer(t), newScriptServer(t)
+	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !a.hello(0).Routes {
+		t.Fatal("CONNECT did not ask for routes")
+	}
+	var futs []*client.PubFuture
+	var reqs []uint64
+	for i := 0; i < 3; i++ {
+		f, err := c.PublishAsync(ctx, "orders", []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+		_, p := a.pub(ctx)
+		reqs = append(reqs, p.Req)
+	}
+	a.send(0, &protocol.Route{Channel: "orders", Node: 2, Addr: b.addr()})
+	waitFor(t, ctx, "the route to the channel's node", func() bool { return c.Route("orders") == b.addr() })
+	if !b.hello(0).Routes {
+		t.Fatal("the connection to the channel's node did not ask for routes")
+	}
+	if got := c.Route("other"); got != a.addr() {
+		t.Fatalf("a channel without a route goes to %s, want the primary %s", got, a.addr())
+	}
+
+	fourth := make(chan *client.PubFuture, 1)
+	go func() {
+		f, err := c.PublishAsync(ctx, "orders", []byte("x"))
+		if err != nil {
+			t.Error(err)
+		}
+		fourth <- f
+	}()
+	quiet(t, 50*time.Millisecond, "three publishes of the channel are unanswered on the primary", a, b)
+	for i, r := range reqs {
+		a.send(0, &protocol.PubAck{Req: r, Seq: uint64(i + 1)})
+	}
+	conn, p := b.pub(ctx)
+	b.send(conn, &protocol.PubAck{Req: p.Req, Seq: 4})
+	futs = append(futs, <-fourth)
+	for i, f := range futs {
+		ack, err := f.Wait(ctx)
+		if err != nil || ack.Seq != uint64(i+1) {
+			t.Fatalf("publish %d: seq %d, %v; want seq %d", i+1, ack.Seq, err, i+1)
+		}
+	}
+	// Other channels keep using the primary.
+	f, err := c.PublishAsync(ctx, "other", []byte("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p = a.pub(ctx)
+	a.send(0, &protocol.PubAck{Req: p.Req, Seq: 1})
+	if _, err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The channel's node connection breaks with a publish in flight: that publish fails (outcome
+	// unknown), the channel falls back to the primary, and the primary's client keeps working.
+	f, err = c.PublishAsync(ctx, "orders", []byte("z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.pub(ctx)
+	b.drop(conn)
+	if _, err := f.Wait(ctx); !errors.Is(err, client.ErrConnectionLost) {
+		t.Fatalf("publish in flight on the lost node connection: %v, want ErrConnectionLost", err)
+	}
+	waitFor(t, ctx, "the fallback to the primary", func() bool { return c.Route("orders") == a.addr() })
+	f, err = c.PublishAsync(ctx, "orders", []byte("z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p = a.pub(ctx)
+	a.send(0, &protocol.PubAck{Req: p.Req, Seq: 6})
+	if ack, err := f.Wait(ctx); err != nil || ack.Seq != 6 {
+		t.Fatalf("publish through the primary after the fallback: %+v, %v", ack, err)
+	}
+	if c.Err() != nil {
+		t.Fatalf("client ended: %v", c.Err())
+	}
+}
+
+// TestRouteToPrimaryAndUnreachable: a ROUTE naming the primary itself changes nothing; one naming a
+// node that cannot be reached leaves the channel on the primary.
+func TestRouteToPrimaryAndUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a := newScriptServer(t)
+	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a.send(0, &protocol.Route{Channel: "x", Node: 1, Addr: a.addr()})
+	dead := freeAddr()
+	a.send(0, &protocol.Route{Channel: "y", Node: 3, Addr: dead})
+	for _, ch := range []string{"x", "y"} {
+		f, err := c.PublishAsync(ctx, ch, []byte("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, p := a.pub(ctx)
+		if p.Channel != ch {
+			t.Fatalf("got a publish to %s, want %s", p.Channel, ch)
+		}
+		a.send(0, &protocol.PubAck{Req: p.Req, Seq: 1})
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Route(ch); got != a.addr() {
+			t.Fatalf("%s goes to %s, want the primary", ch, got)
+		}
+	}
+}
+
+// TestRoutingOff: WithRouting(false) does not ask for routes, and ignores one sent anyway.
+func TestRoutingOff(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := newScriptServer(t), newScriptServer(t)
+	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0), client.WithRouting(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if a.hello(0).Routes {
+		t.Fatal("CONNECT asked for routes with routing off")
+	}
+	a.send(0, &protocol.Route{Channel: "x", Node: 2, Addr: b.addr()})
+	f, err := c.PublishAsync(ctx, "x", []byte("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p := a.pub(ctx)
+	a.send(0, &protocol.PubAck{Req: p.Req, Seq: 1})
+	if _, err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quiet(t, 0, "routing is off", b)
+}
