@@ -601,7 +601,8 @@ func TestClusterBusyChannelReturnsToPreferredNode(t *testing.T) {
 // TestClusterClientRoutesToChannelNode: a node that forwards a channel to the node running it tells a
 // client that asked for routes (CONNECT routes) where that is, with one ROUTE before the answer, and
 // tells nothing to a client that did not ask. The Go client then publishes there: pipelined
-// publishes through the other node keep their order while the route moves under them.
+// publishes through the other node keep their order while the route moves under them, and a
+// subscription through it moves there with no gap and no duplicate.
 func TestClusterClientRoutesToChannelNode(t *testing.T) {
 	nodes := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -662,6 +663,12 @@ func TestClusterClientRoutesToChannelNode(t *testing.T) {
 		}
 	}
 
+	// A subscriber through the other node moves to the channel's node too, without gap or duplicate.
+	sc := connect(t, ctx, other)
+	var col collector
+	if _, err := sc.Subscribe(ctx, ch, client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
 	c := connect(t, ctx, other)
 	const n = 2000
 	futs := make([]*client.PubFuture, n)
@@ -688,5 +695,10 @@ func TestClusterClientRoutesToChannelNode(t *testing.T) {
 	}
 	if got := c.Server(); got != other.Addr() {
 		t.Fatalf("primary connection on %s, want %s", got, other.Addr())
+	}
+	tu.Eventually(t, 30*time.Second, "the subscriber got every message", func() bool { return col.len() >= int(prev) })
+	col.check(t, 1, prev)
+	if got := sc.Route(ch); got != serving.Addr() {
+		t.Fatalf("the subscriber's channel goes to %s, want %s", got, serving.Addr())
 	}
 }

@@ -37,11 +37,12 @@ type Client struct {
 	nextReq uint64
 	nextSid uint64
 	pubs    map[uint64]*pendingPub
-	subs    map[uint64]*Subscription
-	nodes   map[string]*nodeConn  // by client address: connections to the nodes routes point at
-	routes  map[string]*chanRoute // by channel: where its publishes go and how many are in flight
-	err     error                 // why the client ended for good
-	done    chan struct{}         // closed when the client ended for good
+	subs    map[uint64]*Subscription // by sid, including the sids a moved subscription left (retired)
+	retired map[uint64]*link         // sid -> connection it was unsubscribed on when its subscription moved
+	nodes   map[string]*nodeConn     // by client address: connections to the nodes routes point at
+	routes  map[string]*chanRoute    // by channel: where its publishes go and how many are in flight
+	err     error                    // why the client ended for good
+	done    chan struct{}            // closed when the client ended for good
 }
 
 // pendingPub is a publish sent and not yet answered.
@@ -116,7 +117,7 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 		return nil, errors.New("sampan: no server address given")
 	}
 	c := &Client{opts: o, servers: list, linkUp: make(chan struct{}), pubs: map[uint64]*pendingPub{},
-		subs: map[uint64]*Subscription{}, nodes: map[string]*nodeConn{}, routes: map[string]*chanRoute{}, done: make(chan struct{})}
+		subs: map[uint64]*Subscription{}, retired: map[uint64]*link{}, nodes: map[string]*nodeConn{}, routes: map[string]*chanRoute{}, done: make(chan struct{})}
 	var errs []error
 	for i, addr := range list {
 		l, ack, err := c.dial(ctx, addr)
@@ -196,14 +197,13 @@ func (c *Client) up(l *link, ack *protocol.ConnAck) {
 	c.mu.Lock()
 	c.link, c.limits = l, *ack
 	close(c.linkUp)
-	subs := make([]*Subscription, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
+	for sid, s := range c.subs {
+		if s.sid == sid && s.l == nil {
+			s.l = l
+			_ = l.send(s.resumeFrameLocked())
+		}
 	}
 	c.mu.Unlock()
-	for _, s := range subs {
-		_ = l.send(s.resumeFrame())
-	}
 }
 
 // Limits returns what the current server announced on connect (max payload, windows, ...).
@@ -330,13 +330,18 @@ func (l *link) readLoop(r *protocol.Reader) {
 		case *protocol.SubAck:
 			if s := c.sub(f.Sid); s != nil {
 				s.acked(f, nil)
+				c.mu.Lock()
+				c.placeLocked(s) // a route may have come before it was confirmed
+				c.mu.Unlock()
 			}
 		case *protocol.UnsubAck:
 			c.mu.Lock()
 			s := c.subs[f.Sid]
 			delete(c.subs, f.Sid)
+			_, moved := c.retired[f.Sid]
+			delete(c.retired, f.Sid)
 			c.mu.Unlock()
-			if s != nil {
+			if s != nil && !moved {
 				s.end(nil)
 			}
 		case *protocol.Err:
@@ -364,6 +369,13 @@ func (l *link) onErr(f *protocol.Err) {
 	case f.Sid != 0:
 		c.mu.Lock()
 		s := c.subs[f.Sid]
+		if _, moved := c.retired[f.Sid]; moved {
+			// About the sid a subscription left when it moved: it is served elsewhere now.
+			delete(c.subs, f.Sid)
+			delete(c.retired, f.Sid)
+			c.mu.Unlock()
+			return
+		}
 		// A subscription already running that the server cannot serve for a moment (its channel is
 		// between activations after a failure) asks again instead of ending: the promise is to resume
 		// with no gap ("unavailable: read channel state: shard not found" during a failover must not end
@@ -375,9 +387,11 @@ func (l *link) onErr(f *protocol.Err) {
 		c.mu.Unlock()
 		if retry {
 			time.AfterFunc(100*time.Millisecond, func() {
-				if c.sub(f.Sid) == s {
-					_ = c.send(s.resumeFrame()) // fails only while reconnecting, which resends it anyway
+				c.mu.Lock()
+				if c.subs[f.Sid] == s && s.sid == f.Sid && s.l != nil {
+					_ = s.l.send(s.resumeFrameLocked()) // fails only while reconnecting, which resends it anyway
 				}
+				c.mu.Unlock()
 			})
 			return
 		}
@@ -427,6 +441,19 @@ func (c *Client) linkDown(l *link, err error) {
 	} else {
 		c.link = nil
 		c.linkUp = make(chan struct{})
+	}
+	for sid, s := range c.subs {
+		switch {
+		case c.retired[sid] == l:
+			delete(c.subs, sid)
+			delete(c.retired, sid)
+		case s.sid == sid && s.l == l:
+			// Resumed on the primary (now, or when it is back) after the last message received.
+			s.l = c.link
+			if s.l != nil {
+				_ = s.l.send(s.resumeFrameLocked())
+			}
+		}
 	}
 	var lost []*PubFuture
 	for req, p := range c.pubs {
@@ -516,6 +543,7 @@ func (c *Client) shutdown(err error) {
 	}
 	subs := c.subs
 	c.subs = map[uint64]*Subscription{}
+	c.retired = map[uint64]*link{}
 	c.mu.Unlock()
 	for _, s := range subs {
 		s.acked(nil, err)

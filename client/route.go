@@ -10,7 +10,7 @@ import (
 // Routing. A server that forwards a channel's requests to the node running the channel tells a client
 // that asked for it (CONNECT routes) with a ROUTE frame naming that node's client address. The client
 // then opens a connection to that node (once, shared by every channel it serves) and sends the
-// channel's publishes there, saving a hop between nodes each way. The primary connection stays the
+// channel's publishes and subscriptions there, saving a hop between nodes each way. The primary connection stays the
 // fallback: for channels without a route, while a node's connection is being opened, and after it
 // failed (then the node is left alone for nodeRetry and its routes are dropped until a server sends
 // them again).
@@ -31,7 +31,11 @@ func (c *Client) onRoute(f *protocol.Route) {
 	}
 	r := c.routes[f.Channel]
 	if r == nil {
-		if addr == "" || len(c.routes) >= maxRoutes {
+		if addr == "" {
+			c.placeChannelLocked(f.Channel)
+			return
+		}
+		if len(c.routes) >= maxRoutes {
 			return
 		}
 		r = &chanRoute{channel: f.Channel}
@@ -40,11 +44,11 @@ func (c *Client) onRoute(f *protocol.Route) {
 	r.addr = addr
 	if addr == "" && r.inflight == 0 {
 		delete(c.routes, f.Channel)
-		return
 	}
 	if addr != "" {
 		c.dialLocked(addr)
 	}
+	c.placeChannelLocked(f.Channel)
 }
 
 // dialLocked starts opening a connection to the node at addr unless one is open, being opened, or
@@ -89,6 +93,11 @@ func (c *Client) dialNode(addr string, nc *nodeConn) {
 		return
 	}
 	nc.l = l
+	for sid, s := range c.subs {
+		if r := c.routes[s.channel]; s.sid == sid && r != nil && r.addr == addr {
+			c.placeLocked(s)
+		}
+	}
 	c.mu.Unlock()
 }
 
@@ -178,4 +187,65 @@ func (c *Client) Route(channel string) string {
 		return ""
 	}
 	return c.link.addr
+}
+
+// linkFor is the connection for channel's requests: its node's when routed there and connected, else
+// the primary (nil while reconnecting). c.mu is held.
+func (c *Client) linkFor(channel string) *link {
+	if r := c.routes[channel]; r != nil && r.addr != "" {
+		if nc := c.nodes[r.addr]; nc != nil && nc.l != nil && nc.l.alive() {
+			return nc.l
+		}
+	}
+	return c.link
+}
+
+// placeLocked moves a confirmed subscription to the connection its channel's requests go to, when it
+// is on another one: it opens there under a new sid from the seq after the last message received, and
+// the old sid is unsubscribed. Until the old connection confirms, messages may come over both; the
+// subscription takes each seq once, in order (deliver), so nothing is lost or repeated. c.mu is held.
+func (c *Client) placeLocked(s *Subscription) {
+	if !c.opts.routing || !s.acknowledged() || s.ackErr != nil || c.err != nil {
+		return
+	}
+	select {
+	case <-s.stopping:
+		return
+	case <-s.ended:
+		return
+	default:
+	}
+	to := c.linkFor(s.channel)
+	if to == nil || s.l == nil || to == s.l {
+		return
+	}
+	old, oldSid := s.l, s.sid
+	c.nextSid++
+	s.sid, s.l = c.nextSid, to
+	c.subs[s.sid] = s
+	c.retired[oldSid] = old
+	_ = to.send(s.resumeFrameLocked())
+	_ = old.send(&protocol.Unsub{Sid: oldSid})
+}
+
+// placeChannelLocked places every subscription of channel (its route changed). c.mu is held.
+func (c *Client) placeChannelLocked(channel string) {
+	for sid, s := range c.subs {
+		if s.sid == sid && s.channel == channel {
+			c.placeLocked(s)
+		}
+	}
+}
+
+// sendSub sends the frame frame(sid) for subscription s on the connection serving it.
+func (c *Client) sendSub(s *Subscription, frame func(sid uint64) protocol.Frame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	if s.l == nil {
+		return errDisconnected
+	}
+	return s.l.send(frame(s.sid))
 }

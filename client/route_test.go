@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -302,4 +303,117 @@ func TestRoutingOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet(t, 0, "routing is off", b)
+}
+
+// next waits for the next frame other than CREDIT (which the client sends as its handler consumes).
+func (s *scriptServer) next(ctx context.Context) (int, protocol.Frame) {
+	s.t.Helper()
+	for {
+		select {
+		case g := <-s.frames:
+			if _, ok := g.frame.(*protocol.Credit); ok {
+				continue
+			}
+			return g.conn, g.frame
+		case <-ctx.Done():
+			s.t.Fatalf("%s: waiting for a frame: %v", s.addr(), ctx.Err())
+			return 0, nil
+		}
+	}
+}
+
+func (s *scriptServer) sub(ctx context.Context) (int, *protocol.Sub) {
+	s.t.Helper()
+	conn, f := s.next(ctx)
+	sub, ok := f.(*protocol.Sub)
+	if !ok {
+		s.t.Fatalf("%s: got %s %+v, want SUB", s.addr(), f.Type(), f)
+	}
+	return conn, sub
+}
+
+// TestRouteMovesSubscription: a confirmed subscription whose channel gets a route moves to the named
+// node under a new sid, from the seq after the last one received, and its old sid is unsubscribed;
+// messages that came over both connections meanwhile reach the handler once, in order. When the
+// node's connection breaks it resumes on the primary.
+func TestRouteMovesSubscription(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := newScriptServer(t), newScriptServer(t)
+	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	var seqs []uint64
+	handler := func(m *client.Message) {
+		mu.Lock()
+		seqs = append(seqs, m.Seq)
+		mu.Unlock()
+	}
+	received := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return len(seqs) >= n }
+	}
+	msg := func(sid, seq uint64) *protocol.Msg {
+		return &protocol.Msg{Sid: sid, Channel: "orders", Seq: seq, Payload: []byte("m")}
+	}
+	subbed := make(chan *client.Subscription, 1)
+	go func() {
+		s, err := c.Subscribe(ctx, "orders", client.StartEarliest(), handler, client.WithWindow(16))
+		if err != nil {
+			t.Error(err)
+		}
+		subbed <- s
+	}()
+	_, first := a.sub(ctx)
+	a.send(0, &protocol.SubAck{Sid: first.Sid, StartSeq: 1, Window: 16})
+	sub := <-subbed
+	a.send(0, msg(first.Sid, 1))
+	a.send(0, msg(first.Sid, 2))
+	waitFor(t, ctx, "two messages", received(2))
+
+	a.send(0, &protocol.Route{Channel: "orders", Node: 2, Addr: b.addr()})
+	bconn, moved := b.sub(ctx)
+	if moved.Sid == first.Sid || moved.Start != protocol.StartSeq || moved.Seq != 3 || moved.Window != 16 {
+		t.Fatalf("SUB on the channel's node %+v, want a new sid from seq 3, window 16", moved)
+	}
+	if _, f := a.next(ctx); f.Type() != protocol.TypeUnsub || f.(*protocol.Unsub).Sid != first.Sid {
+		t.Fatalf("primary got %s %+v, want UNSUB of sid %d", f.Type(), f, first.Sid)
+	}
+	// Both connections deliver seq 3 before the old one confirms the UNSUB.
+	a.send(0, msg(first.Sid, 3))
+	a.send(0, &protocol.UnsubAck{Sid: first.Sid})
+	b.send(bconn, &protocol.SubAck{Sid: moved.Sid, StartSeq: 3, LastSeq: 3, Window: 16})
+	b.send(bconn, msg(moved.Sid, 3))
+	b.send(bconn, msg(moved.Sid, 4))
+	waitFor(t, ctx, "four messages", received(4))
+
+	// The node's connection breaks: the subscription resumes on the primary after seq 4.
+	b.drop(bconn)
+	_, back := a.sub(ctx)
+	if back.Sid != moved.Sid || back.Start != protocol.StartSeq || back.Seq != 5 {
+		t.Fatalf("SUB on the primary after the loss %+v, want sid %d from seq 5", back, moved.Sid)
+	}
+	a.send(0, &protocol.SubAck{Sid: back.Sid, StartSeq: 5, LastSeq: 4, Window: 16})
+	a.send(0, msg(back.Sid, 5))
+	waitFor(t, ctx, "five messages", received(5))
+	mu.Lock()
+	if fmt.Sprint(seqs) != "[1 2 3 4 5]" {
+		t.Fatalf("handler got seqs %v, want [1 2 3 4 5]", seqs)
+	}
+	mu.Unlock()
+	if err := sub.Err(); err != nil {
+		t.Fatalf("subscription ended: %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- sub.Unsubscribe(ctx) }()
+	if _, f := a.next(ctx); f.Type() != protocol.TypeUnsub || f.(*protocol.Unsub).Sid != back.Sid {
+		t.Fatalf("got %s %+v, want UNSUB of sid %d", f.Type(), f, back.Sid)
+	}
+	a.send(0, &protocol.UnsubAck{Sid: back.Sid})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -70,7 +70,8 @@ type Handler func(*Message)
 // Subscription is an active subscription.
 type Subscription struct {
 	c       *Client
-	sid     uint64
+	sid     uint64 // current id, on connection l; a move gives it a new one (c.mu)
+	l       *link  // the connection serving it; nil between connections (c.mu)
 	channel string
 
 	start    Start
@@ -106,8 +107,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	}
 	s := &Subscription{c: c, channel: channel, start: start, win: so.window, ackc: make(chan struct{}), notify: make(chan struct{}, 1),
 		stopping: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{})}
-	l, err := c.current(ctx)
-	if err != nil {
+	if _, err := c.current(ctx); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -118,9 +118,14 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 	c.nextSid++
 	s.sid = c.nextSid
 	c.subs[s.sid] = s
+	// On the channel's node when there is a route there, else the primary (nil if it went down since:
+	// then it is sent when it is back). If its connection breaks before SUBACK, it is sent again on the
+	// next one.
+	s.l = c.linkFor(channel)
+	if s.l != nil {
+		_ = s.l.send(s.resumeFrameLocked())
+	}
 	c.mu.Unlock()
-	// If this connection breaks before SUBACK, the subscription is sent again on the next one.
-	_ = l.send(s.resumeFrame())
 	select {
 	case <-s.ackc:
 		if s.ackErr != nil {
@@ -144,7 +149,7 @@ func (s *Subscription) run(h Handler) {
 	batch := max(1, s.window/4)
 	giveCredit := func() {
 		if credit > 0 {
-			_ = s.c.send(&protocol.Credit{Sid: s.sid, N: uint32(credit)})
+			_ = s.c.sendSub(s, func(sid uint64) protocol.Frame { return &protocol.Credit{Sid: sid, N: uint32(credit)} })
 			credit = 0
 		}
 	}
@@ -202,9 +207,10 @@ func (s *Subscription) deliver(m *protocol.Msg) {
 	}
 }
 
-// resumeFrame is the SUB for this subscription on a (new) connection: after the last message received,
-// else where the server first said it would start, else the original start position.
-func (s *Subscription) resumeFrame() *protocol.Sub {
+// resumeFrameLocked is the SUB for this subscription on a (new) connection: after the last message
+// received, else where the server first said it would start, else the original start position. c.mu
+// is held (for s.sid).
+func (s *Subscription) resumeFrameLocked() *protocol.Sub {
 	f := &protocol.Sub{Sid: s.sid, Channel: s.channel, Window: s.win}
 	s.qmu.Lock()
 	queued := s.queued
@@ -281,7 +287,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if err := s.c.send(&protocol.Unsub{Sid: s.sid}); err != nil {
+	if err := s.c.sendSub(s, func(sid uint64) protocol.Frame { return &protocol.Unsub{Sid: sid} }); err != nil {
 		// Between connections: nothing to tell a server, just forget it.
 		s.c.mu.Lock()
 		delete(s.c.subs, s.sid)
