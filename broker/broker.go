@@ -74,7 +74,8 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		}
 	}()
 	if b.db, err = store.OpenDB(filepath.Join(cfg.Data, "store"),
-		store.DBOptions{FS: cfg.Hooks.StoreFS, Logger: pebbleLogger{log.With().Str("component", "store").Logger()}}); err != nil {
+		store.DBOptions{FS: cfg.Hooks.StoreFS, Logger: pebbleLogger{log.With().Str("component", "store").Logger()},
+			MemTableSize: uint64(cfg.Tuning.StoreMemTableMB) << 20}); err != nil {
 		return b, err
 	}
 	hc := cluster.DefaultHostConfig(filepath.Join(cfg.Data, "raft"), cfg.Raft)

@@ -130,6 +130,9 @@ type Tuning struct {
 	ExecShards      uint64   `yaml:"exec_shards"`
 	LogDBMemory     string   `yaml:"logdb_memory"` // tiny, small or large memtable budget
 	ProposalTimeout Duration `yaml:"proposal_timeout"`
+	// StoreMemTableMB is the message store's memtable size in MiB (pebble holds up to two while
+	// writing); 0: 32.
+	StoreMemTableMB int `yaml:"store_memtable_mb"`
 }
 
 // DefaultConfig returns the embedded defaults: `sampan serve` with no file and no flags uses these.
@@ -222,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Tuning.RTTMillisecond == 0 || c.Tuning.LogDBShards == 0 || c.Tuning.ExecShards == 0 {
 		return errors.New("sampan: tuning.rtt_ms, tuning.logdb_shards and tuning.exec_shards must be > 0")
+	}
+	if c.Tuning.StoreMemTableMB < 0 || c.Tuning.StoreMemTableMB > 1024 {
+		return errors.New("sampan: tuning.store_memtable_mb must be between 0 (the default, 32) and 1024")
 	}
 	if c.Tuning.ProposalTimeout < Duration(100*time.Millisecond) {
 		return errors.New("sampan: tuning.proposal_timeout must be at least 100ms")

@@ -75,6 +75,9 @@ type nodeConn struct {
 // and those channels keep going through the primary connection (the server forwards them).
 const maxRoutes = 65536
 
+// maxNodes bounds the node connections a client opens (routes naming further nodes are ignored).
+const maxNodes = 256
+
 // nodeRetry is how long a node whose connection failed is left alone before a route may dial it again.
 const nodeRetry = 5 * time.Second
 

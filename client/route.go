@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/sampan-io/sampan/protocol"
@@ -17,7 +18,10 @@ import (
 
 // onRoute records a server's hint that channel is served by the node at addr.
 func (c *Client) onRoute(f *protocol.Route) {
-	if !c.opts.routing || f.Channel == "" || f.Addr == "" {
+	if !c.opts.routing || f.Addr == "" || protocol.ValidateChannel(f.Channel) != nil {
+		return
+	}
+	if _, _, err := net.SplitHostPort(f.Addr); err != nil {
 		return
 	}
 	c.mu.Lock()
@@ -28,6 +32,9 @@ func (c *Client) onRoute(f *protocol.Route) {
 	addr := f.Addr
 	if c.link != nil && c.link.addr == addr {
 		addr = "" // the primary serves it
+	}
+	if _, known := c.nodes[addr]; addr != "" && !known && len(c.nodes) >= maxNodes {
+		return // more nodes than any cluster has: keep going through the primary
 	}
 	r := c.routes[f.Channel]
 	if r == nil {

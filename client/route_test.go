@@ -247,7 +247,8 @@ func TestRouteMovesPublishesInOrder(t *testing.T) {
 }
 
 // TestRouteToPrimaryAndUnreachable: a ROUTE naming the primary itself changes nothing; one naming a
-// node that cannot be reached leaves the channel on the primary.
+// node that cannot be reached, or with an address or channel that makes no sense, leaves the channel
+// on the primary.
 func TestRouteToPrimaryAndUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -260,7 +261,10 @@ func TestRouteToPrimaryAndUnreachable(t *testing.T) {
 	a.send(0, &protocol.Route{Channel: "x", Node: 1, Addr: a.addr()})
 	dead := freeAddr()
 	a.send(0, &protocol.Route{Channel: "y", Node: 3, Addr: dead})
-	for _, ch := range []string{"x", "y"} {
+	// Nonsense from a server is ignored.
+	a.send(0, &protocol.Route{Channel: "z", Node: 4, Addr: "no port"})
+	a.send(0, &protocol.Route{Channel: "a..b", Node: 4, Addr: dead})
+	for _, ch := range []string{"x", "y", "z"} {
 		f, err := c.PublishAsync(ctx, ch, []byte("m"))
 		if err != nil {
 			t.Fatal(err)

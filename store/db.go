@@ -34,7 +34,16 @@ type DBOptions struct {
 	Logger pebble.Logger
 	// CacheSize is pebble's block cache in bytes; 0 means 64 MiB.
 	CacheSize int64
+	// MemTableSize is the size of one of pebble's memtables in bytes; 0 means DefaultMemTableSize.
+	MemTableSize uint64
 }
+
+// DefaultMemTableSize is the store's memtable size. Every publish writes the store, and pebble's
+// default (4 MiB) flushed so often under sustained publishing that compactions took 41-48% of a
+// node's CPU (one R = 1 publisher at window 256, 600,000 messages); with 32 MiB it is 12-14%, and
+// the node spends 28-35% less CPU per message over 1,500,000 messages, for up to two memtables
+// (64 MiB) held while writing.
+const DefaultMemTableSize = 32 << 20
 
 // DB is the node's one embedded KV, shared by every channel shard on the node.
 //
@@ -82,7 +91,11 @@ func OpenDB(dir string, opts DBOptions) (*DB, error) {
 	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref() // pebble holds its own reference while open
-	po := &pebble.Options{FS: fs, Logger: opts.Logger, Cache: cache}
+	mem := opts.MemTableSize
+	if mem == 0 {
+		mem = DefaultMemTableSize
+	}
+	po := &pebble.Options{FS: fs, Logger: opts.Logger, Cache: cache, MemTableSize: mem}
 	// Dedupe lookups of new idempotency keys are misses: bloom filters keep them
 	// from touching every level's data blocks.
 	for i := range po.Levels {
