@@ -537,7 +537,8 @@ func (c *Client) reconnect(cause error) {
 	}
 }
 
-// shutdown ends the client for good: every subscription ends with err.
+// shutdown ends the client for good: every subscription ends with err, and publishes in flight on
+// connections to channels' nodes fail with it.
 func (c *Client) shutdown(err error) {
 	c.mu.Lock()
 	if c.err == nil {
@@ -547,7 +548,16 @@ func (c *Client) shutdown(err error) {
 	subs := c.subs
 	c.subs = map[uint64]*Subscription{}
 	c.retired = map[uint64]*link{}
+	var nodes []*link // the connections to channels' nodes end with the client
+	for _, nc := range c.nodes {
+		if nc.l != nil {
+			nodes = append(nodes, nc.l)
+		}
+	}
 	c.mu.Unlock()
+	for _, l := range nodes {
+		l.fail(err)
+	}
 	for _, s := range subs {
 		s.acked(nil, err)
 		s.end(err)

@@ -21,6 +21,7 @@ type scriptServer struct {
 	t      *testing.T
 	ln     net.Listener
 	frames chan got
+	closed chan int // connections the client closed (or that broke), by id
 	mu     sync.Mutex
 	conns  []net.Conn
 	hellos []*protocol.Connect
@@ -36,7 +37,7 @@ func newScriptServer(t *testing.T) *scriptServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scriptServer{t: t, ln: ln, frames: make(chan got, 1024)}
+	s := &scriptServer{t: t, ln: ln, frames: make(chan got, 1024), closed: make(chan int, 16)}
 	t.Cleanup(func() {
 		ln.Close()
 		s.mu.Lock()
@@ -75,6 +76,7 @@ func (s *scriptServer) accept() {
 			for {
 				f, err := r.Next()
 				if err != nil {
+					s.closed <- id
 					return
 				}
 				s.frames <- got{conn: id, frame: f}
@@ -419,5 +421,40 @@ func TestRouteMovesSubscription(t *testing.T) {
 	a.send(0, &protocol.UnsubAck{Sid: back.Sid})
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClientEndsWithItsNodeConnections: a client that does not reconnect ends when its primary
+// connection breaks, and takes its connections to channels' nodes with it: a publish in flight there
+// fails, and the node sees the connection closed.
+func TestClientEndsWithItsNodeConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := newScriptServer(t), newScriptServer(t)
+	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a.send(0, &protocol.Route{Channel: "orders", Node: 2, Addr: b.addr()})
+	waitFor(t, ctx, "the route to the channel's node", func() bool { return c.Route("orders") == b.addr() })
+	f, err := c.PublishAsync(ctx, "orders", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.pub(ctx)
+	a.drop(0)
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the client did not end when its primary connection broke")
+	}
+	if _, err := f.Wait(ctx); err == nil {
+		t.Fatal("a publish in flight on the node's connection succeeded after the client ended")
+	}
+	select {
+	case <-b.closed:
+	case <-ctx.Done():
+		t.Fatal("the node's connection stayed open after the client ended")
 	}
 }
