@@ -271,7 +271,7 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 
 // route tells a client that asked for routes which node serves channel, when that is another node
 // than this one (the client then saves the hop between nodes by going there). Sent once per activation
-// resolved (or at the first publish forwarded after the node's client address became known), again
+// resolved (or at the first request forwarded after the node's client address became known), again
 // when the serving node changes.
 func (s *session) route(ctx actor.Context, channel string, pid *actor.PID) {
 	if !s.routing.Load() || pid.Address == ctx.Self().Address {
@@ -408,6 +408,9 @@ func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
 		return
 	}
 	r.pid, r.sent = pid, time.Now()
+	if s.routed[r.sub.channel] == "" {
+		s.route(ctx, r.sub.channel, pid) // not told yet (the node's address was not known when it resolved)
+	}
 	sc.Request(ctx, pid, r.msg)
 	s.armReqTick(ctx)
 }
