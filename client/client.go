@@ -497,16 +497,7 @@ func (c *Client) reconnect(cause error) {
 	for {
 		for i := 0; i < len(c.servers); i++ {
 			idx := (next + i) % len(c.servers)
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-c.done:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			l, ack, err := c.dial(ctx, c.servers[idx])
-			cancel()
+			l, ack, err := c.dialUnlessDone(c.servers[idx])
 			select {
 			case <-c.done:
 				if l != nil {
@@ -535,6 +526,20 @@ func (c *Client) reconnect(cause error) {
 		}
 		wait = min(wait*2, time.Second)
 	}
+}
+
+// dialUnlessDone dials addr, giving up if the client ends meanwhile.
+func (c *Client) dialUnlessDone(addr string) (*link, *protocol.ConnAck, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return c.dial(ctx, addr)
 }
 
 // shutdown ends the client for good: every subscription ends with err, and publishes in flight on

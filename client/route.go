@@ -74,16 +74,7 @@ func (c *Client) dialLocked(addr string) {
 }
 
 func (c *Client) dialNode(addr string, nc *nodeConn) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-c.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	l, _, err := c.dial(ctx, addr)
-	cancel()
+	l, _, err := c.dialUnlessDone(addr)
 	c.mu.Lock()
 	nc.dialing = false
 	switch {

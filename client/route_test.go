@@ -143,6 +143,17 @@ func quiet(t *testing.T, d time.Duration, what string, servers ...*scriptServer)
 	}
 }
 
+// connectScript connects a client that does not reconnect to s; it is closed when the test ends.
+func connectScript(t *testing.T, ctx context.Context, s *scriptServer, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.Connect(ctx, s.addr(), append([]client.Option{client.WithReconnect(false, 0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
@@ -162,11 +173,7 @@ func TestRouteMovesPublishesInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := newScriptServer(t), newScriptServer(t)
-	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connectScript(t, ctx, a)
 	if !a.hello(0).Routes {
 		t.Fatal("CONNECT did not ask for routes")
 	}
@@ -255,11 +262,7 @@ func TestRouteToPrimaryAndUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a := newScriptServer(t)
-	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connectScript(t, ctx, a)
 	a.send(0, &protocol.Route{Channel: "x", Node: 1, Addr: a.addr()})
 	dead := freeAddr()
 	a.send(0, &protocol.Route{Channel: "y", Node: 3, Addr: dead})
@@ -290,11 +293,7 @@ func TestRoutingOff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := newScriptServer(t), newScriptServer(t)
-	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0), client.WithRouting(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connectScript(t, ctx, a, client.WithRouting(false))
 	if a.hello(0).Routes {
 		t.Fatal("CONNECT asked for routes with routing off")
 	}
@@ -346,11 +345,7 @@ func TestRouteMovesSubscription(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := newScriptServer(t), newScriptServer(t)
-	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connectScript(t, ctx, a)
 	var mu sync.Mutex
 	var seqs []uint64
 	handler := func(m *client.Message) {
@@ -431,11 +426,7 @@ func TestClientEndsWithItsNodeConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a, b := newScriptServer(t), newScriptServer(t)
-	c, err := client.Connect(ctx, a.addr(), client.WithReconnect(false, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connectScript(t, ctx, a)
 	a.send(0, &protocol.Route{Channel: "orders", Node: 2, Addr: b.addr()})
 	waitFor(t, ctx, "the route to the channel's node", func() bool { return c.Route("orders") == b.addr() })
 	f, err := c.PublishAsync(ctx, "orders", []byte("x"))
