@@ -11,10 +11,10 @@ import (
 // Routing. A server that forwards a channel's requests to the node running the channel tells a client
 // that asked for it (CONNECT routes) with a ROUTE frame naming that node's client address. The client
 // then opens a connection to that node (once, shared by every channel it serves) and sends the
-// channel's publishes and subscriptions there, saving a hop between nodes each way. The primary connection stays the
-// fallback: for channels without a route, while a node's connection is being opened, and after it
-// failed (then the node is left alone for nodeRetry and its routes are dropped until a server sends
-// them again).
+// channel's publishes and subscriptions there, saving a hop between nodes each way. The primary
+// connection stays the fallback: for channels without a route, while a node's connection is being
+// opened, and after it failed (then the node is left alone for nodeRetry and its routes are dropped
+// until a server sends them again).
 
 // onRoute records a server's hint that channel is served by the node at addr.
 func (c *Client) onRoute(f *protocol.Route) {
