@@ -229,20 +229,6 @@ func (c *Client) Server() string {
 // errDisconnected is returned by send while the client is between connections.
 var errDisconnected = errors.New("sampan: not connected")
 
-// send queues a frame on the current connection.
-func (c *Client) send(f protocol.Frame) error {
-	c.mu.Lock()
-	l, err := c.link, c.err
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if l == nil {
-		return errDisconnected
-	}
-	return l.send(f)
-}
-
 // current waits for a connection (while reconnecting) and returns it.
 func (c *Client) current(ctx context.Context) (*link, error) {
 	for {
@@ -461,9 +447,7 @@ func (c *Client) linkDown(l *link, err error) {
 	var lost []*PubFuture
 	for req, p := range c.pubs {
 		if p.l == l {
-			delete(c.pubs, req)
-			c.released(p)
-			lost = append(lost, p.f)
+			lost = append(lost, c.takePubLocked(req).f)
 		}
 	}
 	closed := c.err != nil

@@ -94,11 +94,7 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 		// Never written: take it back (unless the link's failure already answered it) and try again
 		// on another connection.
 		c.mu.Lock()
-		p, mine := c.pubs[req]
-		if mine {
-			delete(c.pubs, req)
-			c.released(p)
-		}
+		mine := c.takePubLocked(req) != nil
 		c.mu.Unlock()
 		if !mine {
 			return f, nil
@@ -112,11 +108,7 @@ func (c *Client) PublishAsync(ctx context.Context, channel string, payload []byt
 
 func (c *Client) finishPub(req uint64, a PubAck, err error) {
 	c.mu.Lock()
-	p := c.pubs[req]
-	if p != nil {
-		delete(c.pubs, req)
-		c.released(p)
-	}
+	p := c.takePubLocked(req)
 	c.mu.Unlock()
 	if p != nil {
 		p.f.finish(a, err)

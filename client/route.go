@@ -154,6 +154,17 @@ func (c *Client) startPub(ctx context.Context, channel string, f *PubFuture) (*l
 	}
 }
 
+// takePubLocked removes the pending publish req (nil if it is answered already) and accounts for it.
+// c.mu is held.
+func (c *Client) takePubLocked(req uint64) *pendingPub {
+	p := c.pubs[req]
+	if p != nil {
+		delete(c.pubs, req)
+		c.released(p)
+	}
+	return p
+}
+
 // released accounts for a publish answered or failed: the last one in flight on its connection lets
 // publishes waiting to move go, and a channel without a route is forgotten. c.mu is held.
 func (c *Client) released(p *pendingPub) {
@@ -176,15 +187,10 @@ func (c *Client) released(p *pendingPub) {
 func (c *Client) Route(channel string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r := c.routes[channel]; r != nil && r.addr != "" {
-		if nc := c.nodes[r.addr]; nc != nil && nc.l != nil && nc.l.alive() {
-			return nc.l.addr
-		}
+	if l := c.linkFor(channel); l != nil {
+		return l.addr
 	}
-	if c.link == nil {
-		return ""
-	}
-	return c.link.addr
+	return ""
 }
 
 // linkFor is the connection for channel's requests: its node's when routed there and connected, else
