@@ -60,9 +60,7 @@ func (s *session) publish(ctx actor.Context, m *actors.Publish) {
 func (s *session) sendTo(ctx actor.Context, p *pubPipe, pid *actor.PID, m *actors.Publish) {
 	p.pid = pid
 	p.sent = append(p.sent, m)
-	if s.routed[m.Channel] == "" {
-		s.route(ctx, m.Channel, pid) // not told yet (the node's address was not known when it resolved)
-	}
+	s.route(ctx, m.Channel, pid) // if not told yet (the node's address was not known when it resolved)
 	sc.Send(ctx, pid, m)
 }
 

@@ -274,11 +274,11 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 // resolved (or at the first request forwarded after the node's client address became known), again
 // when the serving node changes.
 func (s *session) route(ctx actor.Context, channel string, pid *actor.PID) {
-	if !s.routing.Load() || pid.Address == ctx.Self().Address {
-		return
+	if !s.routing.Load() || s.routed[channel] != "" || pid.Address == ctx.Self().Address {
+		return // told already for this activation (forget clears it when the activation goes)
 	}
 	r, ok := s.srv.routeTo(pid.Address)
-	if !ok || s.routed[channel] == r.Client {
+	if !ok {
 		return
 	}
 	s.routed[channel] = r.Client
@@ -408,9 +408,7 @@ func (s *session) sendReq(ctx actor.Context, id uint64, r *request) {
 		return
 	}
 	r.pid, r.sent = pid, time.Now()
-	if s.routed[r.sub.channel] == "" {
-		s.route(ctx, r.sub.channel, pid) // not told yet (the node's address was not known when it resolved)
-	}
+	s.route(ctx, r.sub.channel, pid) // if not told yet (the node's address was not known when it resolved)
 	sc.Request(ctx, pid, r.msg)
 	s.armReqTick(ctx)
 }
