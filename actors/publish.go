@@ -224,7 +224,9 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 				if pr.Seqs[i] > a.lastSeq {
 					a.lastSeq = pr.Seqs[i]
 				}
-				deliver = append(deliver, store.Message{Seq: pr.Seqs[i], Time: p.time, Headers: it.Headers, Payload: it.Payload})
+				if len(a.gateways) > 0 { // no gateway registered: nobody to deliver to
+					deliver = append(deliver, store.Message{Seq: pr.Seqs[i], Time: p.time, Headers: it.Headers, Payload: it.Payload})
+				}
 			}
 		}
 		a.env.Metrics.Acks.Add(float64(len(m.Items)))
