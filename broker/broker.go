@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,6 +137,11 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	}
 	gc := cfg.gatewayConfig()
 	gc.ServerID = fmt.Sprintf("node-%d", cfg.NodeID)
+	tlsCfg, err := cfg.TLS.server()
+	if err != nil {
+		return b, err
+	}
+	gc.TLS = tlsCfg
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
 	}
@@ -144,6 +150,9 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		return b, fmt.Errorf("sampan: http listen on %s: %w", cfg.HTTP, err)
 	}
 	b.httpSrv = &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
+	if tlsCfg != nil {
+		b.httpLn = tls.NewListener(b.httpLn, tlsCfg)
+	}
 	srv, ln := b.httpSrv, b.httpLn // not b: a failed Start sets its named result to nil
 	go func() { _ = srv.Serve(ln) }()
 	self := store.NodeInfo{ID: cfg.NodeID, Raft: cfg.Raft, Client: b.clientAdvertise(), Actor: b.actors.System.Address(), HTTP: b.HTTPAddr()}

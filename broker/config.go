@@ -72,6 +72,8 @@ type Config struct {
 
 	NATS bridge.Config `yaml:"nats"` // the NATS bridge (package bridge); no rules: off
 
+	TLS TLSConfig `yaml:"tls"` // the client and HTTP listeners' TLS; empty: plain TCP
+
 	// Hooks are seams for the testkit (package testkit) to put faults between nodes and under the disks.
 	// They are not configuration: no YAML key or flag sets them, and the zero value is production.
 	Hooks Hooks `yaml:"-"`
@@ -121,6 +123,8 @@ type Limits struct {
 	MaxInflightMB int    `yaml:"max_inflight_mb"` // MiB of unacknowledged PUB payloads per connection
 	MaxWindow     uint32 `yaml:"max_window"`
 	DefaultWindow uint32 `yaml:"default_window"`
+	// HandshakeTimeout: a connection must say CONNECT (after its TLS handshake) within it, or is closed.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 }
 
 // Tuning holds Raft settings. LogDBShards and ExecShards are fixed in the data dir at first start.
@@ -143,7 +147,7 @@ func DefaultConfig() Config {
 		LogLevel: "info",
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 2000, DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
-			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024},
+			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024, HandshakeTimeout: Duration(10 * time.Second)},
 		Tuning: Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
 	}
 }
@@ -168,6 +172,9 @@ func (c *Config) LoadFile(path string) error {
 func (c *Config) Validate() error {
 	if c.Data == "" {
 		return errors.New("sampan: data dir is empty")
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
 	}
 	for _, a := range []struct{ name, v string }{{"listen", c.Listen}, {"http", c.HTTP}, {"raft", c.Raft}, {"actor", c.Actor}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
@@ -266,6 +273,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g.MaxFrame, g.MaxPayload = c.Limits.MaxFrame, c.Limits.MaxPayload
 	g.MaxInflight, g.MaxWindow, g.DefaultWindow = c.Limits.MaxInflight, c.Limits.MaxWindow, c.Limits.DefaultWindow
 	g.MaxInflightBytes = c.Limits.MaxInflightMB << 20
+	g.HandshakeTimeout = time.Duration(c.Limits.HandshakeTimeout)
 	g.Tap = c.Hooks.GatewayTap
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2

@@ -10,6 +10,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -113,6 +114,10 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 	var list []string
 	for _, s := range strings.Split(servers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
+			s, useTLS := splitScheme(s)
+			if useTLS && o.tls == nil {
+				o.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
 			list = append(list, s)
 		}
 	}
@@ -157,6 +162,18 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+	}
+	if c.opts.tls != nil {
+		cfg := c.opts.tls.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("sampan: TLS with %s: %w", addr, err)
+		}
+		conn = tc
 	}
 	// The handshake is synchronous; unblock it if ctx ends first.
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })

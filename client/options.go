@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ type options struct {
 	reconnect    bool
 	reconnectFor time.Duration
 	routing      bool
+	tls          *tls.Config // nil: plain TCP
 }
 
 // WithRouting sets whether the client publishes each channel through the node that serves it (default

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,12 @@ type Config struct {
 	DefaultWindow    uint32 // window of a SUB that asks for none
 	MaxPendingWrite  int    // bytes queued for a socket before the reader pauses
 	WriteTimeout     time.Duration
+	// HandshakeTimeout bounds the time from accepting a connection to its CONNECT (TLS handshake
+	// included): a connection that has not said CONNECT by then is closed.
+	HandshakeTimeout time.Duration
+	// TLS, when set, makes the listener speak TLS only: a plain connection fails its handshake and is
+	// closed.
+	TLS *tls.Config
 	// Tap, when set, is called with every message the gateway actor receives (decoded, before it is
 	// handled), on the actor's goroutine: it must not block. The testkit's probes use it to assert on
 	// what channel actors send to gateways; production leaves it nil.
@@ -45,7 +52,7 @@ func DefaultConfig(addr string) Config {
 	return Config{
 		Addr: addr, MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 		MaxHeaderBytes: 64 << 10, MaxInflight: 4096, MaxInflightBytes: 64 << 20, MaxWindow: 8192, DefaultWindow: 1024,
-		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second,
+		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second,
 	}
 }
 
@@ -64,6 +71,8 @@ func (c *Config) Validate() error {
 		return errors.New("sampan: max inflight, max window and default window must be > 0, default window <= max window")
 	case c.MaxPendingWrite < int(c.MaxFrame):
 		return errors.New("sampan: max pending write must be at least max frame")
+	case c.HandshakeTimeout <= 0:
+		return errors.New("sampan: handshake timeout must be > 0")
 	}
 	return nil
 }
@@ -200,6 +209,9 @@ func (s *Server) acceptLoop() {
 		}
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
+		}
+		if s.cfg.TLS != nil {
+			conn = tls.Server(conn, s.cfg.TLS) // the handshake runs on the session's reader (readLoop)
 		}
 		s.startSession(conn)
 	}

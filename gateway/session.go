@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -490,6 +491,8 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	}
 	var closeErr error
 	defer func() { root.Send(self, &connClosed{err: closeErr}) }()
+	// CONNECT (after the TLS handshake, on a TLS listener) must come within the handshake timeout.
+	_ = s.conn.SetReadDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	for {
 		if s.w.pending() >= cfg.MaxPendingWrite {
 			flush()
@@ -512,7 +515,13 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				}
 				continue
 			}
-			if !errors.Is(err, io.EOF) && !s.srv.draining.Load() {
+			var ne net.Error
+			if tc, ok := s.conn.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+				s.log.Debug().Err(err).Msg("TLS handshake")
+				s.w.close() // nothing can be said to a peer without a TLS session
+			} else if !connected && errors.As(err, &ne) && ne.Timeout() {
+				s.fatal(protocol.NewError(protocol.CodeNotConnected, "no CONNECT within %s", cfg.HandshakeTimeout))
+			} else if !errors.Is(err, io.EOF) && !s.srv.draining.Load() {
 				s.log.Debug().Err(err).Msg("read")
 			}
 			closeErr = err
@@ -531,6 +540,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				return
 			}
 			connected = true
+			_ = s.conn.SetReadDeadline(time.Time{})
 			s.routing.Store(c.Routes)
 			s.w.send(&protocol.ConnAck{Version: protocol.Version, ServerID: cfg.ServerID, MaxFrame: cfg.MaxFrame,
 				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow})

@@ -23,12 +23,21 @@ func adminCall(httpAddr, method, path string, body any) ([]byte, error) {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+httpAddr+path, rd)
+	tlsCfg, err := clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http://"
+	hc := &http.Client{Timeout: 15 * time.Second}
+	if tlsCfg != nil {
+		scheme = "https://"
+		hc.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+	}
+	req, err := http.NewRequest(method, scheme+httpAddr+path, rd)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	hc := &http.Client{Timeout: 15 * time.Second}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err

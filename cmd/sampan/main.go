@@ -34,6 +34,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServe(), newPub(), newSub(), newBench(), newClusterCmd(), newChannelCmd())
+	addSecurityFlags(root)
 	return root
 }
 
@@ -42,7 +43,11 @@ func newRoot() *cobra.Command {
 func connect(ctx context.Context, servers string, opts ...client.Option) (*client.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return client.Connect(cctx, servers, opts...)
+	sec, err := securityOptions()
+	if err != nil {
+		return nil, err
+	}
+	return client.Connect(cctx, servers, append(sec, opts...)...)
 }
 
 func addServerFlag(cmd *cobra.Command, p *string) {

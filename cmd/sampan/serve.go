@@ -74,6 +74,12 @@ SIGINT or SIGTERM shut it down cleanly.`,
 				cfg.Channels.MaxActive = flg.Channels.MaxActive
 			}
 			set("nats", &cfg.NATS.URL, flg.NATS.URL)
+			set("tls-cert", &cfg.TLS.CertFile, flg.TLS.CertFile)
+			set("tls-key", &cfg.TLS.KeyFile, flg.TLS.KeyFile)
+			set("tls-ca", &cfg.TLS.CAFile, flg.TLS.CAFile)
+			if f.Changed("tls-client-auth") {
+				cfg.TLS.ClientAuth = flg.TLS.ClientAuth
+			}
 			// Flag rules add to the file's rules.
 			for _, s := range natsExport {
 				r, err := bridge.ParseExportFlag(s)
@@ -124,6 +130,10 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	fs.BoolVar(flg.LogJSON, "log-json", false, "JSON logs even on a terminal (default: JSON unless stderr is a terminal)")
 	fs.Var((*durationFlag)(&flg.Channels.IdleTimeout), "idle-timeout", "passivate a channel after this long without traffic")
 	fs.IntVar(&flg.Channels.MaxActive, "max-active", flg.Channels.MaxActive, "channel shard replicas resident on this node (followers too); the least recently used passivate beyond it")
+	fs.StringVar(&flg.TLS.CertFile, "tls-cert", "", "PEM certificate of this node: the client and HTTP listeners speak TLS only")
+	fs.StringVar(&flg.TLS.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&flg.TLS.CAFile, "tls-ca", "", "PEM CA certificates that client certificates are checked against")
+	fs.BoolVar(&flg.TLS.ClientAuth, "tls-client-auth", false, "require every client to present a certificate signed by --tls-ca")
 	fs.StringVar(&flg.NATS.URL, "nats", "", "NATS server URL[,URL...] for the NATS bridge")
 	fs.StringArrayVar(&natsExport, "nats-export", nil, "export rule CHANNEL_PATTERN=SUBJECT, e.g. 'orders.*=sampan.orders.*' (repeatable)")
 	fs.StringArrayVar(&natsImport, "nats-import", nil, "import rule SUBJECT=CHANNEL, e.g. 'ext.*=fromnats.*' (repeatable)")

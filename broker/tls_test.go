@@ -1,0 +1,149 @@
+package broker_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
+	tu "github.com/sampan-io/sampan/internal/testutil"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+func startTLS(t *testing.T, certs tu.Certs, clientAuth bool) *broker.Broker {
+	return start(t, func(c *broker.Config) {
+		c.TLS = broker.TLSConfig{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA, ClientAuth: clientAuth}
+	})
+}
+
+func tlsClient(t *testing.T, ca, cert, key string) *tls.Config {
+	t.Helper()
+	cfg, err := client.TLSFromFiles(ca, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A TLS listener serves publishes and subscriptions to a client trusting its CA, over tls:// too,
+// and refuses clients that do not trust it and plain TCP.
+func TestTLSClientListener(t *testing.T) {
+	certs := tu.GenCerts(t, t.TempDir())
+	b := startTLS(t, certs, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, err := client.Connect(ctx, "tls://"+b.Addr(), client.WithTLS(tlsClient(t, certs.CA, "", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	col := &collector{}
+	if _, err := c.Subscribe(ctx, "secure.orders", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := c.Publish(ctx, "secure.orders", []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "10 messages over TLS", func() bool { return col.len() == 10 })
+
+	if _, err := client.Connect(ctx, b.Addr(), client.WithTLS(tlsClient(t, certs.OtherCA, "", "")), client.WithReconnect(false, 0)); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a client trusting another CA connected, or failed for another reason: %v", err)
+	}
+	if _, err := client.Connect(ctx, b.Addr(), client.WithReconnect(false, 0), client.WithDialTimeout(2*time.Second)); err == nil {
+		t.Fatal("a plain TCP client connected to a TLS listener")
+	}
+
+	// The HTTP listener speaks TLS too.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsClient(t, certs.CA, "", "")}, Timeout: 10 * time.Second}
+	resp, err := hc.Get("https://" + b.HTTPAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("https /healthz: %s", resp.Status)
+	}
+	if resp, err := http.Get("http://" + b.HTTPAddr() + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+		t.Fatal("plain HTTP answered on a TLS listener")
+	}
+}
+
+// With client_auth, only clients holding a certificate signed by the configured CA get in.
+func TestTLSClientCertificates(t *testing.T) {
+	certs := tu.GenCerts(t, t.TempDir())
+	b := startTLS(t, certs, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name      string
+		cert, key string
+		ok        bool
+	}{
+		{"no certificate", "", "", false},
+		{"certificate of another CA", certs.ForeignCert, certs.ForeignKey, false},
+		{"certificate of the cluster CA", certs.ClientCert, certs.ClientKey, true},
+	} {
+		c, err := client.Connect(ctx, b.Addr(), client.WithTLS(tlsClient(t, certs.CA, tc.cert, tc.key)),
+			client.WithReconnect(false, 0), client.WithDialTimeout(3*time.Second))
+		if tc.ok {
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if _, err := c.Publish(ctx, "mtls", []byte("x")); err != nil {
+				t.Fatalf("%s: publish: %v", tc.name, err)
+			}
+			c.Close()
+			continue
+		}
+		if err == nil {
+			// TLS 1.3 reports a refused client certificate on the first read, after the client's
+			// handshake returned: the connection must not survive CONNECT.
+			c.Close()
+			t.Fatalf("%s: connected", tc.name)
+		}
+	}
+}
+
+// A connection that never says CONNECT is told so and closed after the handshake timeout; one that
+// says it in time is served.
+func TestHandshakeTimeout(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Limits.HandshakeTimeout = broker.Duration(300 * time.Millisecond) })
+	conn, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	began := time.Now()
+	f, err := protocol.NewReader(bufio.NewReader(conn), 0).Next()
+	if err != nil {
+		t.Fatalf("no ERR before close: %v", err)
+	}
+	e, ok := f.(*protocol.Err)
+	if !ok || e.Code != protocol.CodeNotConnected || !e.Fatal {
+		t.Fatalf("got %#v, want a fatal not_connected ERR", f)
+	}
+	if waited := time.Since(began); waited < 250*time.Millisecond {
+		t.Fatalf("closed after %s, before the 300ms timeout", waited)
+	}
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection still open after the ERR: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	if _, err := c.Publish(ctx, "after.handshake", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}
