@@ -37,6 +37,8 @@ type Host interface {
 	Leader() bool
 	// ClientAddr is this node's client listener: the bridge is a Sampan client like any other.
 	ClientAddr() string
+	// ClientOptions are what the bridge's client needs to be let in there (TLS, credentials).
+	ClientOptions() []client.Option
 	// Channels lists one page of the channel registry: the names starting with prefix that sort after
 	// after, by name, at most limit; next is the after of the following page, empty after the last.
 	Channels(ctx context.Context, prefix, after string, limit int) (names []string, next string, err error)
@@ -162,8 +164,9 @@ func (b *Bridge) session(ctx context.Context) {
 	for {
 		var err error
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		sc, err = client.Connect(cctx, b.host.ClientAddr(), client.WithName("nats-bridge"),
-			client.WithReconnect(true, 100*365*24*time.Hour), client.WithMaxInflight(1024), client.WithLogger(b.log))
+		opts := append([]client.Option{client.WithName("nats-bridge"), client.WithReconnect(true, 100*365*24*time.Hour),
+			client.WithMaxInflight(1024), client.WithLogger(b.log)}, b.host.ClientOptions()...)
+		sc, err = client.Connect(cctx, b.host.ClientAddr(), opts...)
 		cancel()
 		if err == nil {
 			break

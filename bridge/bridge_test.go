@@ -514,3 +514,42 @@ func TestImportJetStreamSurvivesNATSRestart(t *testing.T) {
 		t.Fatalf("js.a holds %d messages, want 1000", lastSeq(t, b, "js.a"))
 	}
 }
+
+// The bridge is a client of its own node: over mutual TLS it still gets in (trusting exactly the
+// node's certificate and presenting it) and exports.
+func TestExportOverMutualTLS(t *testing.T) {
+	ns := startNATS(t)
+	nc, _ := ns.conn()
+	sub, err := nc.SubscribeSync("sampan.secure.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	certs := testutil.GenCerts(t, t.TempDir())
+	cfg := brokerConfig(t, bridge.Config{URL: ns.url(), Export: []bridge.ExportRule{exportRule("secure.*=sampan.secure.*", false)}})
+	cfg.TLS = broker.TLSConfig{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA, ClientAuth: true}
+	b := testutil.StartBroker(t, cfg)
+	tlsCfg, err := client.TLSFromFiles(certs.CA, certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := client.Connect(ctx, b.Addr(), client.WithTLS(tlsCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	publish(t, c, "secure.a", 0, 5)
+	for i := 0; i < 5; i++ {
+		m, err := sub.NextMsg(wait)
+		if err != nil {
+			t.Fatalf("message %d not exported: %v", i, err)
+		}
+		if string(m.Data) != strconv.Itoa(i) {
+			t.Fatalf("message %d: %q", i, m.Data)
+		}
+	}
+}

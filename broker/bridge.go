@@ -4,10 +4,14 @@ package broker
 // store), GET /bridges, and its metrics.
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"net/http"
 
 	"github.com/sampan-io/sampan/bridge"
+	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/internal/metrics"
 )
 
@@ -47,6 +51,28 @@ func (h bridgeHost) Leader() bool {
 }
 
 func (h bridgeHost) ClientAddr() string { return h.b.Addr() }
+
+// ClientOptions: over TLS, the bridge trusts exactly this node's own certificate (it connects to
+// itself) and presents it as its client certificate (with client_auth, the node's certificate must
+// then be signed by ca_file and allow client authentication, as one cluster CA's certificates do).
+func (h bridgeHost) ClientOptions() []client.Option {
+	srv := h.b.tlsCfg
+	if srv == nil {
+		return nil
+	}
+	own := srv.Certificates[0]
+	return []client.Option{client.WithTLS(&tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		Certificates:       srv.Certificates,
+		InsecureSkipVerify: true, // replaced by the pin below: the peer must be this very node
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, own.Certificate[0]) {
+				return errors.New("sampan: bridge: the client listener presented a certificate other than this node's")
+			}
+			return nil
+		},
+	})}
+}
 
 func (h bridgeHost) Channels(_ context.Context, prefix, after string, limit int) ([]string, string, error) {
 	m := h.b.metaPtr.Load()

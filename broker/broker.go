@@ -51,6 +51,7 @@ type Broker struct {
 	live        *cluster.Liveness
 	gw          *gateway.Server
 	httpLn      net.Listener
+	tlsCfg      *tls.Config // the listeners' TLS (nil: plain); set in Start, read-only after
 	httpSrv     *http.Server
 	Registry    *prometheus.Registry
 	Metrics     *metrics.Metrics
@@ -141,7 +142,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if err != nil {
 		return b, err
 	}
-	gc.TLS = tlsCfg
+	gc.TLS, b.tlsCfg = tlsCfg, tlsCfg
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
 	}

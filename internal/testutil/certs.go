@@ -74,7 +74,9 @@ func genLeaf(t testing.TB, dir, name string, ca *x509.Certificate, caKey *ecdsa.
 	tmpl := template(name)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		// A node's certificate also authenticates it as a client (its NATS bridge connects to its own
+		// listener; with client_auth it presents this certificate).
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 		tmpl.DNSNames = []string{"localhost"}
 	} else {
