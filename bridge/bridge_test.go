@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sampan-io/sampan/auth"
 	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
@@ -515,8 +516,9 @@ func TestImportJetStreamSurvivesNATSRestart(t *testing.T) {
 	}
 }
 
-// The bridge is a client of its own node: over mutual TLS it still gets in (trusting exactly the
-// node's certificate and presenting it) and exports.
+// The bridge is a client of its own node: over mutual TLS and with users configured it still gets in
+// (trusting exactly the node's certificate and presenting it, logging in with the node's own token)
+// and exports.
 func TestExportOverMutualTLS(t *testing.T) {
 	ns := startNATS(t)
 	nc, _ := ns.conn()
@@ -530,6 +532,11 @@ func TestExportOverMutualTLS(t *testing.T) {
 	certs := testutil.GenCerts(t, t.TempDir())
 	cfg := brokerConfig(t, bridge.Config{URL: ns.url(), Export: []bridge.ExportRule{exportRule("secure.*=sampan.secure.*", false)}})
 	cfg.TLS = broker.TLSConfig{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA, ClientAuth: true}
+	hash, err := auth.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth = auth.Config{Users: []auth.User{{Name: "app", Password: hash, Publish: auth.Rules{Allow: []string{"secure.*"}}}}}
 	b := testutil.StartBroker(t, cfg)
 	tlsCfg, err := client.TLSFromFiles(certs.CA, certs.ClientCert, certs.ClientKey)
 	if err != nil {
@@ -537,7 +544,7 @@ func TestExportOverMutualTLS(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, err := client.Connect(ctx, b.Addr(), client.WithTLS(tlsCfg))
+	c, err := client.Connect(ctx, b.Addr(), client.WithTLS(tlsCfg), client.WithUserPassword("app", "pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

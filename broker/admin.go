@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -74,11 +75,11 @@ type ChannelStatus struct {
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cluster/status", b.httpStatus)
 	mux.HandleFunc("GET /cluster/nodes", b.httpNodes)
-	mux.HandleFunc("POST /cluster/nodes", b.httpAddNode)
-	mux.HandleFunc("DELETE /cluster/nodes/{id}", b.httpRemoveNode)
+	mux.HandleFunc("POST /cluster/nodes", b.adminOnly(b.httpAddNode))
+	mux.HandleFunc("DELETE /cluster/nodes/{id}", b.adminOnly(b.httpRemoveNode))
 	mux.HandleFunc("GET /channels", b.httpChannels)
 	mux.HandleFunc("GET /channels/{name}", b.httpChannel)
-	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.httpTransfer)
+	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.adminOnly(b.httpTransfer))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -339,4 +340,39 @@ func (b *Broker) ReplicaMessages(ctx context.Context, channel string, from uint6
 	}
 	msgs, err = b.db.ShardMessages(info.ShardID, from, max)
 	return msgs, err == nil, err
+}
+
+// authFailDelay is how long after it arrived a failed login is answered, on the client listener and
+// the admin API alike: the same for every failure, so its timing tells nothing about what was wrong.
+const authFailDelay = 500 * time.Millisecond
+
+// adminOnly lets a request through when the node has no users, or when it carries the credentials of
+// an admin user: HTTP basic auth (user and password) or "Authorization: Bearer TOKEN".
+func (b *Broker) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if b.auth == nil {
+			h(w, r)
+			return
+		}
+		began := time.Now()
+		user, pass, basic := r.BasicAuth()
+		var token string
+		if !basic {
+			token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		id, err := b.auth.Login(user, pass, token)
+		if err != nil {
+			b.Metrics.AuthFailures.Inc()
+			time.Sleep(time.Until(began.Add(authFailDelay))) // net/http's goroutine for this request
+			w.Header().Set("WWW-Authenticate", `Basic realm="sampan"`)
+			writeErr(w, http.StatusUnauthorized, errors.New("authentication failed: an admin user's credentials are required"))
+			return
+		}
+		if !id.Admin {
+			b.Metrics.Denied.Inc()
+			writeErr(w, http.StatusForbidden, fmt.Errorf("user %q is not an admin", id.Name))
+			return
+		}
+		h(w, r)
+	}
 }

@@ -55,13 +55,18 @@ func (h bridgeHost) ClientAddr() string { return h.b.Addr() }
 // ClientOptions: over TLS, the bridge trusts exactly this node's own certificate (it connects to
 // itself) and presents it as its client certificate (with client_auth, the node's certificate must
 // then be signed by ca_file and allow client authentication, as one cluster CA's certificates do).
+// With users, it logs in with the token the node made for it (auth.Authenticator.Internal).
 func (h bridgeHost) ClientOptions() []client.Option {
+	var opts []client.Option
+	if h.b.bridgeToken != "" {
+		opts = append(opts, client.WithToken(h.b.bridgeToken))
+	}
 	srv := h.b.tlsCfg
 	if srv == nil {
-		return nil
+		return opts
 	}
 	own := srv.Certificates[0]
-	return []client.Option{client.WithTLS(&tls.Config{
+	return append(opts, client.WithTLS(&tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		Certificates:       srv.Certificates,
 		InsecureSkipVerify: true, // replaced by the pin below: the peer must be this very node
@@ -71,7 +76,7 @@ func (h bridgeHost) ClientOptions() []client.Option {
 			}
 			return nil
 		},
-	})}
+	}))
 }
 
 func (h bridgeHost) Channels(_ context.Context, prefix, after string, limit int) ([]string, string, error) {

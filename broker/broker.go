@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/actors"
+	"github.com/sampan-io/sampan/auth"
 	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
@@ -51,7 +52,9 @@ type Broker struct {
 	live        *cluster.Liveness
 	gw          *gateway.Server
 	httpLn      net.Listener
-	tlsCfg      *tls.Config // the listeners' TLS (nil: plain); set in Start, read-only after
+	tlsCfg      *tls.Config         // the listeners' TLS (nil: plain); set in Start, read-only after
+	auth        *auth.Authenticator // users (nil: no login); set in Start, read-only after
+	bridgeToken string              // the NATS bridge's login with auth (Authenticator.Internal); likewise
 	httpSrv     *http.Server
 	Registry    *prometheus.Registry
 	Metrics     *metrics.Metrics
@@ -143,6 +146,13 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		return b, err
 	}
 	gc.TLS, b.tlsCfg = tlsCfg, tlsCfg
+	if cfg.Auth.Enabled() {
+		if b.auth, err = cfg.Auth.Compile(); err != nil {
+			return b, err
+		}
+		b.bridgeToken = b.auth.Internal("nats-bridge")
+		gc.Auth, gc.AuthFailDelay = b.auth, authFailDelay
+	}
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lni/dragonboat/v4/config"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sampan-io/sampan/auth"
 	"github.com/sampan-io/sampan/bridge"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
@@ -72,7 +73,8 @@ type Config struct {
 
 	NATS bridge.Config `yaml:"nats"` // the NATS bridge (package bridge); no rules: off
 
-	TLS TLSConfig `yaml:"tls"` // the client and HTTP listeners' TLS; empty: plain TCP
+	TLS  TLSConfig   `yaml:"tls"`  // the client and HTTP listeners' TLS; empty: plain TCP
+	Auth auth.Config `yaml:"auth"` // users and permissions; none: no login, everything allowed
 
 	// Hooks are seams for the testkit (package testkit) to put faults between nodes and under the disks.
 	// They are not configuration: no YAML key or flag sets them, and the zero value is production.
@@ -174,6 +176,9 @@ func (c *Config) Validate() error {
 		return errors.New("sampan: data dir is empty")
 	}
 	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Auth.Compile(); err != nil {
 		return err
 	}
 	for _, a := range []struct{ name, v string }{{"listen", c.Listen}, {"http", c.HTTP}, {"raft", c.Raft}, {"actor", c.Actor}} {

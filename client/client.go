@@ -178,7 +178,8 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 	// The handshake is synchronous; unblock it if ctx ends first.
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	r := protocol.NewReader(conn, protocol.DefaultMaxFrame)
-	ack, err := handshake(conn, r, &protocol.Connect{Version: protocol.Version, Name: c.opts.name, Routes: c.opts.routing})
+	ack, err := handshake(conn, r, &protocol.Connect{Version: protocol.Version, Name: c.opts.name, Routes: c.opts.routing,
+		User: c.opts.user, Password: c.opts.pass, Token: c.opts.token})
 	if !stop() {
 		err = errors.Join(dctx.Err(), err)
 	}

@@ -19,7 +19,17 @@ type options struct {
 	reconnectFor time.Duration
 	routing      bool
 	tls          *tls.Config // nil: plain TCP
+	user, pass   string
+	token        string
 }
+
+// WithUserPassword logs in as user with password (a server with users requires a login).
+func WithUserPassword(user, password string) Option {
+	return func(o *options) { o.user, o.pass = user, password }
+}
+
+// WithToken logs in with a token.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // WithRouting sets whether the client publishes each channel through the node that serves it (default
 // true): a server that forwards a channel to another node names that node (ROUTE), and the client

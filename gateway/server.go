@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	sc "github.com/sampan-io/sampan/cluster"
+	"github.com/sampan-io/sampan/auth"
 	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// TLS, when set, makes the listener speak TLS only: a plain connection fails its handshake and is
 	// closed.
 	TLS *tls.Config
+	// Auth, when set, requires every CONNECT to log in, and checks each PUB and SUB against the user's
+	// permissions. AuthFailDelay is how long after its CONNECT a failed login is answered (the same for
+	// every failure, so its timing tells nothing about what was wrong).
+	Auth          *auth.Authenticator
+	AuthFailDelay time.Duration
 	// Tap, when set, is called with every message the gateway actor receives (decoded, before it is
 	// handled), on the actor's goroutine: it must not block. The testkit's probes use it to assert on
 	// what channel actors send to gateways; production leaves it nil.

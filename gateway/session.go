@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/actors"
+	"github.com/sampan-io/sampan/auth"
 	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
@@ -476,6 +477,8 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	cfg := &s.srv.cfg
 	r := protocol.NewReader(s.conn, cfg.MaxFrame)
 	connected := false
+	var user *auth.Identity // logged in (nil: the server has no users)
+	perms := permCache{}
 	var batch []*actors.Publish
 	byCh := map[string]*actors.Publish{}
 	batchBytes := map[*actors.Publish]int{}
@@ -539,6 +542,19 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				closeErr = errors.New("version")
 				return
 			}
+			if cfg.Auth != nil {
+				began := time.Now()
+				id, err := cfg.Auth.Login(c.User, c.Password, c.Token)
+				if err != nil {
+					s.srv.metrics.AuthFailures.Inc()
+					s.log.Warn().Str("user", c.User).Bool("token", c.Token != "").Msg("login refused")
+					time.Sleep(time.Until(began.Add(cfg.AuthFailDelay))) // the reader's own goroutine
+					s.fatal(protocol.NewError(protocol.CodeAuthFailed, "authentication failed"))
+					closeErr = err
+					return
+				}
+				user = id
+			}
 			connected = true
 			_ = s.conn.SetReadDeadline(time.Time{})
 			s.routing.Store(c.Routes)
@@ -551,6 +567,11 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			if e := s.checkPub(f); e != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
 				s.w.send(e.Frame(f.Req, 0))
+				continue
+			}
+			if user != nil && !perms.allowed(f.Channel, user.CanPublish) {
+				s.srv.metrics.Denied.Inc()
+				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to %s", user.Name, f.Channel).Frame(f.Req, 0))
 				continue
 			}
 			if s.srv.draining.Load() {
@@ -582,6 +603,11 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				s.w.send(asError(err).Frame(0, f.Sid))
 				continue
 			}
+			if user != nil && !user.CanSubscribe(f.Channel) {
+				s.srv.metrics.Denied.Inc()
+				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
+				continue
+			}
 			root.Send(self, &subFrame{sub: f})
 		case *protocol.Unsub:
 			flush()
@@ -599,6 +625,24 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			s.w.send(protocol.NewError(protocol.CodeUnknownFrame, "%s is a server frame", f.Type()).Frame(0, 0))
 		}
 	}
+}
+
+// permCache remembers a connection's publish decisions by channel (a publisher sends to few channels,
+// often), bounded: it is cleared when full. Owned by the reader goroutine.
+type permCache map[string]bool
+
+const permCacheMax = 1024
+
+func (c permCache) allowed(channel string, check func(string) bool) bool {
+	ok, seen := c[channel]
+	if !seen {
+		if len(c) >= permCacheMax {
+			clear(c)
+		}
+		ok = check(channel)
+		c[channel] = ok
+	}
+	return ok
 }
 
 func (s *session) checkPub(f *protocol.Pub) *protocol.Error {

@@ -184,8 +184,10 @@ func (f *Connect) appendBody(b []byte) ([]byte, bool) {
 		return b, false
 	}
 	n := 1
-	if f.Name != "" {
-		n++
+	for _, s := range []string{f.Name, f.User, f.Password, f.Token} {
+		if s != "" {
+			n++
+		}
 	}
 	if f.Routes {
 		n++
@@ -197,6 +199,11 @@ func (f *Connect) appendBody(b []byte) ([]byte, bool) {
 	}
 	if f.Routes {
 		b = append(appendStr(b, "routes"), 0xc3)
+	}
+	for _, kv := range [...]struct{ k, v string }{{"user", f.User}, {"pass", f.Password}, {"token", f.Token}} {
+		if kv.v != "" {
+			b = appendStr(appendStr(b, kv.k), kv.v)
+		}
 	}
 	return b, true
 }
@@ -218,6 +225,12 @@ func (f *Connect) decodeFrom(d *decoder) error {
 			f.Name, err = d.str()
 		case "routes":
 			f.Routes, err = d.bool()
+		case "user":
+			f.User, err = d.str()
+		case "pass":
+			f.Password, err = d.str()
+		case "token":
+			f.Token, err = d.str()
 		default:
 			err = d.skip()
 		}

@@ -54,6 +54,11 @@ const (
 	CodeShuttingDown ErrCode = 13
 	// CodeTooManyInflight: the PUB exceeds max_inflight. Non-fatal.
 	CodeTooManyInflight ErrCode = 14
+	// CodeAuthFailed: CONNECT's credentials were missing or wrong. Fatal.
+	CodeAuthFailed ErrCode = 15
+	// CodePermissionDenied: the user may not publish to (r set) or subscribe to (s set) the channel.
+	// Non-fatal: the connection stays usable.
+	CodePermissionDenied ErrCode = 16
 )
 
 var errCodeNames = [...]string{
@@ -71,6 +76,8 @@ var errCodeNames = [...]string{
 	CodeInvalidArgument:     "invalid_argument",
 	CodeShuttingDown:        "shutting_down",
 	CodeTooManyInflight:     "too_many_inflight",
+	CodeAuthFailed:          "auth_failed",
+	CodePermissionDenied:    "permission_denied",
 }
 
 // String returns the snake_case name of the code ("malformed_frame", ...)

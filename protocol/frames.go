@@ -1,6 +1,9 @@
 package protocol
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Version is the protocol version spoken by this package. A client sends it
 // in CONNECT; a server that does not support the client's version answers
@@ -94,6 +97,10 @@ type Connect struct {
 	Version uint32 `msgpack:"v"`
 	Name    string `msgpack:"name,omitempty"`
 	Routes  bool   `msgpack:"routes,omitempty"`
+	// Credentials, for a server with users: a user name and password, or a token alone.
+	User     string `msgpack:"user,omitempty"`
+	Password string `msgpack:"pass,omitempty"`
+	Token    string `msgpack:"token,omitempty"`
 }
 
 // ConnAck is the server's answer to an acceptable CONNECT. It carries the
@@ -299,3 +306,17 @@ func (*Err) Type() FrameType { return TypeErr }
 func (e *Err) AsError() *Error {
 	return &Error{Code: e.Code, Message: e.Message, Fatal: e.Fatal}
 }
+
+// String shows a CONNECT with its secrets redacted, so that logging one never leaks them.
+func (f *Connect) String() string {
+	red := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	return fmt.Sprintf("CONNECT{v:%d name:%q routes:%t user:%q pass:%s token:%s}", f.Version, f.Name, f.Routes, f.User, red(f.Password), red(f.Token))
+}
+
+// GoString is String, for %#v.
+func (f *Connect) GoString() string { return f.String() }

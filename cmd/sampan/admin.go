@@ -38,6 +38,7 @@ func adminCall(httpAddr, method, path string, body any) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	authorize(req)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newPub(), newSub(), newBench(), newClusterCmd(), newChannelCmd())
+	root.AddCommand(newServe(), newPub(), newSub(), newBench(), newClusterCmd(), newChannelCmd(), newPasswd())
 	addSecurityFlags(root)
 	return root
 }

@@ -20,6 +20,8 @@ type Metrics struct {
 	Reproposed     prometheus.Counter   // proposals Raft dropped (leader transferring) and proposed again
 	Resident       prometheus.Gauge     // channel shard replicas running on this node (bounded by channels.max_active)
 	Campaigns      prometheus.Counter   // elections started at once by a channel activation (not by Raft's timer)
+	AuthFailures   prometheus.Counter   // logins refused (auth_failed)
+	Denied         prometheus.Counter   // publishes and subscriptions refused (permission_denied)
 }
 
 // New creates the collectors and registers them on reg.
@@ -44,8 +46,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Reproposed:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_reproposed_total", Help: "Publish proposals Raft dropped (leader transferring) and proposed again."}),
 		Resident:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sampan_resident_replicas", Help: "Channel shard replicas running on this node, for channel actors here or elsewhere."}),
 		Campaigns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_campaigns_total", Help: "Elections a channel activation started at once instead of waiting for Raft's election timer."}),
+		AuthFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_auth_failures_total", Help: "Client logins refused (wrong or missing credentials)."}),
+		Denied:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_permission_denied_total", Help: "Publishes and subscriptions refused by the user's permissions."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
-		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns)
+		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
+		m.AuthFailures, m.Denied)
 	return m
 }

@@ -1,0 +1,197 @@
+// Package auth decides who may connect to a node and what each user may do: users from the config
+// file with bcrypt-hashed passwords or tokens, publish and subscribe allow/deny lists of channel
+// patterns, and whether a user may change the cluster through the admin API. Pure: no I/O, no clocks
+// (the constant delay after a failed login is the caller's).
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sampan-io/sampan/bridge"
+)
+
+// Config is the `auth` section of a node's config. No users: authentication is off and every
+// connection may do everything (the default, for local development).
+type Config struct {
+	Users []User `yaml:"users"`
+}
+
+// User is one identity. Exactly one of Password and Token is set, each a bcrypt hash (`sampan passwd`
+// prints one); a user logs in with its name and password, or with its token alone.
+type User struct {
+	Name      string `yaml:"name"`
+	Password  string `yaml:"password,omitempty"`
+	Token     string `yaml:"token,omitempty"`
+	Publish   Rules  `yaml:"publish"`
+	Subscribe Rules  `yaml:"subscribe"`
+	// Admin lets the user call the admin API's changing endpoints (add/remove node, transfer leader).
+	Admin bool `yaml:"admin"`
+}
+
+// Rules are channel patterns ('*' one token, '>' the rest). A channel is allowed when it matches an
+// allow pattern (no allow list: every channel) and no deny pattern.
+type Rules struct {
+	Allow []string `yaml:"allow,omitempty"`
+	Deny  []string `yaml:"deny,omitempty"`
+}
+
+// ErrAuthFailed is returned for any failed login, without saying which part was wrong.
+var ErrAuthFailed = errors.New("authentication failed")
+
+// Enabled reports whether connections must log in.
+func (c *Config) Enabled() bool { return len(c.Users) > 0 }
+
+// Compile checks the config and returns what answers logins and permission checks.
+func (c *Config) Compile() (*Authenticator, error) {
+	a := &Authenticator{byName: map[string]*Identity{}}
+	for i := range c.Users {
+		u := &c.Users[i]
+		where := fmt.Sprintf("auth.users[%d] (%q)", i, u.Name)
+		if u.Name == "" {
+			return nil, fmt.Errorf("sampan: auth.users[%d]: name is empty", i)
+		}
+		if _, dup := a.byName[u.Name]; dup {
+			return nil, fmt.Errorf("sampan: %s: a second user with that name", where)
+		}
+		if (u.Password == "") == (u.Token == "") {
+			return nil, fmt.Errorf("sampan: %s: set exactly one of password and token", where)
+		}
+		secret := u.Password + u.Token
+		if _, err := bcrypt.Cost([]byte(secret)); err != nil {
+			return nil, fmt.Errorf("sampan: %s: password or token must be a bcrypt hash (make one with `sampan passwd`): %v", where, err)
+		}
+		id := &Identity{Name: u.Name, Admin: u.Admin, hash: []byte(secret), token: u.Token != ""}
+		var err error
+		if id.pub, err = compile(u.Publish); err != nil {
+			return nil, fmt.Errorf("sampan: %s publish: %w", where, err)
+		}
+		if id.sub, err = compile(u.Subscribe); err != nil {
+			return nil, fmt.Errorf("sampan: %s subscribe: %w", where, err)
+		}
+		a.byName[u.Name] = id
+		if id.token {
+			a.tokens = append(a.tokens, id)
+		}
+	}
+	return a, nil
+}
+
+// Authenticator answers logins. Read-only after Compile: safe for any number of goroutines.
+type Authenticator struct {
+	byName map[string]*Identity
+	tokens []*Identity
+	// internal: the node's own clients (its NATS bridge), each with a random token made at start
+	// (Internal); set before the authenticator is shared, read-only after.
+	internal []internalToken
+}
+
+type internalToken struct {
+	token []byte
+	id    *Identity
+}
+
+// Internal registers a client of the node itself (name, with every permission) and returns the
+// random token it logs in with. It is never written anywhere; a restart makes a new one. Call it
+// before sharing the authenticator.
+func (a *Authenticator) Internal(name string) string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	tok := hex.EncodeToString(b)
+	a.internal = append(a.internal, internalToken{token: []byte(tok), id: &Identity{Name: name}})
+	return tok
+}
+
+// Identity is a logged-in user and what it may do.
+type Identity struct {
+	Name  string
+	Admin bool
+	hash  []byte
+	token bool
+	pub   rules
+	sub   rules
+}
+
+// Login checks a user name and password, or a token (user empty). It costs a bcrypt comparison per
+// candidate: one for a name, one per token user for a token.
+func (a *Authenticator) Login(user, password, token string) (*Identity, error) {
+	switch {
+	case user != "" && token == "":
+		id := a.byName[user]
+		if id == nil || id.token || bcrypt.CompareHashAndPassword(id.hash, []byte(password)) != nil {
+			return nil, ErrAuthFailed
+		}
+		return id, nil
+	case user == "" && password == "" && token != "":
+		for _, it := range a.internal {
+			if subtle.ConstantTimeCompare(it.token, []byte(token)) == 1 {
+				return it.id, nil
+			}
+		}
+		for _, id := range a.tokens {
+			if bcrypt.CompareHashAndPassword(id.hash, []byte(token)) == nil {
+				return id, nil
+			}
+		}
+	}
+	return nil, ErrAuthFailed
+}
+
+// CanPublish reports whether the identity may publish to channel.
+func (id *Identity) CanPublish(channel string) bool { return id.pub.allows(channel) }
+
+// CanSubscribe reports whether the identity may subscribe to channel.
+func (id *Identity) CanSubscribe(channel string) bool { return id.sub.allows(channel) }
+
+type rules struct {
+	allow, deny []bridge.Pattern // allow nil: every channel
+}
+
+func compile(r Rules) (rules, error) {
+	var out rules
+	for _, list := range []struct {
+		src []string
+		dst *[]bridge.Pattern
+	}{{r.Allow, &out.allow}, {r.Deny, &out.deny}} {
+		for _, s := range list.src {
+			p, err := bridge.ParsePattern(strings.TrimSpace(s), bridge.KindChannel)
+			if err != nil {
+				return rules{}, err
+			}
+			*list.dst = append(*list.dst, p)
+		}
+	}
+	return out, nil
+}
+
+func (r *rules) allows(channel string) bool {
+	for _, p := range r.deny {
+		if _, ok := p.Match(channel); ok {
+			return false
+		}
+	}
+	if r.allow == nil {
+		return true
+	}
+	for _, p := range r.allow {
+		if _, ok := p.Match(channel); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Hash returns the bcrypt hash of a password or token, for the config file.
+func Hash(secret string) (string, error) {
+	if secret == "" {
+		return "", errors.New("sampan: an empty password or token")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.DefaultCost)
+	return string(h), err
+}

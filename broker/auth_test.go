@@ -1,0 +1,181 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sampan-io/sampan/auth"
+	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
+	tu "github.com/sampan-io/sampan/internal/testutil"
+	"github.com/sampan-io/sampan/protocol"
+)
+
+func mustHash(t *testing.T, s string) string {
+	t.Helper()
+	h, err := auth.Hash(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func startWithUsers(t *testing.T) *broker.Broker {
+	users := []auth.User{
+		{Name: "alice", Password: mustHash(t, "alice-pw"),
+			Publish: auth.Rules{Allow: []string{"orders.>"}}, Subscribe: auth.Rules{Allow: []string{"orders.*"}, Deny: []string{"orders.secret"}}},
+		{Name: "ops", Password: mustHash(t, "ops-pw"), Admin: true},
+		{Name: "svc", Token: mustHash(t, "svc-token")},
+	}
+	return start(t, func(c *broker.Config) { c.Auth = auth.Config{Users: users} })
+}
+
+func errCode(err error) protocol.ErrCode {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return 0
+}
+
+// Logins: missing or wrong credentials get a fatal auth_failed after the constant delay and are
+// counted; a password and a token log in.
+func TestAuthLogin(t *testing.T) {
+	b := startWithUsers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		opts []client.Option
+	}{
+		{"no credentials", nil},
+		{"wrong password", []client.Option{client.WithUserPassword("alice", "nope")}},
+		{"unknown user", []client.Option{client.WithUserPassword("mallory", "alice-pw")}},
+		{"wrong token", []client.Option{client.WithToken("not-it")}},
+	} {
+		began := time.Now()
+		_, err := client.Connect(ctx, b.Addr(), append(tc.opts, client.WithReconnect(false, 0))...)
+		if errCode(err) != protocol.CodeAuthFailed {
+			t.Fatalf("%s: %v, want auth_failed", tc.name, err)
+		}
+		if d := time.Since(began); d < 400*time.Millisecond {
+			t.Fatalf("%s: refused after %s, before the constant delay", tc.name, d)
+		}
+		if strings.Contains(err.Error(), "alice-pw") {
+			t.Fatalf("%s: the error shows a secret: %v", tc.name, err)
+		}
+	}
+	if n := testutil.ToFloat64(b.Metrics.AuthFailures); n != 4 {
+		t.Fatalf("sampan_auth_failures_total %v, want 4", n)
+	}
+	for _, opt := range []client.Option{client.WithUserPassword("alice", "alice-pw"), client.WithToken("svc-token")} {
+		c, err := client.Connect(ctx, b.Addr(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Publish(ctx, "orders.eu", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// Permissions: a denied publish or subscribe gets permission_denied naming the channel, and the
+// connection goes on serving what is allowed.
+func TestAuthPermissions(t *testing.T) {
+	b := startWithUsers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("alice", "alice-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Publish(ctx, "payroll", []byte("x"))
+	if errCode(err) != protocol.CodePermissionDenied || !strings.Contains(err.Error(), "payroll") {
+		t.Fatalf("publish to payroll: %v, want permission_denied naming it", err)
+	}
+	if _, err := c.Subscribe(ctx, "orders.secret", client.StartEarliest(), func(*client.Message) {}); errCode(err) != protocol.CodePermissionDenied {
+		t.Fatalf("subscribe to orders.secret: %v, want permission_denied", err)
+	}
+	if _, err := c.Subscribe(ctx, "payroll", client.StartEarliest(), func(*client.Message) {}); errCode(err) != protocol.CodePermissionDenied {
+		t.Fatalf("subscribe to payroll: %v, want permission_denied", err)
+	}
+	col := &collector{}
+	if _, err := c.Subscribe(ctx, "orders.eu", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := c.Publish(ctx, "orders.eu", []byte("ok")); err != nil {
+			t.Fatalf("allowed publish after denied ones: %v", err)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "5 messages on the allowed channel", func() bool { return col.len() == 5 })
+	if n := testutil.ToFloat64(b.Metrics.Denied); n != 3 {
+		t.Fatalf("sampan_permission_denied_total %v, want 3", n)
+	}
+}
+
+// The admin API's changing endpoints need an admin's credentials; reads stay open and show no secret.
+func TestAuthAdminAPI(t *testing.T) {
+	b := startWithUsers(t)
+	url := "http://" + b.HTTPAddr() + "/channels/nope/transfer-leader"
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		bearer     string
+		want       int
+	}{
+		{"anonymous", "", "", "", http.StatusUnauthorized},
+		{"wrong password", "ops", "x", "", http.StatusUnauthorized},
+		{"not an admin", "alice", "alice-pw", "", http.StatusForbidden},
+		{"token of a non-admin", "", "", "svc-token", http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"node": 1}`))
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		if tc.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"node": 1}`))
+	req.SetBasicAuth("ops", "ops-pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		t.Fatalf("admin refused: %s", resp.Status)
+	}
+	for _, path := range []string{"/cluster/status", "/cluster/nodes", "/healthz", "/metrics"} {
+		resp, err := http.Get("http://" + b.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		if strings.Contains(string(body), "$2a$") || strings.Contains(string(body), "alice-pw") {
+			t.Fatalf("GET %s shows a secret:\n%s", path, body)
+		}
+	}
+}
