@@ -96,3 +96,13 @@ func FuzzValidateChannel(f *testing.F) {
 		}
 	})
 }
+
+// A CONNECT's String never shows its password or token.
+func TestConnectStringRedacts(t *testing.T) {
+	c := &Connect{Version: 1, User: "alice", Password: "hunter2", Token: "tok-secret"}
+	for _, s := range []string{c.String(), c.GoString()} {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "tok-secret") || !strings.Contains(s, "alice") {
+			t.Fatalf("String: %s", s)
+		}
+	}
+}

@@ -12,6 +12,8 @@ func sampleFrames() []Frame {
 		&Connect{Version: Version, Name: "demo-client"},
 		&Connect{Version: 1},
 		&Connect{Version: 1, Name: "router", Routes: true},
+		&Connect{Version: 1, User: "alice", Password: "pässwörd\x00"},
+		&Connect{Version: 1, Token: strings.Repeat("t", 500)},
 		&Route{Channel: "orders.eu", Node: 2, Addr: "10.0.0.2:7420"},
 		&ConnAck{Version: 1, ServerID: "srv-1", MaxFrame: DefaultMaxFrame, MaxPayload: DefaultMaxPayload, MaxInflight: 1024, MaxWindow: 4096},
 		&Pub{Req: 1, Channel: "orders.eu", Payload: []byte("hello")},
