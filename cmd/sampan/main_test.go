@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -84,13 +85,20 @@ func tryStartServer(t *testing.T, dir, raft string, extra ...string) (*server, s
 		return lb.b.String()
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	health, hc := "http://"+s.http+"/healthz", http.DefaultClient
+	for _, a := range extra {
+		if a == "--tls-cert" { // the HTTP listener speaks TLS too; this only asks whether it is up
+			health = "https://" + s.http + "/healthz"
+			hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		}
+	}
 	for {
 		select {
 		case <-s.exited:
 			return nil, logText()
 		default:
 		}
-		if r, err := http.Get("http://" + s.http + "/healthz"); err == nil {
+		if r, err := hc.Get(health); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
 				break
