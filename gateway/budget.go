@@ -12,10 +12,11 @@ type budget struct {
 	maxN     int
 	maxBytes int
 	closed   bool
+	reqs     map[uint64]struct{} // request ids of the unanswered publishes
 }
 
 func newBudget(maxN, maxBytes int) *budget {
-	b := &budget{maxN: maxN, maxBytes: maxBytes}
+	b := &budget{maxN: maxN, maxBytes: maxBytes, reqs: map[uint64]struct{}{}}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -53,10 +54,26 @@ func (b *budget) acquire(size int) bool {
 	return true
 }
 
-func (b *budget) release(n, size int) {
+// claim records req as unanswered, reporting false when it already is (a client reusing the id of
+// a publish still in flight).
+func (b *budget) claim(req uint64) bool {
 	b.mu.Lock()
-	b.n -= n
+	defer b.mu.Unlock()
+	if _, dup := b.reqs[req]; dup {
+		return false
+	}
+	b.reqs[req] = struct{}{}
+	return true
+}
+
+// release frees the slots and bytes of answered publishes and their request ids.
+func (b *budget) release(reqs []uint64, size int) {
+	b.mu.Lock()
+	b.n -= len(reqs)
 	b.bytes -= size
+	for _, r := range reqs {
+		delete(b.reqs, r)
+	}
 	b.mu.Unlock()
 	b.cond.Broadcast()
 }

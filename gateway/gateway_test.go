@@ -143,6 +143,60 @@ func TestBadInput(t *testing.T) {
 		}
 		r.expectClosed()
 	})
+	t.Run("unknown or malformed frame before connect", func(t *testing.T) {
+		for _, raw := range [][]byte{frame(99, []byte{0x80}), frame(byte(protocol.TypePub), []byte{0xc1})} {
+			r := dialRaw(t, b.Addr())
+			r.sendRaw(raw)
+			r.send(&protocol.Connect{Version: protocol.Version})
+			if e := r.expectErr(protocol.CodeNotConnected); !e.Fatal {
+				t.Fatal("not_connected must be fatal")
+			}
+			r.expectClosed() // CONNECT after it is not answered
+		}
+	})
+	t.Run("malformed publish answered with its request id", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		// {r: 7, c: "a", p: <a str where bin belongs is fine>, h: 5 (not a map)}, then trailing bytes.
+		r.sendRaw(frame(byte(protocol.TypePub), []byte{0x83, 0xa1, 'c', 0xa1, 'a', 0xa1, 'h', 0x05, 0xa1, 'r', 0x07}))
+		if e := r.expectErr(protocol.CodeMalformedFrame); e.Req != 7 {
+			t.Fatalf("ERR for the malformed PUB has req %d, want 7 (read after the bad field)", e.Req)
+		}
+		r.sendRaw(frame(byte(protocol.TypePub), []byte{0x81, 0xa1, 'r', 0x09, 0xc0}))
+		if e := r.expectErr(protocol.CodeMalformedFrame); e.Req != 9 {
+			t.Fatalf("ERR for a PUB with trailing bytes has req %d, want 9", e.Req)
+		}
+	})
+	t.Run("request id reused while unanswered", func(t *testing.T) {
+		r := dialRaw(t, b.Addr())
+		r.connect()
+		pub := &protocol.Pub{Req: 5, Channel: "reuse.req", Payload: []byte("x")}
+		one, _ := protocol.AppendFrame(nil, pub)
+		r.sendRaw(append(one, one...)) // the second arrives before the first can be answered
+		for {
+			switch f := r.next().(type) {
+			case *protocol.PubAck: // the first may be answered before the connection closes
+				continue
+			case *protocol.Err:
+				if f.Code != protocol.CodeInvalidArgument || !f.Fatal || f.Req != 0 {
+					t.Fatalf("got %#v, want a fatal invalid_argument without a request id", f)
+				}
+			default:
+				t.Fatalf("got %#v", f)
+			}
+			break
+		}
+		r.expectClosed()
+		// An answered id may be used again.
+		r2 := dialRaw(t, b.Addr())
+		r2.connect()
+		for i := 0; i < 2; i++ {
+			r2.send(pub)
+			if _, ok := r2.next().(*protocol.PubAck); !ok {
+				t.Fatal("want PUBACK for a reused, answered request id")
+			}
+		}
+	})
 	t.Run("unsupported version", func(t *testing.T) {
 		r := dialRaw(t, b.Addr())
 		r.send(&protocol.Connect{Version: 99})
@@ -292,11 +346,23 @@ func TestSubscriptionIDReuse(t *testing.T) {
 	r.send(&protocol.Pub{Req: 200, Channel: "reuse.yy", Payload: []byte("new")})
 	var subacks []*protocol.SubAck
 	unsubAcked := false
+	firstAnswered := 0 // SUBACKs or ERRs for the first SUB, which must come before its UNSUBACK
 	for {
 		switch f := r.next().(type) {
 		case *protocol.SubAck:
 			subacks = append(subacks, f)
+			if !unsubAcked {
+				firstAnswered++
+			}
+		case *protocol.Err:
+			if unsubAcked || f.Sid != 1 || f.Code != protocol.CodeInvalidArgument {
+				t.Fatalf("unexpected %#v", f)
+			}
+			firstAnswered++
 		case *protocol.UnsubAck:
+			if firstAnswered != 1 {
+				t.Fatalf("UNSUBACK after %d answers to its SUB, want exactly 1 before it", firstAnswered)
+			}
 			unsubAcked = true
 		case *protocol.Msg:
 			if unsubAcked {

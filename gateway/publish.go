@@ -152,7 +152,7 @@ func (s *session) releaseBatch(m *actors.Publish) {
 	for _, it := range m.Items {
 		size += pubSize(it.Payload, it.Headers, it.IdemKey)
 	}
-	s.budget.release(len(m.Reqs), size)
+	s.budget.release(m.Reqs, size)
 }
 
 func (s *session) onPublishResult(m *actors.PublishResult) {

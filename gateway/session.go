@@ -60,6 +60,7 @@ type subscription struct {
 	sid     uint64
 	channel string
 	cur     *cursor
+	acked   bool // its SUBACK was sent
 }
 
 // request is a Resolve or Fetch in flight to a channel actor.
@@ -313,6 +314,12 @@ func (s *session) unsubscribe(ctx actor.Context, sid uint64) {
 		s.protoErr(protocol.NewError(protocol.CodeUnknownSubscription, "no subscription %d", sid), 0, sid)
 		return
 	}
+	if !sub.acked {
+		// The SUB is still being resolved: it is answered now, with an ERR, so that every SUB gets
+		// its SUBACK or ERR before the UNSUBACK and the sid is free at once (its late answer is
+		// dropped with the request).
+		s.protoErr(protocol.NewError(protocol.CodeInvalidArgument, "subscription %d was unsubscribed before it started", sid), 0, sid)
+	}
 	s.dropSub(ctx, sub)
 	s.w.send(&protocol.UnsubAck{Sid: sid})
 }
@@ -345,6 +352,7 @@ func (s *session) onResolved(ctx actor.Context, m *actors.Resolved) {
 		return
 	}
 	s.w.send(&protocol.SubAck{Sid: sub.sid, StartSeq: m.StartSeq, LastSeq: m.LastSeq, Window: uint32(sub.cur.window)})
+	sub.acked = true
 	sub.cur.resolve(m.StartSeq, m.LastSeq)
 	s.maybeFetch(ctx, sub)
 }
@@ -508,9 +516,15 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 		if err != nil {
 			flush()
 			var pe *protocol.Error
+			if errors.As(err, &pe) && !connected && !pe.Fatal {
+				// Before CONNECT nothing is answered as if connected: a bad frame is "not connected".
+				s.fatal(protocol.NewError(protocol.CodeNotConnected, "%s before CONNECT", pe.Message))
+				closeErr = pe
+				return
+			}
 			if errors.As(err, &pe) {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(pe.Frame(0, 0))
+				s.w.send(pe.Frame(pe.Req, 0))
 				if pe.Fatal {
 					s.w.closeAfterFlush()
 					closeErr = pe
@@ -577,6 +591,14 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			if s.srv.draining.Load() {
 				s.w.send(protocol.NewError(protocol.CodeShuttingDown, "server is shutting down").Frame(f.Req, 0))
 				continue
+			}
+			if !s.budget.claim(f.Req) {
+				// An ERR naming the id would read as the answer to the publish in flight: the
+				// connection's request ids can no longer be trusted.
+				flush()
+				s.fatal(protocol.NewError(protocol.CodeInvalidArgument, "request id %d reused while its publish is unanswered", f.Req))
+				closeErr = errors.New("request id reused")
+				return
 			}
 			size := pubSize(f.Payload, f.Headers, f.IdemKey)
 			if !s.budget.tryAcquire(size) {

@@ -119,12 +119,47 @@ func decodeOther(t FrameType, body []byte, alias bool) (Frame, error) {
 
 func finishDecode(t FrameType, f Frame, d *decoder, err error) (Frame, error) {
 	if err != nil {
-		return nil, malformed(t, "%v", err)
+		e := malformed(t, "%v", err)
+		if t == TypePub {
+			e.Req = salvageReq(d.b) // so that a pipelining client learns which publish failed
+		}
+		return nil, e
 	}
 	if d.off != len(d.b) {
-		return nil, malformed(t, "%d trailing bytes after the body map", len(d.b)-d.off)
+		e := malformed(t, "%d trailing bytes after the body map", len(d.b)-d.off)
+		if p, ok := f.(*Pub); ok {
+			e.Req = p.Req
+		}
+		return nil, e
 	}
 	return f, nil
+}
+
+// salvageReq reads the "r" of a PUB body that failed to decode, skipping the other values; 0 when it
+// cannot be read.
+func salvageReq(body []byte) uint64 {
+	d := decoder{b: body}
+	n, err := d.mapLen()
+	if err != nil {
+		return 0
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return 0
+		}
+		if string(k) == "r" {
+			r, err := d.u64()
+			if err != nil {
+				return 0
+			}
+			return r
+		}
+		if d.skip() != nil {
+			return 0
+		}
+	}
+	return 0
 }
 
 func newFrame(t FrameType) bodyCodec {

@@ -107,6 +107,9 @@ type Error struct {
 	Code    ErrCode
 	Message string
 	Fatal   bool
+	// Req is the request the error answers when the decoder could tell: a malformed PUB whose request
+	// id could still be read (0: none).
+	Req uint64
 }
 
 // Error implements error as "sampan: <code name>: <message>" (or
