@@ -573,7 +573,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			_ = s.conn.SetReadDeadline(time.Time{})
 			s.routing.Store(c.Routes)
 			s.w.send(&protocol.ConnAck{Version: protocol.Version, ServerID: cfg.ServerID, MaxFrame: cfg.MaxFrame,
-				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow})
+				MaxPayload: cfg.MaxPayload, MaxInflight: cfg.MaxInflight, MaxWindow: cfg.MaxWindow, MaxHeaders: uint32(cfg.MaxHeaderBytes)})
 			continue
 		}
 		switch f := f.(type) {

@@ -282,13 +282,20 @@ func (f *ConnAck) appendBody(b []byte) ([]byte, bool) {
 	if f == nil {
 		return b, false
 	}
-	b = appendMapHeader(b, 6)
+	n := 6
+	if f.MaxHeaders != 0 {
+		n++
+	}
+	b = appendMapHeader(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(f.Version))
 	b = appendStr(appendStr(b, "server"), f.ServerID)
 	b = appendUint(appendStr(b, "max_frame"), uint64(f.MaxFrame))
 	b = appendUint(appendStr(b, "max_payload"), uint64(f.MaxPayload))
 	b = appendUint(appendStr(b, "max_inflight"), uint64(f.MaxInflight))
 	b = appendUint(appendStr(b, "max_window"), uint64(f.MaxWindow))
+	if f.MaxHeaders != 0 {
+		b = appendUint(appendStr(b, "max_headers"), uint64(f.MaxHeaders))
+	}
 	return b, true
 }
 
@@ -315,6 +322,8 @@ func (f *ConnAck) decodeFrom(d *decoder) error {
 			f.MaxInflight, err = d.u32()
 		case "max_window":
 			f.MaxWindow, err = d.u32()
+		case "max_headers":
+			f.MaxHeaders, err = d.u32()
 		default:
 			err = d.skip()
 		}

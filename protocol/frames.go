@@ -121,6 +121,9 @@ type ConnAck struct {
 	// MaxWindow is the largest per-subscription window the server grants;
 	// larger SUB windows are clamped to it.
 	MaxWindow uint32 `msgpack:"max_window"`
+	// MaxHeaders is the most bytes a PUB's headers and idempotency key may take together (0: not
+	// announced).
+	MaxHeaders uint32 `msgpack:"max_headers,omitempty"`
 }
 
 // Pub publishes Payload to Channel. Req is a client-chosen request id (non-zero,

@@ -16,6 +16,7 @@ func sampleFrames() []Frame {
 		&Connect{Version: 1, Token: strings.Repeat("t", 500)},
 		&Route{Channel: "orders.eu", Node: 2, Addr: "10.0.0.2:7420"},
 		&ConnAck{Version: 1, ServerID: "srv-1", MaxFrame: DefaultMaxFrame, MaxPayload: DefaultMaxPayload, MaxInflight: 1024, MaxWindow: 4096},
+		&ConnAck{Version: 1, ServerID: "srv-2", MaxFrame: DefaultMaxFrame, MaxPayload: 1, MaxInflight: 1, MaxWindow: 1, MaxHeaders: 65536},
 		&Pub{Req: 1, Channel: "orders.eu", Payload: []byte("hello")},
 		&Pub{Req: 1<<64 - 1, Channel: "a.b-c.d_e", Payload: make([]byte, 70000), Headers: map[string]string{"content-type": "json", "trace": strings.Repeat("x", 300)}, IdemKey: "idem-42"},
 		&PubAck{Req: 7, Seq: 123456789},
