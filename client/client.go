@@ -328,11 +328,15 @@ func (l *link) readLoop(r *protocol.Reader) {
 		case *protocol.PubAck:
 			c.finishPub(f.Req, PubAck{Seq: f.Seq, Duplicate: f.Dup}, nil)
 		case *protocol.Msg:
-			if s := c.sub(f.Sid); s != nil {
+			c.mu.Lock()
+			s := c.subs[f.Sid]
+			current := s != nil && s.sid == f.Sid
+			c.mu.Unlock()
+			if s != nil {
 				// Never blocks: the server sends at most a window of MSGs this subscription has not
 				// returned with CREDIT, so the queue is bounded, and a slow handler cannot hold up
 				// this connection's acks or other subscriptions.
-				s.deliver(f)
+				s.deliver(f, current)
 			}
 		case *protocol.SubAck:
 			if s := c.sub(f.Sid); s != nil {

@@ -253,3 +253,13 @@ func (c *Client) sendSub(s *Subscription, frame func(sid uint64) protocol.Frame)
 	}
 	return s.l.send(frame(s.sid))
 }
+
+// creditSub returns n window slots to subscription s under sid, if sid is still its current one
+// (credit owed to a sid it left is dropped with that sid).
+func (c *Client) creditSub(s *Subscription, sid uint64, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && s.l != nil && s.sid == sid {
+		_ = s.l.send(&protocol.Credit{Sid: sid, N: uint32(n)})
+	}
+}

@@ -449,3 +449,88 @@ func TestClientEndsWithItsNodeConnections(t *testing.T) {
 		t.Fatal("the node's connection stayed open after the client ended")
 	}
 }
+
+// TestMovedSubscriptionCreditsEachSid: credit goes back to the sid a message came under, and only
+// while that sid is current. Messages the old sid delivers after a move are not paid for by the new
+// sid, and duplicates the new sid delivers (already received under the old one) are: otherwise the
+// server would cap the early credit and the new sid's window would shrink by the duplicates for good.
+func TestMovedSubscriptionCreditsEachSid(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := newScriptServer(t), newScriptServer(t)
+	c := connectScript(t, ctx, a)
+	var mu sync.Mutex
+	var seqs []uint64
+	received := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return len(seqs) >= n }
+	}
+	msg := func(sid, seq uint64) *protocol.Msg {
+		return &protocol.Msg{Sid: sid, Channel: "orders", Seq: seq, Payload: []byte("m")}
+	}
+	subbed := make(chan *client.Subscription, 1)
+	go func() {
+		s, err := c.Subscribe(ctx, "orders", client.StartEarliest(), func(m *client.Message) {
+			mu.Lock()
+			seqs = append(seqs, m.Seq)
+			mu.Unlock()
+		}, client.WithWindow(4))
+		if err != nil {
+			t.Error(err)
+		}
+		subbed <- s
+	}()
+	_, first := a.sub(ctx)
+	a.send(0, &protocol.SubAck{Sid: first.Sid, StartSeq: 1, Window: 4})
+	sub := <-subbed
+	a.send(0, msg(first.Sid, 1))
+	a.send(0, msg(first.Sid, 2))
+	waitFor(t, ctx, "two messages", received(2))
+
+	a.send(0, &protocol.Route{Channel: "orders", Node: 2, Addr: b.addr()})
+	bconn, moved := b.sub(ctx)
+	// The old sid delivers 3, 4, 5 before its UNSUBACK; the handler takes them.
+	for seq := uint64(3); seq <= 5; seq++ {
+		a.send(0, msg(first.Sid, seq))
+	}
+	a.send(0, &protocol.UnsubAck{Sid: first.Sid})
+	waitFor(t, ctx, "five messages", received(5))
+	// The new sid delivers 3 and 4 (duplicates) and then 6: three messages under it.
+	b.send(bconn, &protocol.SubAck{Sid: moved.Sid, StartSeq: 3, LastSeq: 5, Window: 4})
+	for _, seq := range []uint64{3, 4, 6} {
+		b.send(bconn, msg(moved.Sid, seq))
+	}
+	waitFor(t, ctx, "six messages", received(6))
+	done := make(chan error, 1)
+	go func() { done <- sub.Unsubscribe(ctx) }()
+	credited := 0
+	for unsub := false; !unsub; {
+		select {
+		case g := <-b.frames:
+			switch f := g.frame.(type) {
+			case *protocol.Credit:
+				if f.Sid != moved.Sid {
+					t.Fatalf("CREDIT for sid %d on the node's connection, want only %d", f.Sid, moved.Sid)
+				}
+				credited += int(f.N)
+			case *protocol.Unsub:
+				unsub = true
+				b.send(bconn, &protocol.UnsubAck{Sid: moved.Sid})
+			default:
+				t.Fatalf("node got %s %+v", f.Type(), f)
+			}
+		case <-ctx.Done():
+			t.Fatal("no UNSUB on the node's connection")
+		}
+	}
+	if credited != 3 {
+		t.Fatalf("the new sid was credited %d, want 3 (the messages it sent, duplicates included)", credited)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seqs) != "[1 2 3 4 5 6]" {
+		t.Fatalf("handler got %v", seqs)
+	}
+}

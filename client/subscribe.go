@@ -85,6 +85,10 @@ type Subscription struct {
 	qmu      sync.Mutex
 	queue    []*protocol.Msg // received, not yet handled; bounded by the window
 	queued   uint64          // highest seq queued: messages at or below it (a resumption's overlap) are dropped
+	// dropped: duplicates dropped that came under sid dropSid, the current sid when they came; their
+	// window slots are returned with the next credit (the server counted them against that sid).
+	dropped  int
+	dropSid  uint64
 	notify   chan struct{}
 	stopping chan struct{} // Unsubscribe called: stop delivering
 	stopOnce sync.Once
@@ -145,11 +149,15 @@ func (c *Client) Subscribe(ctx context.Context, channel string, start Start, han
 
 func (s *Subscription) run(h Handler) {
 	defer close(s.done)
-	credit := 0
+	// Credit goes back to the sid each message came under (the server counted it against that one's
+	// window), and only while that sid is current: a moved subscription's old sid is being
+	// unsubscribed, and crediting the new sid for messages it never sent would be capped by the
+	// server and leave the new sid's own messages unpaid, shrinking its window for good.
+	credit, creditSid := 0, uint64(0)
 	batch := max(1, s.window/4)
 	giveCredit := func() {
 		if credit > 0 {
-			_ = s.c.sendSub(s, func(sid uint64) protocol.Frame { return &protocol.Credit{Sid: sid, N: uint32(credit)} })
+			s.c.creditSub(s, creditSid, credit)
 			credit = 0
 		}
 	}
@@ -161,7 +169,16 @@ func (s *Subscription) run(h Handler) {
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
 		}
+		dropped, dropSid := s.dropped, s.dropSid
+		s.dropped = 0
 		s.qmu.Unlock()
+		if dropped > 0 {
+			if dropSid != creditSid {
+				giveCredit()
+				creditSid = dropSid
+			}
+			credit += dropped
+		}
 		select {
 		case <-s.stopping:
 			return
@@ -184,6 +201,10 @@ func (s *Subscription) run(h Handler) {
 				continue // hand over what arrived before the end
 			}
 		}
+		if m.Sid != creditSid {
+			giveCredit()
+			creditSid = m.Sid
+		}
 		h(&Message{Channel: m.Channel, Seq: m.Seq, Time: time.Unix(0, m.Time), Headers: m.Headers, Payload: m.Payload})
 		s.last.Store(m.Seq)
 		if credit++; credit >= batch {
@@ -192,10 +213,22 @@ func (s *Subscription) run(h Handler) {
 	}
 }
 
-func (s *Subscription) deliver(m *protocol.Msg) {
+// deliver queues m, or drops it as a duplicate; current says m came under the subscription's current
+// sid, whose window it then still takes a slot of.
+func (s *Subscription) deliver(m *protocol.Msg, current bool) {
 	s.qmu.Lock()
 	if m.Seq <= s.queued {
+		if current {
+			if s.dropSid != m.Sid {
+				s.dropped, s.dropSid = 0, m.Sid // what was dropped under an older sid is not owed
+			}
+			s.dropped++
+		}
 		s.qmu.Unlock()
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
 		return
 	}
 	s.queued = m.Seq
