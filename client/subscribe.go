@@ -82,9 +82,9 @@ type Subscription struct {
 	window   int
 	ackErr   error
 
-	qmu      sync.Mutex
-	queue    []*protocol.Msg // received, not yet handled; bounded by the window
-	queued   uint64          // highest seq queued: messages at or below it (a resumption's overlap) are dropped
+	qmu    sync.Mutex
+	queue  []*protocol.Msg // received, not yet handled; bounded by the window
+	queued uint64          // highest seq queued: messages at or below it (a resumption's overlap) are dropped
 	// dropped: duplicates dropped that came under sid dropSid, the current sid when they came; their
 	// window slots are returned with the next credit (the server counted them against that sid).
 	dropped  int
