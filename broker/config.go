@@ -127,6 +127,8 @@ type Limits struct {
 	DefaultWindow uint32 `yaml:"default_window"`
 	// HandshakeTimeout: a connection must say CONNECT (after its TLS handshake) within it, or is closed.
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// Keepalive: a connection silent this long gets a PING; silent twice as long, it is closed. 0: off.
+	Keepalive Duration `yaml:"keepalive"`
 }
 
 // Tuning holds Raft settings. LogDBShards and ExecShards are fixed in the data dir at first start.
@@ -149,7 +151,8 @@ func DefaultConfig() Config {
 		LogLevel: "info",
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 2000, DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
-			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024, HandshakeTimeout: Duration(10 * time.Second)},
+			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024, HandshakeTimeout: Duration(10 * time.Second),
+			Keepalive: Duration(30 * time.Second)},
 		Tuning: Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
 	}
 }
@@ -279,6 +282,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g.MaxInflight, g.MaxWindow, g.DefaultWindow = c.Limits.MaxInflight, c.Limits.MaxWindow, c.Limits.DefaultWindow
 	g.MaxInflightBytes = c.Limits.MaxInflightMB << 20
 	g.HandshakeTimeout = time.Duration(c.Limits.HandshakeTimeout)
+	g.Keepalive = time.Duration(c.Limits.Keepalive)
 	g.Tap = c.Hooks.GatewayTap
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2

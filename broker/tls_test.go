@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -145,5 +146,103 @@ func TestHandshakeTimeout(t *testing.T) {
 	c := connect(t, ctx, b)
 	if _, err := c.Publish(ctx, "after.handshake", []byte("x")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Keepalive: a silent connection gets a PING and is closed when it does not answer; one that answers
+// stays; one stuck in the middle of a frame is closed. Meanwhile another client keeps publishing.
+func TestKeepalive(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Limits.Keepalive = broker.Duration(200 * time.Millisecond) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func() (net.Conn, *protocol.Reader) {
+		conn, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		if err := protocol.WriteFrame(conn, &protocol.Connect{Version: protocol.Version}); err != nil {
+			t.Fatal(err)
+		}
+		r := protocol.NewReader(bufio.NewReader(conn), 0)
+		if f, err := r.Next(); err != nil || f.Type() != protocol.TypeConnAck {
+			t.Fatalf("handshake: %v %v", f, err)
+		}
+		return conn, r
+	}
+	silent, sr := dial()
+	answering, ar := dial()
+	stuck, str := dial()
+	if _, err := stuck.Write([]byte{0, 0, 0, 50, byte(protocol.TypePub), 0x81}); err != nil { // 6 of 54 bytes
+		t.Fatal(err)
+	}
+	good := connect(t, ctx, b)
+	stop := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				pubErr <- nil
+				return
+			default:
+			}
+			if _, err := good.Publish(ctx, "keepalive.other", []byte("x")); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+	}()
+	expectClosed := func(name string, r *protocol.Reader) {
+		t.Helper()
+		sawPing := false
+		for {
+			f, err := r.Next()
+			if err != nil {
+				if !sawPing && name == "silent" {
+					t.Fatalf("%s: closed without a PING first: %v", name, err)
+				}
+				return // closed
+			}
+			switch f := f.(type) {
+			case *protocol.Ping:
+				sawPing = true
+			case *protocol.Err:
+				if f.Code != protocol.CodeTimeout || !f.Fatal {
+					t.Fatalf("%s: %#v", name, f)
+				}
+			default:
+				t.Fatalf("%s: %#v", name, f)
+			}
+		}
+	}
+	answered := make(chan error, 1)
+	go func() { // answers every PING, for five of them (five intervals: the others are closed by then)
+		for pings := 0; pings < 5; {
+			f, err := ar.Next()
+			if err != nil {
+				answered <- fmt.Errorf("the connection answering PINGs was closed: %w", err)
+				return
+			}
+			if _, ok := f.(*protocol.Ping); ok {
+				pings++
+				if err := protocol.WriteFrame(answering, &protocol.Pong{}); err != nil {
+					answered <- err
+					return
+				}
+			}
+		}
+		answered <- nil
+	}()
+	expectClosed("silent", sr)
+	expectClosed("stuck", str)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	_ = silent
+	close(stop)
+	if err := <-pubErr; err != nil {
+		t.Fatalf("the other client's publishes failed: %v", err)
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// HandshakeTimeout bounds the time from accepting a connection to its CONNECT (TLS handshake
 	// included): a connection that has not said CONNECT by then is closed.
 	HandshakeTimeout time.Duration
+	// Keepalive is how long a connection may stay silent before the server sends PING; silent for
+	// twice as long, it is closed. 0: never.
+	Keepalive time.Duration
 	// TLS, when set, makes the listener speak TLS only: a plain connection fails its handshake and is
 	// closed.
 	TLS *tls.Config
@@ -58,7 +61,7 @@ func DefaultConfig(addr string) Config {
 	return Config{
 		Addr: addr, MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 		MaxHeaderBytes: 64 << 10, MaxInflight: 4096, MaxInflightBytes: 64 << 20, MaxWindow: 8192, DefaultWindow: 1024,
-		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second,
+		MaxPendingWrite: 8 << 20, WriteTimeout: 30 * time.Second, HandshakeTimeout: 10 * time.Second, Keepalive: 30 * time.Second,
 	}
 }
 

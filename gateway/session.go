@@ -43,6 +43,7 @@ type resendFor struct {
 	lost bool // the activation's node is gone: what it was given may or may not have been proposed
 }
 type retryReq struct{ id uint64 }
+type keepaliveTick struct{}
 
 // reqTick makes the session resend Resolves and Fetches left unanswered for reqResendAfter. Messages
 // between nodes are at-most-once: one lost to a broken connection while its target lives on (nothing
@@ -82,6 +83,13 @@ type session struct {
 	// routing: the client asked for ROUTE frames in CONNECT. Set by the reader before it hands the
 	// actor any frame, read by the actor.
 	routing atomic.Bool
+	// frames counts the frames the reader completed (written by the reader, read by the actor's
+	// keepalive ticks); alive is the actor's keepalive state.
+	frames atomic.Uint64
+	alive  keepalive
+	// paused: the reader is not reading, on purpose (waiting for publish budget or for the writer to
+	// drain): the connection's silence is the server's doing. Written by the reader, read by the actor.
+	paused atomic.Bool
 
 	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
 	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
@@ -123,6 +131,9 @@ func (s *session) Receive(ctx actor.Context) {
 		s.byChannel = map[string]map[uint64]*subscription{}
 		s.reqs = map[uint64]*request{}
 		s.routed = map[string]string{}
+		s.armKeepalive(ctx)
+	case *keepaliveTick:
+		s.onKeepalive(ctx)
 	case *pubBatch:
 		for _, p := range m.pubs {
 			s.publish(ctx, p)
@@ -448,6 +459,34 @@ func (s *session) retryReqsTo(ctx actor.Context, target *actor.PID) {
 	}
 }
 
+func (s *session) armKeepalive(ctx actor.Context) {
+	if d := s.srv.cfg.Keepalive; d > 0 && !s.closed {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		time.AfterFunc(d, func() { root.Send(self, &keepaliveTick{}) }) // a dead letter once stopped
+	}
+}
+
+func (s *session) onKeepalive(ctx actor.Context) {
+	if s.closed {
+		return
+	}
+	frames := s.frames.Load()
+	if s.paused.Load() {
+		s.alive = keepalive{seen: frames} // not silent: the server is not reading
+		s.armKeepalive(ctx)
+		return
+	}
+	switch s.alive.tick(frames) {
+	case keepalivePing:
+		s.w.send(&protocol.Ping{})
+	case keepaliveClose:
+		s.log.Debug().Dur("silent", 2*s.srv.cfg.Keepalive).Msg("keepalive: closing a silent connection")
+		s.fatal(protocol.NewError(protocol.CodeTimeout, "no frame for %s (PING unanswered)", 2*s.srv.cfg.Keepalive))
+		return
+	}
+	s.armKeepalive(ctx)
+}
+
 func (s *session) protoErr(e *protocol.Error, req, sid uint64) {
 	s.srv.metrics.ProtocolErrors.Inc()
 	s.w.send(e.Frame(req, sid))
@@ -507,12 +546,15 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	for {
 		if s.w.pending() >= cfg.MaxPendingWrite {
 			flush()
+			s.paused.Store(true)
 			s.w.waitBelow(cfg.MaxPendingWrite)
+			s.paused.Store(false)
 		}
 		if !r.FrameBuffered() {
 			flush() // the next frame is not here yet: don't hold back the ones that are
 		}
 		f, err := r.Next()
+		s.frames.Add(1) // a frame (or a bad one) completed: the connection is alive
 		if err != nil {
 			flush()
 			var pe *protocol.Error
@@ -603,7 +645,10 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			size := pubSize(f.Payload, f.Headers, f.IdemKey)
 			if !s.budget.tryAcquire(size) {
 				flush() // what we hold must be able to complete before we wait for room
-				if !s.budget.acquire(size) {
+				s.paused.Store(true)
+				ok := s.budget.acquire(size)
+				s.paused.Store(false)
+				if !ok {
 					return // session closed
 				}
 			}
