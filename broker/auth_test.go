@@ -3,7 +3,9 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -177,5 +179,60 @@ func TestAuthAdminAPI(t *testing.T) {
 		if strings.Contains(string(body), "$2a$") || strings.Contains(string(body), "alice-pw") {
 			t.Fatalf("GET %s shows a secret:\n%s", path, body)
 		}
+	}
+}
+
+// Limits: connections beyond the node's bound and a user's bound are refused with limit_exceeded
+// (fatal), subscriptions beyond a connection's bound too (non-fatal); the connections already in
+// keep being served.
+func TestConnectionAndSubscriptionLimits(t *testing.T) {
+	users := []auth.User{{Name: "app", Password: mustHash(t, "pw")}}
+	b := start(t, func(c *broker.Config) {
+		c.Auth = auth.Config{Users: users}
+		c.Limits.MaxConnections, c.Limits.MaxUserConnections, c.Limits.MaxSubscriptions = 3, 2, 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	login := client.WithUserPassword("app", "pw")
+	c1, err := client.Connect(ctx, b.Addr(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := client.Connect(ctx, b.Addr(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := client.Connect(ctx, b.Addr(), login, client.WithReconnect(false, 0)); errCode(err) != protocol.CodeLimitExceeded {
+		t.Fatalf("a third connection of the user: %v, want limit_exceeded", err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := c1.Subscribe(ctx, fmt.Sprintf("lim.%d", i), client.StartNew(), func(*client.Message) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c1.Subscribe(ctx, "lim.x", client.StartNew(), func(*client.Message) {}); errCode(err) != protocol.CodeLimitExceeded {
+		t.Fatalf("a third subscription: %v, want limit_exceeded", err)
+	}
+	// The node's bound: a third socket is accepted (2 connected), a fourth is refused at once.
+	third, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	tu.Eventually(t, 10*time.Second, "the refused fourth connection", func() bool {
+		c, err := client.Connect(ctx, b.Addr(), login, client.WithReconnect(false, 0))
+		if err == nil {
+			c.Close()
+			return false
+		}
+		return errCode(err) == protocol.CodeLimitExceeded
+	})
+	if _, err := c1.Publish(ctx, "lim.0", []byte("still served")); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(b.Metrics.Refused); n < 3 {
+		t.Fatalf("sampan_limit_refusals_total %v, want >= 3", n)
 	}
 }

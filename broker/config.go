@@ -129,6 +129,11 @@ type Limits struct {
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	// Keepalive: a connection silent this long gets a PING; silent twice as long, it is closed. 0: off.
 	Keepalive Duration `yaml:"keepalive"`
+	// MaxConnections bounds the node's client connections, MaxUserConnections one user's,
+	// MaxSubscriptions one connection's subscriptions. 0: no bound.
+	MaxConnections     int `yaml:"max_connections"`
+	MaxUserConnections int `yaml:"max_user_connections"`
+	MaxSubscriptions   int `yaml:"max_subscriptions"`
 }
 
 // Tuning holds Raft settings. LogDBShards and ExecShards are fixed in the data dir at first start.
@@ -152,7 +157,7 @@ func DefaultConfig() Config {
 		Channels: ChannelDefaults{IdleTimeout: Duration(5 * time.Minute), MaxActive: 2000, DedupeWindow: Duration(2 * time.Minute)},
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024, HandshakeTimeout: Duration(10 * time.Second),
-			Keepalive: Duration(30 * time.Second)},
+			Keepalive: Duration(30 * time.Second), MaxConnections: 65536, MaxSubscriptions: 100000},
 		Tuning: Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
 	}
 }
@@ -283,6 +288,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g.MaxInflightBytes = c.Limits.MaxInflightMB << 20
 	g.HandshakeTimeout = time.Duration(c.Limits.HandshakeTimeout)
 	g.Keepalive = time.Duration(c.Limits.Keepalive)
+	g.MaxConnections, g.MaxUserConnections, g.MaxSubscriptions = c.Limits.MaxConnections, c.Limits.MaxUserConnections, c.Limits.MaxSubscriptions
 	g.Tap = c.Hooks.GatewayTap
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2

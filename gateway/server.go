@@ -17,8 +17,8 @@ import (
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
 
-	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/auth"
+	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
 )
@@ -42,6 +42,11 @@ type Config struct {
 	// Keepalive is how long a connection may stay silent before the server sends PING; silent for
 	// twice as long, it is closed. 0: never.
 	Keepalive time.Duration
+	// MaxConnections bounds the node's connections (in handshake or connected), MaxUserConnections
+	// one user's, MaxSubscriptions one connection's subscriptions. 0: no bound.
+	MaxConnections     int
+	MaxUserConnections int
+	MaxSubscriptions   int
 	// TLS, when set, makes the listener speak TLS only: a plain connection fails its handshake and is
 	// closed.
 	TLS *tls.Config
@@ -104,6 +109,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	perUser  map[string]int // logged-in connections by user name (mu)
 	accept   sync.WaitGroup // the accept loop
 	wg       sync.WaitGroup // session readers
 }
@@ -118,7 +124,7 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		return nil, fmt.Errorf("sampan: listen on %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m,
-		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}}
+		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}, perUser: map[string]int{}}
 	mw := []actor.ReceiverMiddleware{sc.UnwrapMiddleware}
 	if cfg.Tap != nil {
 		mw = append(mw, tapMiddleware(cfg.Tap))
@@ -219,11 +225,50 @@ func (s *Server) acceptLoop() {
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		if s.full() {
+			s.refuse(conn)
+			continue
+		}
 		if s.cfg.TLS != nil {
 			conn = tls.Server(conn, s.cfg.TLS) // the handshake runs on the session's reader (readLoop)
 		}
 		s.startSession(conn)
 	}
+}
+
+// full reports whether the node holds its maximum of connections.
+func (s *Server) full() bool {
+	if s.cfg.MaxConnections <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions) >= s.cfg.MaxConnections
+}
+
+// refuse closes a connection over the node's bound; a plain one is told why first (a TLS one would
+// need a handshake the node does not spend on it).
+func (s *Server) refuse(conn net.Conn) {
+	s.metrics.Refused.Inc()
+	if s.cfg.TLS == nil {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		e := protocol.NewError(protocol.CodeLimitExceeded, "the server holds its maximum of %d connections", s.cfg.MaxConnections)
+		e.Fatal = true
+		_ = protocol.WriteFrame(conn, e.Frame(0, 0))
+	}
+	_ = conn.Close()
+}
+
+// admitUser counts a logged-in connection of user, refusing it over the user's bound.
+func (s *Server) admitUser(ss *session, user string) *protocol.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxUserConnections; max > 0 && s.perUser[user] >= max {
+		return protocol.NewError(protocol.CodeLimitExceeded, "user %q holds its maximum of %d connections", user, max)
+	}
+	s.perUser[user]++
+	ss.user = user
+	return nil
 }
 
 func (s *Server) startSession(conn net.Conn) {
@@ -251,6 +296,12 @@ func (s *Server) sessionDone(ss *session) {
 	s.mu.Lock()
 	_, ok := s.sessions[ss]
 	delete(s.sessions, ss)
+	if ss.user != "" {
+		if s.perUser[ss.user]--; s.perUser[ss.user] <= 0 {
+			delete(s.perUser, ss.user)
+		}
+		ss.user = ""
+	}
 	s.mu.Unlock()
 	if ok {
 		s.metrics.Sessions.Dec()

@@ -90,6 +90,7 @@ type session struct {
 	// paused: the reader is not reading, on purpose (waiting for publish budget or for the writer to
 	// drain): the connection's silence is the server's doing. Written by the reader, read by the actor.
 	paused atomic.Bool
+	user   string // the logged-in user counted in srv.perUser (srv.mu)
 
 	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
 	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
@@ -302,6 +303,11 @@ func (s *session) route(ctx actor.Context, channel string, pid *actor.PID) {
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	if _, dup := s.subs[f.Sid]; dup || f.Sid == 0 {
 		s.protoErr(protocol.NewError(protocol.CodeInvalidArgument, "subscription id %d is zero or already in use", f.Sid), 0, f.Sid)
+		return
+	}
+	if max := s.srv.cfg.MaxSubscriptions; max > 0 && len(s.subs) >= max {
+		s.srv.metrics.Refused.Inc()
+		s.protoErr(protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max), 0, f.Sid)
 		return
 	}
 	win := int(f.Window)
@@ -607,6 +613,12 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 					time.Sleep(time.Until(began.Add(cfg.AuthFailDelay))) // the reader's own goroutine
 					s.fatal(protocol.NewError(protocol.CodeAuthFailed, "authentication failed"))
 					closeErr = err
+					return
+				}
+				if e := s.srv.admitUser(s, id.Name); e != nil {
+					s.srv.metrics.Refused.Inc()
+					s.fatal(e)
+					closeErr = e
 					return
 				}
 				user = id

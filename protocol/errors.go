@@ -59,6 +59,9 @@ const (
 	// CodePermissionDenied: the user may not publish to (r set) or subscribe to (s set) the channel.
 	// Non-fatal: the connection stays usable.
 	CodePermissionDenied ErrCode = 16
+	// CodeLimitExceeded: a server limit was reached (connections per node or per user: fatal;
+	// subscriptions per connection: non-fatal, s set).
+	CodeLimitExceeded ErrCode = 17
 )
 
 var errCodeNames = [...]string{
@@ -78,6 +81,7 @@ var errCodeNames = [...]string{
 	CodeTooManyInflight:     "too_many_inflight",
 	CodeAuthFailed:          "auth_failed",
 	CodePermissionDenied:    "permission_denied",
+	CodeLimitExceeded:       "limit_exceeded",
 }
 
 // String returns the snake_case name of the code ("malformed_frame", ...)

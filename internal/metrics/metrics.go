@@ -22,6 +22,7 @@ type Metrics struct {
 	Campaigns      prometheus.Counter   // elections started at once by a channel activation (not by Raft's timer)
 	AuthFailures   prometheus.Counter   // logins refused (auth_failed)
 	Denied         prometheus.Counter   // publishes and subscriptions refused (permission_denied)
+	Refused        prometheus.Counter   // connections and subscriptions refused over a limit (limit_exceeded)
 }
 
 // New creates the collectors and registers them on reg.
@@ -48,9 +49,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Campaigns:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_campaigns_total", Help: "Elections a channel activation started at once instead of waiting for Raft's election timer."}),
 		AuthFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_auth_failures_total", Help: "Client logins refused (wrong or missing credentials)."}),
 		Denied:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_permission_denied_total", Help: "Publishes and subscriptions refused by the user's permissions."}),
+		Refused:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_limit_refusals_total", Help: "Connections and subscriptions refused over a configured limit."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
-		m.AuthFailures, m.Denied)
+		m.AuthFailures, m.Denied, m.Refused)
 	return m
 }
