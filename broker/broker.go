@@ -90,6 +90,11 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	hc.Events = leaders
 	hc.Logger = log
 	hc.Transport, hc.FS = cfg.Hooks.RaftTransport, cfg.Hooks.RaftFS
+	nodeTLS, err := cfg.Cluster.nodeTLS()
+	if err != nil {
+		return b, err
+	}
+	hc.TLS = nodeTLS
 	elector := cluster.NewElector()
 	hc.Elector = elector
 	hostStarted := time.Now()
@@ -132,7 +137,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	lookup := &cluster.PlacementLookup{Target: b.placeActor}
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
 		ID: fmt.Sprintf("node-%d", cfg.NodeID), Lookup: lookup,
-		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log, Dial: cfg.Hooks.DialActor}); err != nil {
+		Kinds: []*pcluster.Kind{actors.NewKind(env)}, Logger: log, Dial: cfg.Hooks.DialActor, TLS: nodeTLS}); err != nil {
 		return b, err
 	}
 	leaders.SetSystem(b.actors.System)
@@ -520,6 +525,9 @@ func (b *Broker) syncMembers() {
 
 // Addr is the client listener's address.
 func (b *Broker) Addr() string { return b.gw.Addr().String() }
+
+// RaftAddr is the node's Raft address (its identity between nodes).
+func (b *Broker) RaftAddr() string { return b.cfg.Raft }
 
 // clientAdvertise is the client address this node registers for others to route clients to: the
 // configured advertise address, else the listener's.

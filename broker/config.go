@@ -73,8 +73,9 @@ type Config struct {
 
 	NATS bridge.Config `yaml:"nats"` // the NATS bridge (package bridge); no rules: off
 
-	TLS  TLSConfig   `yaml:"tls"`  // the client and HTTP listeners' TLS; empty: plain TCP
-	Auth auth.Config `yaml:"auth"` // users and permissions; none: no login, everything allowed
+	TLS     TLSConfig     `yaml:"tls"`     // the client and HTTP listeners' TLS; empty: plain TCP
+	Cluster ClusterConfig `yaml:"cluster"` // between nodes: mutual TLS
+	Auth    auth.Config   `yaml:"auth"`    // users and permissions; none: no login, everything allowed
 
 	// Hooks are seams for the testkit (package testkit) to put faults between nodes and under the disks.
 	// They are not configuration: no YAML key or flag sets them, and the zero value is production.
@@ -184,6 +185,9 @@ func (c *Config) Validate() error {
 		return errors.New("sampan: data dir is empty")
 	}
 	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Cluster.nodeTLS(); err != nil {
 		return err
 	}
 	if _, err := c.Auth.Compile(); err != nil {

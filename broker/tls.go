@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sampan-io/sampan/client"
+	"github.com/sampan-io/sampan/cluster"
 )
 
 // TLSConfig is the TLS of the client listener and the HTTP listener: the node's certificate and, for
@@ -31,6 +32,37 @@ func (t *TLSConfig) validate() error {
 	}
 	_, err := t.server()
 	return err
+}
+
+// ClusterConfig is the `cluster` section: how nodes talk to each other.
+type ClusterConfig struct {
+	// TLS between nodes (the Raft transport and the actor remote), always mutual: cert_file and
+	// key_file are this node's certificate, which its peers check against their ca_file, and it
+	// accepts only peers with a certificate signed by its ca_file. client_auth is implied.
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// nodeTLS builds the TLS between nodes (nil when off).
+func (c *ClusterConfig) nodeTLS() (*cluster.NodeTLS, error) {
+	t := &c.TLS
+	if !t.Enabled() {
+		return nil, nil
+	}
+	if t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" {
+		return nil, errors.New("sampan: cluster.tls needs cert_file, key_file and ca_file (nodes check each other against the cluster CA)")
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: cluster.tls certificate: %w", err)
+	}
+	pool, err := client.LoadCAs(t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("sampan: cluster.tls ca_file: %w", err)
+	}
+	return &cluster.NodeTLS{
+		Server: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+		Client: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}, nil
 }
 
 // server builds the listeners' tls.Config (nil when TLS is off).

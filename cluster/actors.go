@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -35,6 +36,8 @@ type ActorConfig struct {
 	// Dial, when set, opens remote's outgoing gRPC connections to other nodes (nil: plain TCP). The
 	// testkit passes one that can refuse, cut or slow the link to a given node.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// TLS, when set, runs remote's gRPC over mutual TLS.
+	TLS *NodeTLS
 }
 
 // ActorNode is a started actor system that is a member of the actor cluster.
@@ -75,10 +78,17 @@ func StartActorNode(c ActorConfig) (*ActorNode, error) {
 	}
 	provider := NewStaticProvider()
 	var ropts []remote.ConfigOption
+	creds := insecure.NewCredentials() // remote's default, replaced by the list below
+	if c.TLS != nil {
+		creds = credentials.NewTLS(c.TLS.Client)
+		ropts = append(ropts, remote.WithServerOptions(grpc.Creds(credentials.NewTLS(c.TLS.Server))))
+	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if c.Dial != nil {
-		ropts = append(ropts, remote.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()), // remote's default, replaced by this list
-			grpc.WithContextDialer(c.Dial)))
+		dialOpts = append(dialOpts, grpc.WithContextDialer(c.Dial))
+	}
+	if c.Dial != nil || c.TLS != nil {
+		ropts = append(ropts, remote.WithDialOptions(dialOpts...))
 	}
 	cfg := pcluster.Configure(c.Name, provider, lookup, remote.Configure(host, port, ropts...),
 		pcluster.WithKinds(c.Kinds...),

@@ -40,6 +40,8 @@ type HostConfig struct {
 	// Transport, when set, replaces Sampan's TCP transport (TCPTransport) between NodeHosts. The
 	// testkit passes a fault-injecting one; production leaves it nil.
 	Transport config.TransportFactory
+	// TLS, when set (and Transport is not), runs the Raft transport over mutual TLS.
+	TLS *NodeTLS
 	// Elector, when set, is given the NodeHost's inbound message handler, so that channel actors can make
 	// their replica campaign at once (Elector.Campaign) instead of waiting for the election timer.
 	Elector *Elector
@@ -95,6 +97,9 @@ func StartNodeHost(c HostConfig) (*dragonboat.NodeHost, error) {
 	transport := c.Transport
 	if transport == nil {
 		transport = TCPTransport()
+		if c.TLS != nil {
+			transport = TCPTransportTLS(c.TLS)
+		}
 	}
 	if c.Elector != nil {
 		transport = c.Elector.wrap(transport)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,12 +50,46 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // TCPTransport returns Sampan's Raft transport factory.
 func TCPTransport() config.TransportFactory { return tcpFactory{} }
 
-type tcpFactory struct{}
+// TCPTransportTLS returns Sampan's Raft transport over mutual TLS: it accepts only peers whose
+// certificate passes t.Server (which should require and verify client certificates) and dials with
+// t.Client.
+func TCPTransportTLS(t *NodeTLS) config.TransportFactory { return tcpFactory{tls: t} }
 
-func (tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler, chunks raftio.ChunkHandler) raftio.ITransport {
+// NodeTLS is the TLS between nodes: Server for what a node accepts, Client for what it dials.
+type NodeTLS struct {
+	Server, Client *tls.Config
+}
+
+type tcpFactory struct{ tls *NodeTLS }
+
+func (f tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler, chunks raftio.ChunkHandler) raftio.ITransport {
 	d := &net.Dialer{Timeout: raftDialLimit, KeepAlive: 10 * time.Second}
 	dial := func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
-	return &tcpTransport{addr: nhc.GetListenAddress(), msgs: msgs, chunks: chunks, dial: dial, conns: map[net.Conn]struct{}{}}
+	if f.tls != nil {
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return clientTLS(ctx, conn, f.tls.Client, addr)
+		}
+	}
+	return &tcpTransport{addr: nhc.GetListenAddress(), msgs: msgs, chunks: chunks, dial: dial, conns: map[net.Conn]struct{}{}, tls: f.tls}
+}
+
+// clientTLS runs the client side of a TLS handshake on conn, checking the peer's certificate
+// against addr's host.
+func clientTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
+	c := cfg.Clone()
+	if c.ServerName == "" {
+		c.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(conn, c)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sampan: TLS with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 func (tcpFactory) Validate(addr string) bool {
@@ -67,6 +102,7 @@ type tcpTransport struct {
 	msgs   raftio.MessageHandler
 	chunks raftio.ChunkHandler
 	dial   func(ctx context.Context, addr string) (net.Conn, error)
+	tls    *NodeTLS // nil: plain TCP
 
 	ln net.Listener
 	wg sync.WaitGroup
@@ -82,6 +118,9 @@ func (t *tcpTransport) Start() error {
 	ln, err := net.Listen("tcp", t.addr)
 	if err != nil {
 		return fmt.Errorf("sampan: raft listener: %w", err)
+	}
+	if t.tls != nil {
+		ln = tls.NewListener(ln, t.tls.Server) // a peer without a certificate of the cluster CA fails its handshake
 	}
 	t.ln = ln
 	t.wg.Add(1)

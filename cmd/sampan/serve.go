@@ -80,6 +80,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 			if f.Changed("tls-client-auth") {
 				cfg.TLS.ClientAuth = flg.TLS.ClientAuth
 			}
+			set("cluster-tls-cert", &cfg.Cluster.TLS.CertFile, flg.Cluster.TLS.CertFile)
+			set("cluster-tls-key", &cfg.Cluster.TLS.KeyFile, flg.Cluster.TLS.KeyFile)
+			set("cluster-tls-ca", &cfg.Cluster.TLS.CAFile, flg.Cluster.TLS.CAFile)
 			// Flag rules add to the file's rules.
 			for _, s := range natsExport {
 				r, err := bridge.ParseExportFlag(s)
@@ -134,6 +137,9 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	fs.StringVar(&flg.TLS.KeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&flg.TLS.CAFile, "tls-ca", "", "PEM CA certificates that client certificates are checked against")
 	fs.BoolVar(&flg.TLS.ClientAuth, "tls-client-auth", false, "require every client to present a certificate signed by --tls-ca")
+	fs.StringVar(&flg.Cluster.TLS.CertFile, "cluster-tls-cert", "", "PEM certificate of this node between nodes (Raft and actor remote over mutual TLS)")
+	fs.StringVar(&flg.Cluster.TLS.KeyFile, "cluster-tls-key", "", "PEM private key of --cluster-tls-cert")
+	fs.StringVar(&flg.Cluster.TLS.CAFile, "cluster-tls-ca", "", "PEM cluster CA: only nodes with a certificate it signed are let in")
 	fs.StringVar(&flg.NATS.URL, "nats", "", "NATS server URL[,URL...] for the NATS bridge")
 	fs.StringArrayVar(&natsExport, "nats-export", nil, "export rule CHANNEL_PATTERN=SUBJECT, e.g. 'orders.*=sampan.orders.*' (repeatable)")
 	fs.StringArrayVar(&natsImport, "nats-import", nil, "import rule SUBJECT=CHANNEL, e.g. 'ext.*=fromnats.*' (repeatable)")
