@@ -33,6 +33,11 @@ type User struct {
 	Subscribe Rules  `yaml:"subscribe"`
 	// Admin lets the user call the admin API's changing endpoints (add/remove node, transfer leader).
 	Admin bool `yaml:"admin"`
+	// Create: whether publishing or subscribing to a channel that does not exist may create it (nil:
+	// yes). CreatesPerMinute bounds how many the user creates a minute, over all its connections to a
+	// node (0: no bound).
+	Create           *bool `yaml:"create,omitempty"`
+	CreatesPerMinute int   `yaml:"creates_per_minute,omitempty"`
 }
 
 // Rules are channel patterns ('*' one token, '>' the rest). A channel is allowed when it matches an
@@ -67,7 +72,11 @@ func (c *Config) Compile() (*Authenticator, error) {
 		if _, err := bcrypt.Cost([]byte(secret)); err != nil {
 			return nil, fmt.Errorf("sampan: %s: password or token must be a bcrypt hash (make one with `sampan passwd`): %v", where, err)
 		}
-		id := &Identity{Name: u.Name, Admin: u.Admin, hash: []byte(secret), token: u.Token != ""}
+		if u.CreatesPerMinute < 0 {
+			return nil, fmt.Errorf("sampan: %s: creates_per_minute %d is negative", where, u.CreatesPerMinute)
+		}
+		id := &Identity{Name: u.Name, Admin: u.Admin, hash: []byte(secret), token: u.Token != "",
+			CanCreate: u.Create == nil || *u.Create, CreatesPerMinute: u.CreatesPerMinute}
 		var err error
 		if id.pub, err = compile(u.Publish); err != nil {
 			return nil, fmt.Errorf("sampan: %s publish: %w", where, err)
@@ -104,7 +113,7 @@ func (a *Authenticator) Internal(name string) string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	tok := hex.EncodeToString(b)
-	a.internal = append(a.internal, internalToken{token: []byte(tok), id: &Identity{Name: name}})
+	a.internal = append(a.internal, internalToken{token: []byte(tok), id: &Identity{Name: name, CanCreate: true}})
 	return tok
 }
 
@@ -112,6 +121,10 @@ func (a *Authenticator) Internal(name string) string {
 type Identity struct {
 	Name  string
 	Admin bool
+	// CanCreate: the user may create channels (by publishing or subscribing to one that does not
+	// exist); CreatesPerMinute bounds how many a minute (0: no bound).
+	CanCreate        bool
+	CreatesPerMinute int
 	hash  []byte
 	token bool
 	pub   rules

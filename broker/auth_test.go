@@ -236,3 +236,51 @@ func TestConnectionAndSubscriptionLimits(t *testing.T) {
 		t.Fatalf("sampan_limit_refusals_total %v, want >= 3", n)
 	}
 }
+
+// Creating channels: a user without the create permission may use channels that exist but not make
+// new ones; one with creates_per_minute makes that many and is then refused for a while.
+func TestAuthChannelCreation(t *testing.T) {
+	no := false
+	users := []auth.User{
+		{Name: "maker", Password: mustHash(t, "pw"), CreatesPerMinute: 2},
+		{Name: "reader", Password: mustHash(t, "pw"), Create: &no},
+	}
+	b := start(t, func(c *broker.Config) { c.Auth = auth.Config{Users: users} })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	maker, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("maker", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maker.Close()
+	for _, ch := range []string{"made.a", "made.b"} {
+		if _, err := maker.Publish(ctx, ch, []byte("x")); err != nil {
+			t.Fatalf("create %s: %v", ch, err)
+		}
+	}
+	if _, err := maker.Publish(ctx, "made.c", []byte("x")); errCode(err) != protocol.CodeLimitExceeded {
+		t.Fatalf("a third new channel within the minute: %v, want limit_exceeded", err)
+	}
+	if _, err := maker.Publish(ctx, "made.a", []byte("again")); err != nil {
+		t.Fatalf("publishing to a channel it made: %v", err)
+	}
+	reader, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("reader", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.Publish(ctx, "fresh.channel", []byte("x")); errCode(err) != protocol.CodePermissionDenied {
+		t.Fatalf("reader creating by publish: %v, want permission_denied", err)
+	}
+	if _, err := reader.Subscribe(ctx, "fresh.other", client.StartEarliest(), func(*client.Message) {}); errCode(err) != protocol.CodePermissionDenied {
+		t.Fatalf("reader creating by subscribe: %v, want permission_denied", err)
+	}
+	col := &collector{}
+	if _, err := reader.Subscribe(ctx, "made.a", client.StartEarliest(), col.handle); err != nil {
+		t.Fatalf("reader subscribing to an existing channel: %v", err)
+	}
+	tu.Eventually(t, 10*time.Second, "both messages of made.a", func() bool { return col.len() == 2 })
+	if _, err := reader.Publish(ctx, "made.b", []byte("y")); err != nil {
+		t.Fatalf("reader publishing to an existing channel: %v", err)
+	}
+}

@@ -156,7 +156,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 			return b, err
 		}
 		b.bridgeToken = b.auth.Internal("nats-bridge")
-		gc.Auth, gc.AuthFailDelay = b.auth, authFailDelay
+		gc.Auth, gc.AuthFailDelay, gc.Exists = b.auth, authFailDelay, b.channelExists
 	}
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
@@ -525,6 +525,23 @@ func (b *Broker) syncMembers() {
 
 // Addr is the client listener's address.
 func (b *Broker) Addr() string { return b.gw.Addr().String() }
+
+// channelExists reports whether the channel is in this node's copy of the registry (a local read: a
+// channel created on another node a moment ago may not be there yet).
+func (b *Broker) channelExists(name string) (bool, error) {
+	m := b.metaPtr.Load()
+	if m == nil {
+		return false, cluster.ErrNotReady
+	}
+	_, err := m.Channel(context.Background(), name, false)
+	switch {
+	case errors.Is(err, store.ErrChannelNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
 
 // RaftAddr is the node's Raft address (its identity between nodes).
 func (b *Broker) RaftAddr() string { return b.cfg.Raft }

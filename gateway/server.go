@@ -16,6 +16,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/sampan-io/sampan/auth"
 	sc "github.com/sampan-io/sampan/cluster"
@@ -55,6 +56,9 @@ type Config struct {
 	// every failure, so its timing tells nothing about what was wrong).
 	Auth          *auth.Authenticator
 	AuthFailDelay time.Duration
+	// Exists reports whether a channel exists (from this node's copy of the registry), for users
+	// who may not create channels or only so many a minute. It may block briefly; the reader calls it.
+	Exists func(channel string) (bool, error)
 	// Tap, when set, is called with every message the gateway actor receives (decoded, before it is
 	// handled), on the actor's goroutine: it must not block. The testkit's probes use it to assert on
 	// what channel actors send to gateways; production leaves it nil.
@@ -109,7 +113,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	perUser  map[string]int // logged-in connections by user name (mu)
+	perUser  map[string]int           // logged-in connections by user name (mu)
+	creates  map[string]*rate.Limiter // channel creations by user name, for creates_per_minute (mu)
 	accept   sync.WaitGroup // the accept loop
 	wg       sync.WaitGroup // session readers
 }
@@ -124,7 +129,8 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		return nil, fmt.Errorf("sampan: listen on %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m,
-		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}, perUser: map[string]int{}}
+		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}, perUser: map[string]int{},
+		creates: map[string]*rate.Limiter{}}
 	mw := []actor.ReceiverMiddleware{sc.UnwrapMiddleware}
 	if cfg.Tap != nil {
 		mw = append(mw, tapMiddleware(cfg.Tap))
@@ -268,6 +274,43 @@ func (s *Server) admitUser(ss *session, user string) *protocol.Error {
 	}
 	s.perUser[user]++
 	ss.user = user
+	return nil
+}
+
+// mayCreate decides whether user may send its first request for channel on a connection: always
+// when the channel exists; else only with the create permission and within the user's creations a
+// minute on this node. It asks Exists once per channel per connection (known).
+func (s *Server) mayCreate(user *auth.Identity, channel string, known permCache) *protocol.Error {
+	if (user.CanCreate && user.CreatesPerMinute == 0) || s.cfg.Exists == nil || known[channel] {
+		return nil
+	}
+	exists, err := s.cfg.Exists(channel)
+	if err != nil {
+		return protocol.NewError(protocol.CodeUnavailable, "channel registry: %v", err)
+	}
+	if !exists {
+		if !user.CanCreate {
+			s.metrics.Denied.Inc()
+			return protocol.NewError(protocol.CodePermissionDenied, "user %q may not create channel %s", user.Name, channel)
+		}
+		s.mu.Lock()
+		lim := s.creates[user.Name]
+		if lim == nil {
+			n := user.CreatesPerMinute
+			lim = rate.NewLimiter(rate.Limit(float64(n)/60), n)
+			s.creates[user.Name] = lim
+		}
+		ok := lim.Allow()
+		s.mu.Unlock()
+		if !ok {
+			s.metrics.Refused.Inc()
+			return protocol.NewError(protocol.CodeLimitExceeded, "user %q may create at most %d channels a minute", user.Name, user.CreatesPerMinute)
+		}
+	}
+	if len(known) >= permCacheMax {
+		clear(known)
+	}
+	known[channel] = true
 	return nil
 }
 

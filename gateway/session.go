@@ -532,6 +532,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	connected := false
 	var user *auth.Identity // logged in (nil: the server has no users)
 	perms := permCache{}
+	known := permCache{} // channels known to exist, or created, on this connection (mayCreate)
 	var batch []*actors.Publish
 	byCh := map[string]*actors.Publish{}
 	batchBytes := map[*actors.Publish]int{}
@@ -642,6 +643,12 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to %s", user.Name, f.Channel).Frame(f.Req, 0))
 				continue
 			}
+			if user != nil {
+				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
+					s.w.send(e.Frame(f.Req, 0))
+					continue
+				}
+			}
 			if s.srv.draining.Load() {
 				s.w.send(protocol.NewError(protocol.CodeShuttingDown, "server is shutting down").Frame(f.Req, 0))
 				continue
@@ -686,6 +693,12 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				s.srv.metrics.Denied.Inc()
 				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
 				continue
+			}
+			if user != nil {
+				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
+					s.w.send(e.Frame(0, f.Sid))
+					continue
+				}
 			}
 			root.Send(self, &subFrame{sub: f})
 		case *protocol.Unsub:
