@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -283,4 +286,53 @@ func TestAuthChannelCreation(t *testing.T) {
 	if _, err := reader.Publish(ctx, "made.b", []byte("y")); err != nil {
 		t.Fatalf("reader publishing to an existing channel: %v", err)
 	}
+}
+
+// Secrets never reach the logs: failed and successful logins at debug level log no password, token
+// or hash.
+func TestAuthSecretsNotLogged(t *testing.T) {
+	var buf syncBuf
+	hash := mustHash(t, "s3cret-pw")
+	tokHash := mustHash(t, "s3cret-token")
+	cfg := tu.Config(t, t.TempDir())
+	cfg.Auth = auth.Config{Users: []auth.User{{Name: "alice", Password: hash}, {Name: "svc", Token: tokHash}}}
+	b, err := broker.Start(cfg, zerolog.New(&buf).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, opt := range []client.Option{client.WithUserPassword("alice", "s3cret-wrong"), client.WithToken("s3cret-wrong-token"),
+		client.WithUserPassword("alice", "s3cret-pw"), client.WithToken("s3cret-token")} {
+		if c, err := client.Connect(ctx, b.Addr(), opt, client.WithReconnect(false, 0)); err == nil {
+			c.Close()
+		}
+	}
+	out := buf.String()
+	if !strings.Contains(out, "login refused") {
+		t.Fatalf("the failed logins were not logged:\n%s", out)
+	}
+	for _, secret := range []string{"s3cret", hash, tokHash} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log shows %q:\n%s", secret, out)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
