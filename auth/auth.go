@@ -1,16 +1,23 @@
 // Package auth decides who may connect to a node and what each user may do: users from the config
 // file with bcrypt-hashed passwords or tokens, publish and subscribe allow/deny lists of channel
-// patterns, and whether a user may change the cluster through the admin API. Pure: no I/O, no clocks
-// (the constant delay after a failed login is the caller's).
+// patterns, and whether a user may change the cluster through the admin API. No I/O and no clocks
+// (the constant delay after a failed login is the caller's). bcrypt is slow on purpose, so logins
+// are bounded: at most half the CPUs compare hashes at once (a flood of logins cannot take the
+// node's CPU from its traffic), and a login that succeeded is remembered (keyed by a keyed hash of
+// name and secret, never the secret) so that reconnects do not pay for bcrypt again.
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -55,7 +62,9 @@ func (c *Config) Enabled() bool { return len(c.Users) > 0 }
 
 // Compile checks the config and returns what answers logins and permission checks.
 func (c *Config) Compile() (*Authenticator, error) {
-	a := &Authenticator{byName: map[string]*Identity{}}
+	a := &Authenticator{byName: map[string]*Identity{}, sem: make(chan struct{}, max(1, runtime.NumCPU()/2)),
+		key: make([]byte, 32), verified: map[[32]byte]*Identity{}}
+	_, _ = rand.Read(a.key) // crypto/rand.Read never fails
 	for i := range c.Users {
 		u := &c.Users[i]
 		where := fmt.Sprintf("auth.users[%d] (%q)", i, u.Name)
@@ -92,10 +101,16 @@ func (c *Config) Compile() (*Authenticator, error) {
 	return a, nil
 }
 
-// Authenticator answers logins. Read-only after Compile: safe for any number of goroutines.
+// Authenticator answers logins; safe for any number of goroutines (users and rules are read-only
+// after Compile; the verified cache is under mu).
 type Authenticator struct {
 	byName map[string]*Identity
 	tokens []*Identity
+	sem    chan struct{} // bounds the bcrypt comparisons running at once
+	key    []byte        // HMAC key of the verified cache, random per process
+
+	mu       sync.Mutex
+	verified map[[32]byte]*Identity // logins that succeeded, by HMAC(key, name, secret); bounded
 	// internal: the node's own clients (its NATS bridge), each with a random token made at start
 	// (Internal); set before the authenticator is shared, read-only after.
 	internal []internalToken
@@ -137,9 +152,16 @@ func (a *Authenticator) Login(user, password, token string) (*Identity, error) {
 	switch {
 	case user != "" && token == "":
 		id := a.byName[user]
-		if id == nil || id.token || bcrypt.CompareHashAndPassword(id.hash, []byte(password)) != nil {
+		if id == nil || id.token {
 			return nil, ErrAuthFailed
 		}
+		if a.remembered(user, password) == id {
+			return id, nil
+		}
+		if !a.compare(id.hash, password) {
+			return nil, ErrAuthFailed
+		}
+		a.remember(user, password, id)
 		return id, nil
 	case user == "" && password == "" && token != "":
 		for _, it := range a.internal {
@@ -147,13 +169,53 @@ func (a *Authenticator) Login(user, password, token string) (*Identity, error) {
 				return it.id, nil
 			}
 		}
+		if id := a.remembered("", token); id != nil {
+			return id, nil
+		}
 		for _, id := range a.tokens {
-			if bcrypt.CompareHashAndPassword(id.hash, []byte(token)) == nil {
+			if a.compare(id.hash, token) {
+				a.remember("", token, id)
 				return id, nil
 			}
 		}
 	}
 	return nil, ErrAuthFailed
+}
+
+// compare is a bcrypt comparison, waiting for its turn among the bounded few.
+func (a *Authenticator) compare(hash []byte, secret string) bool {
+	a.sem <- struct{}{}
+	defer func() { <-a.sem }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(secret)) == nil
+}
+
+const verifiedMax = 4096
+
+func (a *Authenticator) cacheKey(user, secret string) [32]byte {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte(user))
+	m.Write([]byte{0})
+	m.Write([]byte(secret))
+	var k [32]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func (a *Authenticator) remembered(user, secret string) *Identity {
+	k := a.cacheKey(user, secret)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.verified[k]
+}
+
+func (a *Authenticator) remember(user, secret string, id *Identity) {
+	k := a.cacheKey(user, secret)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.verified) >= verifiedMax {
+		clear(a.verified)
+	}
+	a.verified[k] = id
 }
 
 // CanPublish reports whether the identity may publish to channel.

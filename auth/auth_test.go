@@ -87,6 +87,21 @@ func TestLoginAndPermissions(t *testing.T) {
 	if !svc.Admin || !svc.CanPublish("anything") || !svc.CanSubscribe("x.y") || alice.Admin {
 		t.Error("no rules must allow everything; admin only where set")
 	}
+	// Logins that succeeded are remembered: again they succeed, and a wrong secret still fails.
+	for i := 0; i < 2; i++ {
+		if id, err := a.Login("alice", "alice-pw", ""); err != nil || id.Name != "alice" {
+			t.Fatalf("repeated login %d: %v", i, err)
+		}
+		if id, err := a.Login("", "", "svc-token"); err != nil || id.Name != "svc" {
+			t.Fatalf("repeated token login %d: %v", i, err)
+		}
+		if _, err := a.Login("alice", "alice-pw2", ""); err == nil {
+			t.Fatal("a wrong password after a remembered login succeeded")
+		}
+		if _, err := a.Login("svc", "svc-token", ""); err == nil {
+			t.Fatal("a token used as a password succeeded after a remembered token login")
+		}
+	}
 	tok := a.Internal("nats-bridge")
 	if id, err := a.Login("", "", tok); err != nil || id.Name != "nats-bridge" || id.Admin || !id.CanPublish("a") {
 		t.Errorf("internal token: %v %v", id, err)

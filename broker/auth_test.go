@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +336,109 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestHostileClientsDoNotHurtOthers: while connections that never say CONNECT, stop in the middle of
+// a frame, fail their login, exceed the subscription limit and knock at a full user limit hit one
+// node, a well-behaved client there keeps publishing at a comparable rate and its subscriber gets
+// every acked message, in order.
+func TestHostileClientsDoNotHurtOthers(t *testing.T) {
+	users := []auth.User{{Name: "good", Password: mustHash(t, "pw")}, {Name: "bad", Password: mustHash(t, "pw")}}
+	b := start(t, func(c *broker.Config) {
+		c.Auth = auth.Config{Users: users}
+		c.Limits.MaxSubscriptions, c.Limits.MaxUserConnections = 4, 2
+		c.Limits.HandshakeTimeout = broker.Duration(time.Second)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	good, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("good", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	col := &collector{}
+	if _, err := good.Subscribe(ctx, "good.orders", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	publishFor := func(d time.Duration) int {
+		n := 0
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			if _, err := good.Publish(ctx, "good.orders", []byte(fmt.Sprint(acked))); err != nil {
+				t.Fatalf("the good client's publish failed: %v", err)
+			}
+			acked++
+		}
+		return n
+	}
+	baseline := publishFor(time.Second)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	hostile := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f()
+			}
+		}()
+	}
+	hostile(func() { // never says CONNECT
+		if c, err := net.Dial("tcp", b.Addr()); err == nil {
+			_, _ = io.Copy(io.Discard, c) // until the server closes it
+			c.Close()
+		}
+	})
+	hostile(func() { // stops in the middle of a frame
+		if c, err := net.Dial("tcp", b.Addr()); err == nil {
+			_, _ = c.Write([]byte{0, 0, 0, 90, byte(protocol.TypeConnect)})
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	})
+	hostile(func() { // wrong password
+		_, _ = client.Connect(ctx, b.Addr(), client.WithUserPassword("bad", "nope"), client.WithReconnect(false, 0))
+	})
+	bad1, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("bad", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad1.Close()
+	bad2, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("bad", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad2.Close()
+	hostile(func() { // over the user's connection limit
+		if c, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("bad", "pw"), client.WithReconnect(false, 0)); err == nil {
+			c.Close()
+		}
+	})
+	var subs atomic.Int64
+	hostile(func() { // subscribing past the connection's limit
+		if _, err := bad1.Subscribe(ctx, fmt.Sprintf("bad.%d", subs.Add(1)), client.StartNew(), func(*client.Message) {}); err != nil &&
+			errCode(err) != protocol.CodeLimitExceeded {
+			t.Errorf("hostile subscribe: %v", err)
+		}
+	})
+	under := publishFor(2*time.Second) / 2
+	close(stop)
+	wg.Wait()
+	t.Logf("good client: %d publishes/s alone, %d/s under attack", baseline, under)
+	if under < baseline/3 {
+		t.Fatalf("the good client did %d publishes/s under attack, against %d alone", under, baseline)
+	}
+	tu.Eventually(t, 20*time.Second, "every acked message delivered", func() bool { return col.len() == acked })
+	if col.bad != nil {
+		t.Fatal(col.bad)
+	}
+	if testutil.ToFloat64(b.Metrics.AuthFailures) == 0 || testutil.ToFloat64(b.Metrics.Refused) == 0 {
+		t.Fatal("the hostile clients were not counted")
+	}
 }

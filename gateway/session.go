@@ -618,6 +618,9 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				}
 				if e := s.srv.admitUser(s, id.Name); e != nil {
 					s.srv.metrics.Refused.Inc()
+					// Answered as late as a failed login: a client reconnecting in a loop over its
+					// limit costs the node little.
+					time.Sleep(time.Until(began.Add(cfg.AuthFailDelay)))
 					s.fatal(e)
 					closeErr = e
 					return
