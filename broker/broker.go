@@ -53,6 +53,7 @@ type Broker struct {
 	gw          *gateway.Server
 	httpLn      net.Listener
 	tlsCfg      *tls.Config         // the listeners' TLS (nil: plain); set in Start, read-only after
+	nodeTLS     *cluster.NodeTLS    // TLS between nodes (nil: plain); likewise
 	auth        *auth.Authenticator // users (nil: no login); set in Start, read-only after
 	bridgeToken string              // the NATS bridge's login with auth (Authenticator.Internal); likewise
 	httpSrv     *http.Server
@@ -94,7 +95,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if err != nil {
 		return b, err
 	}
-	hc.TLS = nodeTLS
+	hc.TLS, b.nodeTLS = nodeTLS, nodeTLS
 	elector := cluster.NewElector()
 	hc.Elector = elector
 	hostStarted := time.Now()
@@ -133,7 +134,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		log.Warn().Uint64("node", id).Str("actor", addr).Msg("node down")
 		b.gw.NodeDown(addr)
 	})
-	b.live.Dial = cfg.Hooks.DialActor
+	b.live.Dial = b.probeDial
 	lookup := &cluster.PlacementLookup{Target: b.placeActor}
 	if b.actors, err = cluster.StartActorNode(cluster.ActorConfig{Name: "sampan", Addr: cfg.Actor,
 		ID: fmt.Sprintf("node-%d", cfg.NodeID), Lookup: lookup,
@@ -381,12 +382,27 @@ func (b *Broker) reach(addr string, timeout time.Duration) reachability {
 }
 
 func (b *Broker) dialActor(addr string, timeout time.Duration) (net.Conn, error) {
-	if b.cfg.Hooks.DialActor == nil {
-		return net.DialTimeout("tcp", addr, timeout)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return b.cfg.Hooks.DialActor(ctx, addr)
+	return b.probeDial(ctx, addr)
+}
+
+// probeDial opens a connection to a node's actor address to see whether it is up: with TLS between
+// nodes, up means it completes a handshake with a certificate of the cluster CA (a port that only
+// accepts TCP, such as a node with the wrong certificate, is no use to anyone).
+func (b *Broker) probeDial(ctx context.Context, addr string) (net.Conn, error) {
+	var conn net.Conn
+	var err error
+	if b.cfg.Hooks.DialActor != nil {
+		conn, err = b.cfg.Hooks.DialActor(ctx, addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil || b.nodeTLS == nil {
+		return conn, err
+	}
+	return cluster.ClientHandshake(ctx, conn, b.nodeTLS.Client, addr)
 }
 
 // preferred is the rendezvous-first replica node that has been up for a while: an actor hands its channel

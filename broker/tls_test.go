@@ -317,3 +317,44 @@ func mustPool(t *testing.T, ca string) *x509.CertPool {
 	}
 	return p
 }
+
+// TestClusterNodeWithoutClusterCertificate: a node whose certificate another CA signed cannot join:
+// the two nodes with cluster certificates form the cluster and serve, the third never gets ready.
+func TestClusterNodeWithoutClusterCertificate(t *testing.T) {
+	tu.SkipMultiNodeUnderRace(t)
+	certs := tu.GenCerts(t, t.TempDir())
+	cfgs := make([]broker.Config, 3)
+	var peers []string
+	for i := range cfgs {
+		cfgs[i] = tu.Config(t, t.TempDir())
+		cfgs[i].NodeID = uint64(i + 1)
+		cfgs[i].Replicas = 2 // new channels wait for min(replicas, peers) registered nodes: two will be
+		cfgs[i].Cluster.TLS = broker.TLSConfig{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA}
+		peers = append(peers, fmt.Sprintf("%d@%s", i+1, cfgs[i].Raft))
+	}
+	// The intruder trusts the cluster CA but holds a certificate of another one.
+	cfgs[2].Cluster.TLS.CertFile, cfgs[2].Cluster.TLS.KeyFile = certs.ForeignCert, certs.ForeignKey
+	nodes := make([]*broker.Broker, 3)
+	for i := range cfgs {
+		cfgs[i].Peers = strings.Join(peers, ",")
+		nodes[i] = tu.StartBroker(t, cfgs[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, b := range nodes[:2] {
+		if err := b.WaitReady(ctx); err != nil {
+			t.Fatalf("a node with a cluster certificate: %v", err)
+		}
+	}
+	c := connect(t, ctx, nodes[0])
+	// Until the two see the third as down, a channel placed on it is unavailable (as with any node down).
+	tu.Eventually(t, 30*time.Second, "a publish served by the two nodes", func() bool {
+		_, err := c.Publish(ctx, "intruder.test", []byte("x"))
+		return err == nil
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer wcancel()
+	if err := nodes[2].WaitReady(wctx); err == nil {
+		t.Fatal("the node without a cluster certificate joined")
+	}
+}

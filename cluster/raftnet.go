@@ -71,15 +71,15 @@ func (f tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler
 			if err != nil {
 				return nil, err
 			}
-			return clientTLS(ctx, conn, f.tls.Client, addr)
+			return ClientHandshake(ctx, conn, f.tls.Client, addr)
 		}
 	}
 	return &tcpTransport{addr: nhc.GetListenAddress(), msgs: msgs, chunks: chunks, dial: dial, conns: map[net.Conn]struct{}{}, tls: f.tls}
 }
 
-// clientTLS runs the client side of a TLS handshake on conn, checking the peer's certificate
+// ClientHandshake runs the client side of a TLS handshake on conn, checking the peer's certificate
 // against addr's host.
-func clientTLS(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
+func ClientHandshake(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
 	c := cfg.Clone()
 	if c.ServerName == "" {
 		c.ServerName, _, _ = net.SplitHostPort(addr)
