@@ -28,6 +28,9 @@ import (
 // connection may do everything (the default, for local development).
 type Config struct {
 	Users []User `yaml:"users"`
+	// ProtectReads makes the HTTP listener's reads (/metrics, /cluster/*, /channels, /bridges, the
+	// profiler) need a user's login too; /healthz and /readyz stay open for orchestrators.
+	ProtectReads bool `yaml:"protect_reads"`
 }
 
 // User is one identity. Exactly one of Password and Token is set, each a bcrypt hash (`sampan passwd`

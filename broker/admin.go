@@ -73,12 +73,12 @@ type ChannelStatus struct {
 }
 
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /cluster/status", b.httpStatus)
-	mux.HandleFunc("GET /cluster/nodes", b.httpNodes)
+	mux.HandleFunc("GET /cluster/status", b.readable(b.httpStatus))
+	mux.HandleFunc("GET /cluster/nodes", b.readable(b.httpNodes))
 	mux.HandleFunc("POST /cluster/nodes", b.adminOnly(b.httpAddNode))
 	mux.HandleFunc("DELETE /cluster/nodes/{id}", b.adminOnly(b.httpRemoveNode))
-	mux.HandleFunc("GET /channels", b.httpChannels)
-	mux.HandleFunc("GET /channels/{name}", b.httpChannel)
+	mux.HandleFunc("GET /channels", b.readable(b.httpChannels))
+	mux.HandleFunc("GET /channels/{name}", b.readable(b.httpChannel))
 	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.adminOnly(b.httpTransfer))
 }
 
@@ -348,7 +348,17 @@ const authFailDelay = 500 * time.Millisecond
 
 // adminOnly lets a request through when the node has no users, or when it carries the credentials of
 // an admin user: HTTP basic auth (user and password) or "Authorization: Bearer TOKEN".
-func (b *Broker) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+func (b *Broker) adminOnly(h http.HandlerFunc) http.HandlerFunc { return b.requireLogin(true, h) }
+
+// readable lets a read through unless auth.protect_reads asks for a login (any user's).
+func (b *Broker) readable(h http.HandlerFunc) http.HandlerFunc {
+	if !b.cfg.Auth.ProtectReads {
+		return h
+	}
+	return b.requireLogin(false, h)
+}
+
+func (b *Broker) requireLogin(admin bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if b.auth == nil {
 			h(w, r)
@@ -365,10 +375,10 @@ func (b *Broker) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 			b.Metrics.AuthFailures.Inc()
 			time.Sleep(time.Until(began.Add(authFailDelay))) // net/http's goroutine for this request
 			w.Header().Set("WWW-Authenticate", `Basic realm="sampan"`)
-			writeErr(w, http.StatusUnauthorized, errors.New("authentication failed: an admin user's credentials are required"))
+			writeErr(w, http.StatusUnauthorized, errors.New("authentication failed: a user's credentials are required"))
 			return
 		}
-		if !id.Admin {
+		if admin && !id.Admin {
 			b.Metrics.Denied.Inc()
 			writeErr(w, http.StatusForbidden, fmt.Errorf("user %q is not an admin", id.Name))
 			return

@@ -129,6 +129,38 @@ func TestAuthPermissions(t *testing.T) {
 	}
 }
 
+// With auth.protect_reads, reads need a login too, except /healthz and /readyz.
+func TestAuthProtectReads(t *testing.T) {
+	users := []auth.User{{Name: "ops", Password: mustHash(t, "ops-pw")}}
+	b := start(t, func(c *broker.Config) { c.Auth = auth.Config{Users: users, ProtectReads: true} })
+	get := func(path, user, pass string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+b.HTTPAddr()+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code := get(path, "", ""); code != http.StatusOK {
+			t.Fatalf("GET %s without a login: %d, want 200", path, code)
+		}
+	}
+	for _, path := range []string{"/metrics", "/cluster/status", "/cluster/nodes", "/channels", "/bridges"} {
+		if code := get(path, "", ""); code != http.StatusUnauthorized {
+			t.Fatalf("GET %s without a login: %d, want 401", path, code)
+		}
+		if code := get(path, "ops", "ops-pw"); code != http.StatusOK {
+			t.Fatalf("GET %s with a login: %d, want 200", path, code)
+		}
+	}
+}
+
 // The admin API's changing endpoints need an admin's credentials; reads stay open and show no secret.
 func TestAuthAdminAPI(t *testing.T) {
 	b := startWithUsers(t)

@@ -228,17 +228,17 @@ func (b *Broker) handler() http.Handler {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}))
+	mux.HandleFunc("GET /metrics", b.readable(promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}).ServeHTTP))
 	b.adminRoutes(mux)
-	mux.HandleFunc("GET /bridges", b.httpBridges)
+	mux.HandleFunc("GET /bridges", b.readable(b.httpBridges))
 	if b.cfg.PProf {
 		// Off by default: profiles expose internals and cost CPU while taken; the HTTP listener is
 		// meant for operators (127.0.0.1 by default).
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", b.readable(pprof.Index))
+		mux.HandleFunc("GET /debug/pprof/cmdline", b.readable(pprof.Cmdline))
+		mux.HandleFunc("GET /debug/pprof/profile", b.readable(pprof.Profile))
+		mux.HandleFunc("GET /debug/pprof/symbol", b.readable(pprof.Symbol))
+		mux.HandleFunc("GET /debug/pprof/trace", b.readable(pprof.Trace))
 	}
 	return mux
 }
