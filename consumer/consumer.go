@@ -1,0 +1,390 @@
+// Package consumer is the pure core of durable consumers (issue 13): a named cursor on a channel that
+// hands each message to one of its members until it is acknowledged, hands it out again when it is
+// not, and sets aside what keeps failing.
+//
+// Two parts, both pure (events in, with the time passed in; effects out; no I/O, no clocks, no
+// goroutines):
+//   - State is what the channel's Raft group replicates: the ack floor, the sparse set of seqs above it
+//     that are done (acked, terminated or dead-lettered), and delivery counts. The state machine applies
+//     changes to it; it is bounded by the consumer's max-ack-pending.
+//   - Dispatcher is what the node running the channel's actor keeps: members and their credit, what is
+//     in flight to whom and until when, what waits to be handed out again. It decides every delivery,
+//     redelivery and dead letter, and never blocks.
+//
+// Not wired into the broker yet: the channel actor, the protocol frames and the replication of State
+// are the next steps (docs/decisions/0022-durable-consumers.md).
+package consumer
+
+import (
+	"sort"
+	"time"
+)
+
+// Mode is how a consumer's members share its messages.
+type Mode uint8
+
+const (
+	// Shared: competing members; each message goes to one of them (a work queue).
+	Shared Mode = iota + 1
+	// Exclusive: one active member at a time receives, in strict seq order; a standby takes over, from
+	// the oldest message not done, when the active one leaves.
+	Exclusive
+)
+
+// Config is a consumer's settings.
+type Config struct {
+	Mode          Mode
+	AckWait       time.Duration // a delivery not acked within it is handed out again
+	MaxDeliver    int           // deliveries of one message before it is dead-lettered (0: no bound)
+	MaxAckPending int           // messages delivered and not yet done, at most (0: 1000)
+}
+
+func (c Config) maxPending() int {
+	if c.MaxAckPending <= 0 {
+		return 1000
+	}
+	return c.MaxAckPending
+}
+
+// State is a consumer's replicated state. Every seq <= Floor is done; Done holds the done seqs above
+// it; Deliveries counts how often each seq above the floor that is not done was handed out.
+type State struct {
+	Floor      uint64
+	Done       map[uint64]bool
+	Deliveries map[uint64]int
+}
+
+// NewState returns the state of a consumer that starts after seq from-1.
+func NewState(from uint64) *State {
+	floor := uint64(0)
+	if from > 0 {
+		floor = from - 1
+	}
+	return &State{Floor: floor, Done: map[uint64]bool{}, Deliveries: map[uint64]int{}}
+}
+
+// IsDone reports whether seq needs no more delivery.
+func (s *State) IsDone(seq uint64) bool { return seq <= s.Floor || s.Done[seq] }
+
+// MarkDone records seq as done (acked, terminated or dead-lettered) and moves the floor over every
+// done seq that follows it. Marking a seq already done changes nothing.
+func (s *State) MarkDone(seq uint64) {
+	if s.IsDone(seq) {
+		return
+	}
+	s.Done[seq] = true
+	delete(s.Deliveries, seq)
+	for s.Done[s.Floor+1] {
+		delete(s.Done, s.Floor+1)
+		s.Floor++
+	}
+}
+
+// Delivered records one more delivery of seq and returns the count.
+func (s *State) Delivered(seq uint64) int {
+	s.Deliveries[seq]++
+	return s.Deliveries[seq]
+}
+
+// Effect is something the dispatcher's owner must do.
+type Effect struct {
+	Kind    EffectKind
+	Member  string // Deliver: to whom
+	Seq     uint64
+	Attempt int       // Deliver: the delivery's count (1: first); DeadLetter: deliveries made
+	At      time.Time // Wake: when to call Tick next
+}
+
+// EffectKind says what an Effect is.
+type EffectKind uint8
+
+const (
+	Deliver    EffectKind = iota + 1 // hand Seq to Member (the count is already in State)
+	DeadLetter                       // publish Seq to the dead-letter channel (it is done in State)
+	Wake                             // call Tick at At
+)
+
+type inflight struct {
+	member   string
+	deadline time.Time
+}
+
+type retry struct {
+	seq       uint64
+	notBefore time.Time
+}
+
+// Dispatcher decides a consumer's deliveries on the node that runs its channel. Owned by one caller
+// (the channel actor); not safe for concurrent use.
+type Dispatcher struct {
+	cfg     Config
+	st      *State
+	last    uint64 // the channel's last stored seq
+	next    uint64 // the next seq never handed out
+	members []string
+	credit  map[string]int
+	flight  map[uint64]inflight
+	retries []retry // handed out again once due, lowest seq first
+	effects []Effect
+}
+
+// NewDispatcher starts dispatching for a consumer with state st on a channel whose last stored seq is
+// last.
+func NewDispatcher(cfg Config, st *State, last uint64) *Dispatcher {
+	d := &Dispatcher{cfg: cfg, st: st, last: last, next: st.Floor + 1, credit: map[string]int{}, flight: map[uint64]inflight{}}
+	// Everything above the floor up to the highest seq known done or delivered was handed out by an
+	// earlier activation (deliveries go out in seq order) and is not known to be done: its outcome is
+	// unknown, so it is handed out again first, also when its delivery count was not yet replicated.
+	for seq := range st.Done {
+		d.next = max(d.next, seq+1)
+	}
+	for seq := range st.Deliveries {
+		d.next = max(d.next, seq+1)
+	}
+	for seq := st.Floor + 1; seq < d.next; seq++ {
+		if !st.IsDone(seq) {
+			d.retries = append(d.retries, retry{seq: seq})
+		}
+	}
+	return d
+}
+
+// Take returns the effects recorded since the last Take.
+func (d *Dispatcher) Take() []Effect {
+	e := d.effects
+	d.effects = nil
+	return e
+}
+
+// Join adds a member that can hold credit messages at a time (each comes back to it when the message
+// is acked, nak'ed, terminated or times out; Credit adds more). A member joining again keeps its place.
+func (d *Dispatcher) Join(now time.Time, member string, credit int) {
+	if _, ok := d.credit[member]; !ok {
+		d.members = append(d.members, member)
+	}
+	d.credit[member] += credit
+	d.dispatch(now)
+}
+
+// Leave removes a member: what it had in flight is handed out again at once (to the next active
+// member in exclusive mode, to any member in shared mode).
+func (d *Dispatcher) Leave(now time.Time, member string) {
+	if _, ok := d.credit[member]; !ok {
+		return
+	}
+	delete(d.credit, member)
+	for i, m := range d.members {
+		if m == member {
+			d.members = append(d.members[:i], d.members[i+1:]...)
+			break
+		}
+	}
+	var back []uint64
+	for seq, f := range d.flight {
+		if f.member == member {
+			back = append(back, seq)
+			delete(d.flight, seq)
+		}
+	}
+	for _, seq := range back {
+		d.addRetry(seq, now)
+	}
+	d.dispatch(now)
+}
+
+// Credit gives a member n more messages it can take.
+func (d *Dispatcher) Credit(now time.Time, member string, n int) {
+	if _, ok := d.credit[member]; !ok {
+		return
+	}
+	d.credit[member] += n
+	d.dispatch(now)
+}
+
+// Stored tells that the channel's last stored seq is now last.
+func (d *Dispatcher) Stored(now time.Time, last uint64) {
+	if last > d.last {
+		d.last = last
+		d.dispatch(now)
+	}
+}
+
+// Ack records that seq was processed: it is done. An ack for a seq not in flight (late, or from a
+// member that left) still counts: the message was processed.
+func (d *Dispatcher) Ack(now time.Time, seq uint64) {
+	d.finish(seq)
+	d.dispatch(now)
+}
+
+// Term records that seq must never be handed out again (the member gave up on it).
+func (d *Dispatcher) Term(now time.Time, seq uint64) { d.Ack(now, seq) }
+
+// Nak hands seq out again after delay (0: as soon as possible), or dead-letters it when it has had
+// its deliveries.
+func (d *Dispatcher) Nak(now time.Time, seq uint64, delay time.Duration) {
+	if _, ok := d.flight[seq]; !ok || d.st.IsDone(seq) {
+		return
+	}
+	d.release(seq)
+	if d.exhausted(seq) {
+		d.deadLetter(seq)
+	} else {
+		d.addRetry(seq, now.Add(delay))
+	}
+	d.dispatch(now)
+}
+
+// InProgress extends seq's ack wait from now.
+func (d *Dispatcher) InProgress(now time.Time, seq uint64) {
+	if f, ok := d.flight[seq]; ok {
+		f.deadline = now.Add(d.cfg.AckWait)
+		d.flight[seq] = f
+		d.wake()
+	}
+}
+
+// Tick hands out again what waited past its ack wait, dead-lettering what has had its deliveries.
+func (d *Dispatcher) Tick(now time.Time) {
+	var expired []uint64
+	for seq, f := range d.flight {
+		if !now.Before(f.deadline) {
+			expired = append(expired, seq)
+		}
+	}
+	sort.Slice(expired, func(i, j int) bool { return expired[i] < expired[j] })
+	for _, seq := range expired {
+		d.release(seq) // the member's slot is free again: it did not answer in time
+		if d.exhausted(seq) {
+			d.deadLetter(seq)
+		} else {
+			d.addRetry(seq, now)
+		}
+	}
+	d.dispatch(now)
+}
+
+// Pending returns how many messages are in flight.
+func (d *Dispatcher) Pending() int { return len(d.flight) }
+
+func (d *Dispatcher) exhausted(seq uint64) bool {
+	return d.cfg.MaxDeliver > 0 && d.st.Deliveries[seq] >= d.cfg.MaxDeliver
+}
+
+func (d *Dispatcher) deadLetter(seq uint64) {
+	n := d.st.Deliveries[seq]
+	d.st.MarkDone(seq)
+	d.effects = append(d.effects, Effect{Kind: DeadLetter, Seq: seq, Attempt: n})
+}
+
+// release takes seq out of flight and gives its member (if still there) its slot back.
+func (d *Dispatcher) release(seq uint64) {
+	f, ok := d.flight[seq]
+	if !ok {
+		return
+	}
+	delete(d.flight, seq)
+	if _, member := d.credit[f.member]; member {
+		d.credit[f.member]++
+	}
+}
+
+func (d *Dispatcher) finish(seq uint64) {
+	d.release(seq)
+	for i, r := range d.retries {
+		if r.seq == seq {
+			d.retries = append(d.retries[:i], d.retries[i+1:]...)
+			break
+		}
+	}
+	d.st.MarkDone(seq)
+}
+
+func (d *Dispatcher) addRetry(seq uint64, notBefore time.Time) {
+	i := sort.Search(len(d.retries), func(i int) bool { return d.retries[i].seq >= seq })
+	if i < len(d.retries) && d.retries[i].seq == seq {
+		return
+	}
+	d.retries = append(d.retries, retry{})
+	copy(d.retries[i+1:], d.retries[i:])
+	d.retries[i] = retry{seq: seq, notBefore: notBefore}
+}
+
+// target is the member to hand the next message to, or "" when none can take one.
+func (d *Dispatcher) target() string {
+	if d.cfg.Mode == Exclusive {
+		if len(d.members) > 0 && d.credit[d.members[0]] > 0 {
+			return d.members[0]
+		}
+		return ""
+	}
+	best := ""
+	for _, m := range d.members { // the member with the most room: spreads load, deterministic on ties
+		if c := d.credit[m]; c > 0 && (best == "" || c > d.credit[best]) {
+			best = m
+		}
+	}
+	return best
+}
+
+// dispatch hands out what it can: due retries first (lowest seq first), then new seqs, while a member
+// has credit and the consumer is under max-ack-pending. In exclusive mode nothing newer goes out while
+// an older seq waits to be handed out again, so the active member sees seq order.
+func (d *Dispatcher) dispatch(now time.Time) {
+	for len(d.flight) < d.cfg.maxPending() {
+		m := d.target()
+		if m == "" {
+			break
+		}
+		seq, ok := d.pick(now)
+		if !ok {
+			break
+		}
+		d.credit[m]--
+		d.flight[seq] = inflight{member: m, deadline: now.Add(d.cfg.AckWait)}
+		n := d.st.Delivered(seq)
+		d.effects = append(d.effects, Effect{Kind: Deliver, Member: m, Seq: seq, Attempt: n})
+	}
+	d.wake()
+}
+
+func (d *Dispatcher) pick(now time.Time) (uint64, bool) {
+	for i, r := range d.retries {
+		if d.st.IsDone(r.seq) {
+			continue
+		}
+		if now.Before(r.notBefore) {
+			if d.cfg.Mode == Exclusive {
+				return 0, false // order: nothing newer before it
+			}
+			continue
+		}
+		d.retries = append(d.retries[:i], d.retries[i+1:]...)
+		return r.seq, true
+	}
+	for d.next <= d.last {
+		seq := d.next
+		d.next++
+		if !d.st.IsDone(seq) {
+			return seq, true
+		}
+	}
+	return 0, false
+}
+
+// wake asks for a Tick at the earliest ack deadline or retry time.
+func (d *Dispatcher) wake() {
+	var at time.Time
+	for _, f := range d.flight {
+		if at.IsZero() || f.deadline.Before(at) {
+			at = f.deadline
+		}
+	}
+	for _, r := range d.retries {
+		if !r.notBefore.IsZero() && (at.IsZero() || r.notBefore.Before(at)) {
+			at = r.notBefore
+		}
+	}
+	if !at.IsZero() {
+		d.effects = append(d.effects, Effect{Kind: Wake, At: at})
+	}
+}

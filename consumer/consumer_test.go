@@ -1,0 +1,165 @@
+package consumer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1000, 0)
+
+// show renders effects as "deliver a 3#1, dead 5#3" (Wake left out: checked on its own).
+func show(effs []Effect) string {
+	var out []string
+	for _, e := range effs {
+		switch e.Kind {
+		case Deliver:
+			out = append(out, fmt.Sprintf("deliver %s %d#%d", e.Member, e.Seq, e.Attempt))
+		case DeadLetter:
+			out = append(out, fmt.Sprintf("dead %d#%d", e.Seq, e.Attempt))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func TestStateFloor(t *testing.T) {
+	s := NewState(1)
+	for _, seq := range []uint64{2, 3, 5} {
+		s.MarkDone(seq)
+	}
+	if s.Floor != 0 || len(s.Done) != 3 {
+		t.Fatalf("floor %d done %v: nothing moves while 1 is pending", s.Floor, s.Done)
+	}
+	s.MarkDone(1)
+	if s.Floor != 3 || len(s.Done) != 1 || !s.Done[5] {
+		t.Fatalf("floor %d done %v, want 3 and {5}", s.Floor, s.Done)
+	}
+	s.MarkDone(2) // again: nothing
+	if s.Floor != 3 || !s.IsDone(2) || s.IsDone(4) {
+		t.Fatal("a done seq marked again changed the state")
+	}
+	if NewState(10).Floor != 9 || NewState(0).Floor != 0 {
+		t.Fatal("a consumer from seq n starts with floor n-1")
+	}
+}
+
+// Each step is an event and the deliveries and dead letters it must cause.
+type step struct {
+	at   time.Duration // since t0
+	do   func(d *Dispatcher, now time.Time)
+	want string
+}
+
+func run(t *testing.T, name string, d *Dispatcher, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		now := t0.Add(s.at)
+		s.do(d, now)
+		if got := show(d.Take()); got != s.want {
+			t.Fatalf("%s: step %d at %s: got %q, want %q", name, i, s.at, got, s.want)
+		}
+	}
+}
+
+func join(m string, credit int) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Join(now, m, credit) }
+}
+func leave(m string) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Leave(now, m) }
+}
+func stored(last uint64) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Stored(now, last) }
+}
+func ack(seq uint64) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Ack(now, seq) }
+}
+func nak(seq uint64, delay time.Duration) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Nak(now, seq, delay) }
+}
+func tick() func(*Dispatcher, time.Time) { return func(d *Dispatcher, now time.Time) { d.Tick(now) } }
+func progress(seq uint64) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.InProgress(now, seq) }
+}
+
+func TestSharedWorkQueue(t *testing.T) {
+	cfg := Config{Mode: Shared, AckWait: 10 * time.Second, MaxDeliver: 3}
+	st := NewState(1)
+	d := NewDispatcher(cfg, st, 0)
+	run(t, "shared", d, []step{
+		{0, join("a", 2), ""},
+		{0, join("b", 2), ""},
+		{0, stored(5), "deliver a 1#1, deliver b 2#1, deliver a 3#1, deliver b 4#1"},
+		{time.Second, ack(1), "deliver a 5#1"},     // a's slot came back
+		{2 * time.Second, nak(2, 0), "deliver b 2#2"}, // handed out again at once
+		{3 * time.Second, leave("a"), ""},            // b is full: a's 3 and 5 wait
+		{3 * time.Second, ack(4), "deliver b 3#2"},    // oldest first
+		{13 * time.Second, tick(), "deliver b 2#3, deliver b 3#3"}, // both expired with b: handed out again, lowest first; 5 still waits
+		{13 * time.Second, join("c", 5), "deliver c 5#2"},
+		{24 * time.Second, tick(), "dead 2#3, dead 3#3, deliver c 5#3"}, // 2 and 3 had their three deliveries
+		{25 * time.Second, ack(5), ""},
+	})
+	if st.Floor != 5 || len(st.Done) != 0 || len(st.Deliveries) != 0 || d.Pending() != 0 {
+		t.Fatalf("after all: floor %d done %v deliveries %v pending %d", st.Floor, st.Done, st.Deliveries, d.Pending())
+	}
+}
+
+func TestExclusiveInOrder(t *testing.T) {
+	cfg := Config{Mode: Exclusive, AckWait: 10 * time.Second}
+	d := NewDispatcher(cfg, NewState(1), 4)
+	run(t, "exclusive", d, []step{
+		{0, join("a", 2), "deliver a 1#1, deliver a 2#1"},
+		{0, join("b", 2), ""}, // a standby gets nothing
+		{time.Second, ack(1), "deliver a 3#1"},
+		{2 * time.Second, nak(2, 5*time.Second), ""},          // 2 waits, and nothing newer may pass it
+		{3 * time.Second, ack(3), ""},                          // a has room, but 4 must not go before 2
+		{7 * time.Second, tick(), "deliver a 2#2, deliver a 4#1"}, // 2 is due: in order
+		{8 * time.Second, leave("a"), "deliver b 2#3, deliver b 4#2"}, // the standby takes over from the oldest
+	})
+}
+
+func TestInProgressAndTick(t *testing.T) {
+	cfg := Config{Mode: Shared, AckWait: 10 * time.Second}
+	d := NewDispatcher(cfg, NewState(1), 1)
+	run(t, "in progress", d, []step{
+		{0, join("a", 1), "deliver a 1#1"},
+		{9 * time.Second, progress(1), ""},
+		{10 * time.Second, tick(), ""}, // extended to 19 s
+		{19 * time.Second, tick(), "deliver a 1#2"},
+	})
+	var wake time.Time
+	d.Ack(t0.Add(20*time.Second), 1)
+	for _, e := range d.Take() {
+		if e.Kind == Wake {
+			wake = e.At
+		}
+	}
+	if !wake.IsZero() {
+		t.Fatalf("nothing in flight, yet a wake at %v", wake)
+	}
+}
+
+func TestMaxAckPending(t *testing.T) {
+	cfg := Config{Mode: Shared, AckWait: time.Minute, MaxAckPending: 2}
+	d := NewDispatcher(cfg, NewState(1), 5)
+	run(t, "max ack pending", d, []step{
+		{0, join("a", 10), "deliver a 1#1, deliver a 2#1"},
+		{0, ack(2), "deliver a 3#1"},
+		{0, ack(1), "deliver a 4#1"},
+	})
+}
+
+// After a failover the new dispatcher hands out again everything above the floor not known done,
+// also seqs whose delivery count was not replicated yet, before anything new.
+func TestResumeAfterFailover(t *testing.T) {
+	st := NewState(1)
+	st.MarkDone(1)
+	st.Delivered(2)
+	st.MarkDone(3)
+	st.Delivered(5) // 4 was delivered too, but its count was lost with the old leader
+	d := NewDispatcher(Config{Mode: Shared, AckWait: time.Minute}, st, 7)
+	run(t, "resume", d, []step{
+		{0, join("a", 10), "deliver a 2#2, deliver a 4#1, deliver a 5#2, deliver a 6#1, deliver a 7#1"},
+	})
+}
+
