@@ -90,10 +90,10 @@ func TestSharedWorkQueue(t *testing.T) {
 		{0, join("a", 2), ""},
 		{0, join("b", 2), ""},
 		{0, stored(5), "deliver a 1#1, deliver b 2#1, deliver a 3#1, deliver b 4#1"},
-		{time.Second, ack(1), "deliver a 5#1"},     // a's slot came back
-		{2 * time.Second, nak(2, 0), "deliver b 2#2"}, // handed out again at once
-		{3 * time.Second, leave("a"), ""},            // b is full: a's 3 and 5 wait
-		{3 * time.Second, ack(4), "deliver b 3#2"},    // oldest first
+		{time.Second, ack(1), "deliver a 5#1"},                     // a's slot came back
+		{2 * time.Second, nak(2, 0), "deliver b 2#2"},              // handed out again at once
+		{3 * time.Second, leave("a"), ""},                          // b is full: a's 3 and 5 wait
+		{3 * time.Second, ack(4), "deliver b 3#2"},                 // oldest first
 		{13 * time.Second, tick(), "deliver b 2#3, deliver b 3#3"}, // both expired with b: handed out again, lowest first; 5 still waits
 		{13 * time.Second, join("c", 5), "deliver c 5#2"},
 		{24 * time.Second, tick(), "dead 2#3, dead 3#3, deliver c 5#3"}, // 2 and 3 had their three deliveries
@@ -111,9 +111,9 @@ func TestExclusiveInOrder(t *testing.T) {
 		{0, join("a", 2), "deliver a 1#1, deliver a 2#1"},
 		{0, join("b", 2), ""}, // a standby gets nothing
 		{time.Second, ack(1), "deliver a 3#1"},
-		{2 * time.Second, nak(2, 5*time.Second), ""},          // 2 waits, and nothing newer may pass it
-		{3 * time.Second, ack(3), ""},                          // a has room, but 4 must not go before 2
-		{7 * time.Second, tick(), "deliver a 2#2, deliver a 4#1"}, // 2 is due: in order
+		{2 * time.Second, nak(2, 5*time.Second), ""},                  // 2 waits, and nothing newer may pass it
+		{3 * time.Second, ack(3), ""},                                 // a has room, but 4 must not go before 2
+		{7 * time.Second, tick(), "deliver a 2#2, deliver a 4#1"},     // 2 is due: in order
 		{8 * time.Second, leave("a"), "deliver b 2#3, deliver b 4#2"}, // the standby takes over from the oldest
 	})
 }
@@ -162,4 +162,3 @@ func TestResumeAfterFailover(t *testing.T) {
 		{0, join("a", 10), "deliver a 2#2, deliver a 4#1, deliver a 5#2, deliver a 6#1, deliver a 7#1"},
 	})
 }
-
