@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +162,143 @@ func TestResumeAfterFailover(t *testing.T) {
 	run(t, "resume", d, []step{
 		{0, join("a", 10), "deliver a 2#2, deliver a 4#1, deliver a 5#2, deliver a 6#1, deliver a 7#1"},
 	})
+}
+
+// TestDispatcherModel drives a dispatcher with random members that ack, nak, stall and leave, then
+// lets one well-behaved member finish, and checks: nothing is handed out once done, nothing is in
+// flight to two members at once, no seq is dead-lettered twice or after an ack, delivery counts match
+// State, and in the end every seq is done (acked or dead-lettered): at-least-once, nothing lost.
+func TestDispatcherModel(t *testing.T) {
+	for seed := int64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		mode := Shared
+		if seed%2 == 0 {
+			mode = Exclusive
+		}
+		cfg := Config{Mode: mode, AckWait: 5 * time.Second, MaxDeliver: 1 + rng.Intn(4), MaxAckPending: 1 + rng.Intn(8)}
+		st := NewState(1)
+		d := NewDispatcher(cfg, st, 0)
+		now := t0
+		const n = 60
+		held := map[uint64]string{}       // in flight, by the model's account
+		heldAt := map[uint64]time.Time{} // when it was handed out
+		acked := map[uint64]bool{}
+		dead := map[uint64]bool{}
+		deliveries := map[uint64]int{}
+		check := func() {
+			for _, e := range d.Take() {
+				switch e.Kind {
+				case Deliver:
+					if acked[e.Seq] || dead[e.Seq] {
+						t.Fatalf("seed %d: %d handed out after it was done", seed, e.Seq)
+					}
+					if m, ok := held[e.Seq]; ok {
+						t.Fatalf("seed %d: %d handed to %s while %s holds it", seed, e.Seq, e.Member, m)
+					}
+					deliveries[e.Seq]++
+					if e.Attempt != deliveries[e.Seq] {
+						t.Fatalf("seed %d: %d attempt %d, want %d", seed, e.Seq, e.Attempt, deliveries[e.Seq])
+					}
+					held[e.Seq], heldAt[e.Seq] = e.Member, now
+				case DeadLetter:
+					if dead[e.Seq] || acked[e.Seq] {
+						t.Fatalf("seed %d: %d dead-lettered twice or after an ack", seed, e.Seq)
+					}
+					if cfg.MaxDeliver > 0 && deliveries[e.Seq] < cfg.MaxDeliver {
+						t.Fatalf("seed %d: %d dead-lettered after %d deliveries", seed, e.Seq, deliveries[e.Seq])
+					}
+					dead[e.Seq] = true
+				}
+			}
+		}
+		expire := func() { // what the dispatcher takes back at a tick: past its ack wait
+			for seq, at := range heldAt {
+				if !now.Before(at.Add(cfg.AckWait)) {
+					delete(held, seq)
+					delete(heldAt, seq)
+				}
+			}
+		}
+		members := []string{"a", "b", "c"}
+		var stored uint64
+		for i := 0; i < 400; i++ {
+			now = now.Add(time.Duration(rng.Intn(1500)) * time.Millisecond)
+			switch r := rng.Intn(10); {
+			case r < 2 && stored < n:
+				stored += uint64(1 + rng.Intn(5))
+				stored = min(stored, n)
+				d.Stored(now, stored)
+			case r < 3:
+				d.Join(now, members[rng.Intn(3)], 1+rng.Intn(3))
+			case r < 4:
+				m := members[rng.Intn(3)]
+				for seq, h := range held {
+					if h == m {
+						delete(held, seq)
+						delete(heldAt, seq)
+					}
+				}
+				d.Leave(now, m)
+			case r < 8:
+				for seq := range held { // answer one message held (map order: random enough)
+					delete(held, seq)
+					delete(heldAt, seq)
+					switch rng.Intn(3) {
+					case 0:
+						d.Nak(now, seq, time.Duration(rng.Intn(3))*time.Second)
+					default:
+						d.Ack(now, seq)
+						if !dead[seq] {
+							acked[seq] = true
+						}
+					}
+					break
+				}
+			default:
+				expire()
+				d.Tick(now)
+			}
+			check()
+			for seq := range held { // taken back without a Deliver (dead-lettered, or its member left)
+				if _, ok := d.flight[seq]; !ok {
+					delete(held, seq)
+					delete(heldAt, seq)
+				}
+			}
+		}
+		// Finish: everything stored, a member that acks all it gets, time moving past every wait.
+		d.Stored(now, n)
+		d.Join(now, "finisher", 100)
+		check()
+		for round := 0; round < 100 && st.Floor < n; round++ {
+			for seq, m := range held {
+				if m == "finisher" {
+					delete(held, seq)
+					delete(heldAt, seq)
+					d.Ack(now, seq)
+					if !dead[seq] {
+						acked[seq] = true
+					}
+				}
+			}
+			now = now.Add(6 * time.Second)
+			expire()
+			d.Tick(now)
+			check()
+			for seq := range held {
+				if _, ok := d.flight[seq]; !ok {
+					delete(held, seq)
+					delete(heldAt, seq)
+				}
+			}
+		}
+		if st.Floor != n {
+			t.Fatalf("seed %d (%+v): floor %d of %d at the end", seed, cfg, st.Floor, n)
+		}
+		for seq := uint64(1); seq <= n; seq++ {
+			if !acked[seq] && !dead[seq] {
+				t.Fatalf("seed %d: %d neither acked nor dead-lettered", seed, seq)
+			}
+		}
+	}
 }
