@@ -180,7 +180,7 @@ func TestDispatcherModel(t *testing.T) {
 		d := NewDispatcher(cfg, st, 0)
 		now := t0
 		const n = 60
-		held := map[uint64]string{}       // in flight, by the model's account
+		held := map[uint64]string{}      // in flight, by the model's account
 		heldAt := map[uint64]time.Time{} // when it was handed out
 		acked := map[uint64]bool{}
 		dead := map[uint64]bool{}
