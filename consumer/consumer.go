@@ -36,7 +36,9 @@ type Config struct {
 	Mode          Mode
 	AckWait       time.Duration // a delivery not acked within it is handed out again
 	MaxDeliver    int           // deliveries of one message before it is dead-lettered (0: no bound)
-	MaxAckPending int           // messages delivered and not yet done, at most (0: 1000)
+	// MaxAckPending bounds how far past the ack floor messages are handed out (so messages delivered
+	// and not yet done, and the replicated state): 0 means 1000.
+	MaxAckPending int
 }
 
 func (c Config) maxPending() int {
@@ -361,7 +363,9 @@ func (d *Dispatcher) pick(now time.Time) (uint64, bool) {
 		d.retries = append(d.retries[:i], d.retries[i+1:]...)
 		return r.seq, true
 	}
-	for d.next <= d.last {
+	// Nothing further than max-ack-pending past the floor goes out: the replicated state (done set and
+	// delivery counts above the floor) stays bounded by it even while one old message is stuck.
+	for d.next <= d.last && d.next <= d.st.Floor+uint64(d.cfg.maxPending()) {
 		seq := d.next
 		d.next++
 		if !d.st.IsDone(seq) {
