@@ -33,9 +33,9 @@ const (
 
 // Config is a consumer's settings.
 type Config struct {
-	Mode          Mode
-	AckWait       time.Duration // a delivery not acked within it is handed out again
-	MaxDeliver    int           // deliveries of one message before it is dead-lettered (0: no bound)
+	Mode       Mode
+	AckWait    time.Duration // a delivery not acked within it is handed out again
+	MaxDeliver int           // deliveries of one message before it is dead-lettered (0: no bound)
 	// MaxAckPending bounds how far past the ack floor messages are handed out (so messages delivered
 	// and not yet done, and the replicated state): 0 means 1000.
 	MaxAckPending int
