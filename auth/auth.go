@@ -143,10 +143,10 @@ type Identity struct {
 	// exist); CreatesPerMinute bounds how many a minute (0: no bound).
 	CanCreate        bool
 	CreatesPerMinute int
-	hash  []byte
-	token bool
-	pub   rules
-	sub   rules
+	hash             []byte
+	token            bool
+	pub              rules
+	sub              rules
 }
 
 // Login checks a user name and password, or a token (user empty). It costs a bcrypt comparison per

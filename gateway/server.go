@@ -115,8 +115,8 @@ type Server struct {
 	sessions map[*session]struct{}
 	perUser  map[string]int           // logged-in connections by user name (mu)
 	creates  map[string]*rate.Limiter // channel creations by user name, for creates_per_minute (mu)
-	accept   sync.WaitGroup // the accept loop
-	wg       sync.WaitGroup // session readers
+	accept   sync.WaitGroup           // the accept loop
+	wg       sync.WaitGroup           // session readers
 }
 
 // Start listens on cfg.Addr and spawns the node's gateway actor.
