@@ -444,6 +444,9 @@ func TestMigrationThreeNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The importer just restarted: a channel whose actor it runs answers "metadata not ready" until
+	// it has caught up, and a first subscribe does not retry that.
+	waitReadyAll(t, nodes...)
 	checkData(t, ctx, nodes, want, 3)
 
 	// And a restart of the whole cluster on the migrated data dirs.
