@@ -181,7 +181,13 @@ func TestNoLoops(t *testing.T) {
 		ex, back, in := rule(t, b, "export:>=sampan.>"), rule(t, b, "import:sampan.>=back.>"), rule(t, b, "import:ext.>=in.>")
 		return ex.Exported == n && ex.Skipped == n && back.Skipped == n && in.Imported == n && ex.Lag == 0
 	})
-	// Everything has been through both sides; a flush round-trip lets any stray echo arrive.
+	// The subscriber's handler runs on its own goroutine: wait for the n exports to reach it, then a
+	// flush round-trip lets any stray echo arrive too.
+	testutil.Eventually(t, wait, "the exported messages at the NATS subscriber", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(onNATS) >= n
+	})
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
