@@ -31,6 +31,7 @@ import (
 	"github.com/sampan-io/sampan/actors"
 	"github.com/sampan-io/sampan/auth"
 	"github.com/sampan-io/sampan/bridge"
+	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
 	"github.com/sampan-io/sampan/internal/metrics"
@@ -402,7 +403,7 @@ func (b *Broker) probeDial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil || b.nodeTLS == nil {
 		return conn, err
 	}
-	return cluster.ClientHandshake(ctx, conn, b.nodeTLS.Client, addr)
+	return client.TLSHandshake(ctx, conn, b.nodeTLS.Client, addr)
 }
 
 // preferred is the rendezvous-first replica node that has been up for a while: an actor hands its channel

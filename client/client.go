@@ -164,16 +164,9 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 		_ = tc.SetNoDelay(true)
 	}
 	if c.opts.tls != nil {
-		cfg := c.opts.tls.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		if conn, err = TLSHandshake(dctx, conn, c.opts.tls, addr); err != nil {
+			return nil, nil, err
 		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(dctx); err != nil {
-			conn.Close()
-			return nil, nil, fmt.Errorf("sampan: TLS with %s: %w", addr, err)
-		}
-		conn = tc
 	}
 	// The handshake is synchronous; unblock it if ctx ends first.
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })

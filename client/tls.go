@@ -1,10 +1,12 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 )
@@ -61,4 +63,19 @@ func splitScheme(addr string) (hostport string, useTLS bool) {
 		return addr[len("tcp://"):], false
 	}
 	return addr, false
+}
+
+// TLSHandshake runs the client side of a TLS handshake on conn, checking the peer's certificate
+// against addr's host (unless cfg names a server). conn is closed when it fails.
+func TLSHandshake(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
+	c := cfg.Clone()
+	if c.ServerName == "" {
+		c.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(conn, c)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sampan: TLS with %s: %w", addr, err)
+	}
+	return tc, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
 	pb "github.com/lni/dragonboat/v4/raftpb"
+
+	"github.com/sampan-io/sampan/client"
 )
 
 // Sampan's Raft transport between NodeHosts: plain TCP, one frame per message batch or snapshot chunk.
@@ -71,25 +73,10 @@ func (f tcpFactory) Create(nhc config.NodeHostConfig, msgs raftio.MessageHandler
 			if err != nil {
 				return nil, err
 			}
-			return ClientHandshake(ctx, conn, f.tls.Client, addr)
+			return client.TLSHandshake(ctx, conn, f.tls.Client, addr)
 		}
 	}
 	return &tcpTransport{addr: nhc.GetListenAddress(), msgs: msgs, chunks: chunks, dial: dial, conns: map[net.Conn]struct{}{}, tls: f.tls}
-}
-
-// ClientHandshake runs the client side of a TLS handshake on conn, checking the peer's certificate
-// against addr's host.
-func ClientHandshake(ctx context.Context, conn net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
-	c := cfg.Clone()
-	if c.ServerName == "" {
-		c.ServerName, _, _ = net.SplitHostPort(addr)
-	}
-	tc := tls.Client(conn, c)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("sampan: TLS with %s: %w", addr, err)
-	}
-	return tc, nil
 }
 
 func (tcpFactory) Validate(addr string) bool {
