@@ -45,9 +45,12 @@ type User struct {
 	Admin bool `yaml:"admin"`
 	// Create: whether publishing or subscribing to a channel that does not exist may create it (nil:
 	// yes). CreatesPerMinute bounds how many the user creates a minute, over all its connections to a
-	// node (0: no bound).
+	// node (0: no bound). MaxChannels bounds how many the user creates in total, over the whole cluster
+	// and its lifetime (0: no bound): the count is kept in the replicated channel registry, so it
+	// survives restarts and holds across nodes.
 	Create           *bool `yaml:"create,omitempty"`
 	CreatesPerMinute int   `yaml:"creates_per_minute,omitempty"`
+	MaxChannels      int   `yaml:"max_channels,omitempty"`
 }
 
 // Rules are channel patterns ('*' one token, '>' the rest). A channel is allowed when it matches an
@@ -87,8 +90,11 @@ func (c *Config) Compile() (*Authenticator, error) {
 		if u.CreatesPerMinute < 0 {
 			return nil, fmt.Errorf("sampan: %s: creates_per_minute %d is negative", where, u.CreatesPerMinute)
 		}
+		if u.MaxChannels < 0 {
+			return nil, fmt.Errorf("sampan: %s: max_channels %d is negative", where, u.MaxChannels)
+		}
 		id := &Identity{Name: u.Name, Admin: u.Admin, hash: []byte(secret), token: u.Token != "",
-			CanCreate: u.Create == nil || *u.Create, CreatesPerMinute: u.CreatesPerMinute}
+			CanCreate: u.Create == nil || *u.Create, CreatesPerMinute: u.CreatesPerMinute, MaxChannels: u.MaxChannels}
 		var err error
 		if id.pub, err = compile(u.Publish); err != nil {
 			return nil, fmt.Errorf("sampan: %s publish: %w", where, err)
@@ -140,9 +146,11 @@ type Identity struct {
 	Name  string
 	Admin bool
 	// CanCreate: the user may create channels (by publishing or subscribing to one that does not
-	// exist); CreatesPerMinute bounds how many a minute (0: no bound).
+	// exist); CreatesPerMinute bounds how many a minute (0: no bound), MaxChannels how many in total
+	// (0: no bound).
 	CanCreate        bool
 	CreatesPerMinute int
+	MaxChannels      int
 	hash             []byte
 	token            bool
 	pub              rules

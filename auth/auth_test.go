@@ -29,6 +29,8 @@ func TestCompileRejects(t *testing.T) {
 		{"both secrets", []User{{Name: "a", Password: h, Token: h}}, "exactly one of password and token"},
 		{"plain text password", []User{{Name: "a", Password: "hunter2"}}, "bcrypt hash"},
 		{"bad pattern", []User{{Name: "a", Password: h, Publish: Rules{Allow: []string{"a.>.b"}}}}, "publish"},
+		{"negative rate", []User{{Name: "a", Password: h, CreatesPerMinute: -1}}, "creates_per_minute"},
+		{"negative total", []User{{Name: "a", Password: h, MaxChannels: -1}}, "max_channels"},
 	} {
 		_, err := (&Config{Users: tc.u}).Compile()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

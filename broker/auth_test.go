@@ -321,6 +321,56 @@ func TestAuthChannelCreation(t *testing.T) {
 	}
 }
 
+// A user with max_channels creates that many channels in total, across connections and restarts;
+// over it a publish or subscribe to a new channel gets limit_exceeded, and the channels it made stay
+// usable on the same connection.
+func TestAuthChannelTotal(t *testing.T) {
+	users := []auth.User{{Name: "maker", Password: mustHash(t, "pw"), MaxChannels: 2}}
+	cfg := tu.Config(t, t.TempDir())
+	cfg.Auth = auth.Config{Users: users}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := broker.Start(cfg, tu.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(b *broker.Broker) *client.Client {
+		t.Helper()
+		c, err := client.Connect(ctx, b.Addr(), client.WithUserPassword("maker", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c := login(b)
+	if _, err := c.Publish(ctx, "total.a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := login(b).Subscribe(ctx, "total.b", client.StartEarliest(), func(*client.Message) {}); err != nil {
+		t.Fatalf("second channel, by subscribe on another connection: %v", err)
+	}
+	if _, err := c.Publish(ctx, "total.c", []byte("x")); errCode(err) != protocol.CodeLimitExceeded {
+		t.Fatalf("a third channel: %v, want limit_exceeded", err)
+	}
+	if _, err := c.Publish(ctx, "total.b", []byte("y")); err != nil {
+		t.Fatalf("publishing to a channel it made, after the refusal: %v", err)
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelClose()
+	if err := b.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	b = tu.StartBroker(t, cfg)
+	c = login(b)
+	if _, err := c.Subscribe(ctx, "total.d", client.StartEarliest(), func(*client.Message) {}); errCode(err) != protocol.CodeLimitExceeded {
+		t.Fatalf("a third channel after a restart: %v, want limit_exceeded", err)
+	}
+	if _, err := c.Publish(ctx, "total.a", []byte("z")); err != nil {
+		t.Fatalf("publishing to a channel it made, after the restart: %v", err)
+	}
+}
+
 // Secrets never reach the logs: failed and successful logins at debug level log no password, token
 // or hash.
 func TestAuthSecretsNotLogged(t *testing.T) {

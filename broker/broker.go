@@ -158,7 +158,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 			return b, err
 		}
 		b.bridgeToken = b.auth.Internal("nats-bridge")
-		gc.Auth, gc.AuthFailDelay, gc.Exists = b.auth, authFailDelay, b.channelExists
+		gc.Auth, gc.AuthFailDelay, gc.Exists, gc.CreateOwned = b.auth, authFailDelay, b.channelExists, b.createOwned
 	}
 	if b.gw, err = gateway.Start(gc, b.actors.Cluster, b.Metrics, log); err != nil {
 		return b, err
@@ -558,6 +558,18 @@ func (b *Broker) channelExists(name string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// createOwned registers a new channel for a user with a total channel limit (gateway.Config.CreateOwned).
+func (b *Broker) createOwned(name, owner string, limit int) error {
+	m := b.metaPtr.Load()
+	if m == nil {
+		return cluster.ErrNotReady
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := m.CreateOwned(ctx, name, owner, limit)
+	return err
 }
 
 // RaftAddr is the node's Raft address (its identity between nodes).

@@ -334,6 +334,16 @@ var ErrMigrating = errors.New("sampan: cluster metadata is moving to the on-disk
 // A new channel waits until min(Replicas, peers) nodes have registered, so that a cluster starting node
 // by node does not create under-replicated channels.
 func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.ChannelInfo, error) {
+	return m.channel(ctx, name, create, "", 0)
+}
+
+// CreateOwned returns a channel's registry entry, registering the channel for owner when it is new
+// unless owner already created limit channels (store.ErrOwnerLimit; limit 0: no bound).
+func (m *Meta) CreateOwned(ctx context.Context, name, owner string, limit int) (*store.ChannelInfo, error) {
+	return m.channel(ctx, name, true, owner, limit)
+}
+
+func (m *Meta) channel(ctx context.Context, name string, create bool, owner string, limit int) (*store.ChannelInfo, error) {
 	if !m.Ready() {
 		return nil, ErrNotReady
 	}
@@ -361,7 +371,8 @@ func (m *Meta) Channel(ctx context.Context, name string, create bool) (*store.Ch
 	if live < want {
 		return nil, fmt.Errorf("sampan: %d of %d nodes have joined; channel %s needs %d replicas", live, len(m.cfg.Peers), name, want)
 	}
-	return m.proposeChannel(ctx, &store.MetaCommand{Op: store.MetaCreateChannel, Channel: name, Replicas: want})
+	return m.proposeChannel(ctx, &store.MetaCommand{Op: store.MetaCreateChannel, Channel: name, Replicas: want,
+		Owner: owner, OwnerLimit: limit})
 }
 
 // proposeChannel proposes a command whose result is a channel entry.

@@ -22,6 +22,7 @@ import (
 	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
+	"github.com/sampan-io/sampan/store"
 )
 
 // Config holds the listener's settings and the limits advertised to clients in CONNACK.
@@ -59,6 +60,9 @@ type Config struct {
 	// Exists reports whether a channel exists (from this node's copy of the registry), for users
 	// who may not create channels or only so many a minute. It may block briefly; the reader calls it.
 	Exists func(channel string) (bool, error)
+	// CreateOwned registers a new channel for a user with max_channels, counted against limit in the
+	// replicated registry; it returns store.ErrOwnerLimit when the user reached it.
+	CreateOwned func(channel, owner string, limit int) error
 	// Tap, when set, is called with every message the gateway actor receives (decoded, before it is
 	// handled), on the actor's goroutine: it must not block. The testkit's probes use it to assert on
 	// what channel actors send to gateways; production leaves it nil.
@@ -278,10 +282,12 @@ func (s *Server) admitUser(ss *session, user string) *protocol.Error {
 }
 
 // mayCreate decides whether user may send its first request for channel on a connection: always
-// when the channel exists; else only with the create permission and within the user's creations a
-// minute on this node. It asks Exists once per channel per connection (known).
+// when the channel exists; else only with the create permission, within the user's creations a
+// minute on this node and, for a user with max_channels, after registering the channel against its
+// total (the connection's reader waits for that one proposal). It asks Exists once per channel per
+// connection (known).
 func (s *Server) mayCreate(user *auth.Identity, channel string, known permCache) *protocol.Error {
-	if (user.CanCreate && user.CreatesPerMinute == 0) || s.cfg.Exists == nil || known[channel] {
+	if (user.CanCreate && user.CreatesPerMinute == 0 && user.MaxChannels == 0) || s.cfg.Exists == nil || known[channel] {
 		return nil
 	}
 	exists, err := s.cfg.Exists(channel)
@@ -293,18 +299,28 @@ func (s *Server) mayCreate(user *auth.Identity, channel string, known permCache)
 			s.metrics.Denied.Inc()
 			return protocol.NewError(protocol.CodePermissionDenied, "user %q may not create channel %s", user.Name, channel)
 		}
-		s.mu.Lock()
-		lim := s.creates[user.Name]
-		if lim == nil {
-			n := user.CreatesPerMinute
-			lim = rate.NewLimiter(rate.Limit(float64(n)/60), n)
-			s.creates[user.Name] = lim
+		if n := user.CreatesPerMinute; n > 0 {
+			s.mu.Lock()
+			lim := s.creates[user.Name]
+			if lim == nil {
+				lim = rate.NewLimiter(rate.Limit(float64(n)/60), n)
+				s.creates[user.Name] = lim
+			}
+			ok := lim.Allow()
+			s.mu.Unlock()
+			if !ok {
+				s.metrics.Refused.Inc()
+				return protocol.NewError(protocol.CodeLimitExceeded, "user %q may create at most %d channels a minute", user.Name, n)
+			}
 		}
-		ok := lim.Allow()
-		s.mu.Unlock()
-		if !ok {
-			s.metrics.Refused.Inc()
-			return protocol.NewError(protocol.CodeLimitExceeded, "user %q may create at most %d channels a minute", user.Name, user.CreatesPerMinute)
+		if user.MaxChannels > 0 && s.cfg.CreateOwned != nil {
+			switch err := s.cfg.CreateOwned(channel, user.Name, user.MaxChannels); {
+			case errors.Is(err, store.ErrOwnerLimit):
+				s.metrics.Refused.Inc()
+				return protocol.NewError(protocol.CodeLimitExceeded, "user %q may create at most %d channels", user.Name, user.MaxChannels)
+			case err != nil:
+				return protocol.NewError(protocol.CodeUnavailable, "creating channel %s: %v", channel, err)
+			}
 		}
 	}
 	if len(known) >= permCacheMax {

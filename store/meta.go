@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,12 @@ const RegistryVersion uint8 = 2
 const ResultMigrated uint64 = math.MaxUint64 - 1
 
 // ErrMetaMigrated is DecodeMetaResult's error for ResultMigrated.
+// ErrOwnerLimit: a MetaCreateChannel for a new channel whose owner already created OwnerLimit.
+var ErrOwnerLimit = errors.New("sampan: channel limit reached")
+
+// ownerLimitText starts the rejection text of a create over its owner's limit (DecodeMetaResult).
+const ownerLimitText = "owner limit: "
+
 var ErrMetaMigrated = errors.New("sampan: the legacy metadata group moved to the on-disk registry")
 
 // NodeInfo is a cluster member as registered in the metadata group.
@@ -152,6 +159,11 @@ type MetaCommand struct {
 	Avoid    []uint64 `msgpack:"avoid,omitempty"`    // MetaAddReplica: nodes not to choose if others fit
 	Removed  uint64   `msgpack:"removed,omitempty"`  // MetaFinishMove: replica id dropped
 	Joined   uint64   `msgpack:"joined,omitempty"`   // MetaFinishMove: replica id now a full member
+	// MetaCreateChannel: the user creating the channel, counted against OwnerLimit (0: no bound)
+	// when the channel is new. Builds before these fields create the channel without counting it, so
+	// every node must run a build that has them before users are given max_channels.
+	Owner      string `msgpack:"owner,omitempty"`
+	OwnerLimit int    `msgpack:"owner_limit,omitempty"`
 
 	Bridge  *BridgeCursors `msgpack:"bridge,omitempty"`  // MetaSetBridgeCursors
 	Migrate *MigrateInfo   `msgpack:"migrate,omitempty"` // MetaMigrate
@@ -198,6 +210,8 @@ type (
 	MetaLoadsQuery struct{}
 	// MetaStatsQuery -> MetaStats.
 	MetaStatsQuery struct{}
+	// MetaOwnedQuery -> int: how many channels Owner created (MetaCommand.Owner).
+	MetaOwnedQuery struct{ Owner string }
 )
 
 // ChannelPage is one page of a channel listing. Next is the name to pass as After for the next page,
@@ -228,6 +242,9 @@ func pageLimit(n int) int {
 func DecodeMetaResult(r sm.Result) (*ChannelInfo, error) {
 	switch r.Value {
 	case ResultRejected:
+		if bytes.HasPrefix(r.Data, []byte(ownerLimitText)) {
+			return nil, fmt.Errorf("%w: %s", ErrOwnerLimit, r.Data)
+		}
 		return nil, fmt.Errorf("sampan: metadata command rejected: %s", r.Data)
 	case ResultMigrated:
 		return nil, ErrMetaMigrated
@@ -265,6 +282,10 @@ type MetaState struct {
 	// ResultMigrated) and moves to the on-disk registry (meta_migrate.go). Builds before it drop the
 	// field when they decode a snapshot, but they never apply MetaMigrate (they reject the op).
 	Migrated *MigrateInfo `msgpack:"migrated,omitempty"`
+
+	// Owned: user -> channels it created (MetaCommand.Owner). The move to the on-disk registry does
+	// not carry it: a user starts from 0 there.
+	Owned map[string]int `msgpack:"owned,omitempty"`
 
 	// held: node -> replicas it holds, derived from Channels (not serialized: rebuilt once after a
 	// restore by loads) and kept up to date by every command that changes a replica list, so that
@@ -329,6 +350,16 @@ func (s *MetaState) node(id uint64) *NodeInfo {
 func (s *MetaState) putNode(n *NodeInfo)          { s.Nodes[n.ID] = n }
 func (s *MetaState) load(id uint64) int           { return s.loads()[id] }
 func (s *MetaState) addLoad(id uint64, delta int) { s.loads()[id] += delta }
+
+func (s *MetaState) owned(owner string) (int, error) { return s.Owned[owner], nil }
+
+func (s *MetaState) addOwned(owner string) error {
+	if s.Owned == nil {
+		s.Owned = map[string]int{}
+	}
+	s.Owned[owner]++
+	return nil
+}
 
 func (s *MetaState) allocShard() uint64 {
 	s.NextShardID++
@@ -413,6 +444,10 @@ func (s *MetaState) lookup(q any, names []string) (any, error) {
 		return out, nil
 	case *MetaStatsQuery, MetaStatsQuery:
 		return MetaStats{Channels: uint64(len(s.Channels))}, nil
+	case *MetaOwnedQuery:
+		return s.Owned[q.Owner], nil
+	case MetaOwnedQuery:
+		return s.Owned[q.Owner], nil
 	case *MetaBridgeCursorsQuery:
 		return s.bridgeCursors(q.Rule), nil
 	case *MetaMigrationQuery, MetaMigrationQuery:

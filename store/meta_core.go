@@ -38,6 +38,9 @@ type metaTxn interface {
 	channelsOn(node uint64, fn func(ch *ChannelInfo) (more bool)) error
 	// raiseCursors raises a bridge rule's cursors to the given seqs (max per channel).
 	raiseCursors(rule string, cursors map[string]uint64) error
+	// owned is how many channels owner created; addOwned counts one more.
+	owned(owner string) (int, error)
+	addOwned(owner string) error
 }
 
 // storageError marks a failure of the store under a command (not the command's fault).
@@ -73,6 +76,15 @@ func applyMeta(t metaTxn, c *MetaCommand) (*ChannelInfo, error) {
 		if c.Channel == "" {
 			return nil, errors.New("empty channel name")
 		}
+		if c.Owner != "" {
+			n, err := t.owned(c.Owner)
+			if err != nil {
+				return nil, err
+			}
+			if c.OwnerLimit > 0 && n >= c.OwnerLimit {
+				return nil, fmt.Errorf("%suser %q created %d channels, its maximum", ownerLimitText, c.Owner, n)
+			}
+		}
 		nodes := place(t, max(c.Replicas, 1))
 		if len(nodes) == 0 {
 			return nil, errors.New("no live node to place the channel on")
@@ -81,6 +93,11 @@ func applyMeta(t metaTxn, c *MetaCommand) (*ChannelInfo, error) {
 		for _, n := range nodes {
 			ch.Replicas = append(ch.Replicas, Replica{ReplicaID: t.allocReplica(), NodeID: n})
 			t.addLoad(n, 1)
+		}
+		if c.Owner != "" {
+			if err := t.addOwned(c.Owner); err != nil {
+				return nil, err
+			}
 		}
 		return ch, t.putChannel(nil, ch)
 	case MetaAddNode:

@@ -36,6 +36,7 @@ import (
 //	0x20 0x04 <name>                  -> channel entry (encodeChannel)
 //	0x20 0x05 <node 8B BE> <name>     -> empty: the channel has a replica on the node (per-node index)
 //	0x20 0x06 uvarint(len) <rule> <channel> -> uvarint: bridge cursor
+//	0x20 0x07 <user>                  -> uvarint: channels the user created (MetaCommand.Owner)
 //
 // Every Update writes its entries' changes and the state record (with the applied index) in one pebble
 // batch, committed without sync like the channel shards' (the Raft log already fsynced the entries);
@@ -52,6 +53,7 @@ const (
 	regKeyChannel byte = 0x04
 	regKeyOnNode  byte = 0x05
 	regKeyCursor  byte = 0x06
+	regKeyOwned   byte = 0x07
 )
 
 // Origin of the registry's state (regState.Origin).
@@ -529,6 +531,46 @@ func (tx *regTxn) channelsOn(node uint64, fn func(*ChannelInfo) bool) error {
 	return nil
 }
 
+func (tx *regTxn) owned(owner string) (int, error) {
+	n, err := readOwned(tx.b, owner)
+	if err != nil {
+		return 0, storageError{err}
+	}
+	return n, nil
+}
+
+func (tx *regTxn) addOwned(owner string) error {
+	n, err := tx.owned(owner)
+	if err != nil {
+		return err
+	}
+	if err := tx.b.Set(regOwnedKey(owner), binary.AppendUvarint(nil, uint64(n+1)), nil); err != nil {
+		return storageError{err}
+	}
+	return nil
+}
+
+func regOwnedKey(owner string) []byte { return append(regKey(nil, regKeyOwned), owner...) }
+
+// readOwned reads an owner's count from a batch or the DB.
+func readOwned(r interface {
+	Get([]byte) ([]byte, io.Closer, error)
+}, owner string) (int, error) {
+	v, closer, err := r.Get(regOwnedKey(owner))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return 0, errors.New("store: registry: corrupt owner count")
+	}
+	return int(n), nil
+}
+
 func (tx *regTxn) raiseCursors(rule string, cursors map[string]uint64) error {
 	for ch, seq := range cursors { // order does not matter: max per key
 		k := regCursorKey(nil, rule, ch)
@@ -661,6 +703,10 @@ func (s *registrySM) Lookup(q any) (any, error) {
 		return maps.Clone(h.loads), nil
 	case *MetaStatsQuery, MetaStatsQuery:
 		return MetaStats{Channels: h.st.Channels}, nil
+	case *MetaOwnedQuery:
+		return readOwned(s.db.pdb, q.Owner)
+	case MetaOwnedQuery:
+		return readOwned(s.db.pdb, q.Owner)
 	case *MetaBridgeCursorsQuery:
 		return s.cursors(q.Rule)
 	case *MetaImportQuery, MetaImportQuery:

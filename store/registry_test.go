@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"path/filepath"
@@ -516,5 +517,65 @@ func TestChannelEncoding(t *testing.T) {
 		if bytes.Compare(regChannelKey(nil, names[i-1]), regChannelKey(nil, names[i])) >= 0 {
 			t.Fatal("channel keys do not sort as names")
 		}
+	}
+}
+
+// TestOwnerLimit: a user with OwnerLimit creates that many channels and no more; creating one that
+// exists costs nothing; the count survives a restart and a snapshot, and the legacy state agrees.
+func TestOwnerLimit(t *testing.T) {
+	h := newRegHarness(t)
+	legacy := NewMetaState()
+	both := func(c *MetaCommand) (*ChannelInfo, error) {
+		t.Helper()
+		ch, err := DecodeMetaResult(h.update(c)[0])
+		lch, lerr := legacy.Apply(c)
+		if (err == nil) != (lerr == nil) || (ch == nil) != (lch == nil) {
+			t.Fatalf("%+v: registry %v %v, legacy %v %v", c, ch, err, lch, lerr)
+		}
+		return ch, err
+	}
+	h.update(registerCmd(1))
+	legacy.Apply(registerCmd(1))
+	create := func(name, owner string) error {
+		_, err := both(&MetaCommand{Op: MetaCreateChannel, Channel: name, Replicas: 1, Owner: owner, OwnerLimit: 3})
+		return err
+	}
+	for i := 0; i < 3; i++ {
+		if err := create(fmt.Sprintf("a.%d", i), "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := create("a.0", "alice"); err != nil {
+		t.Fatalf("an existing channel counted against the limit: %v", err)
+	}
+	if err := create("a.3", "alice"); !errors.Is(err, ErrOwnerLimit) {
+		t.Fatalf("fourth channel: %v, want ErrOwnerLimit", err)
+	}
+	if err := create("b.0", "bob"); err != nil {
+		t.Fatalf("another user's limit is its own: %v", err)
+	}
+	// Without an owner, nothing is counted or bounded.
+	if _, err := both(&MetaCommand{Op: MetaCreateChannel, Channel: "free", Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	owned := func(h *regHarness) {
+		t.Helper()
+		if n := h.lookup(MetaOwnedQuery{Owner: "alice"}).(int); n != 3 {
+			t.Fatalf("alice owns %d, want 3", n)
+		}
+		if n := h.lookup(&MetaOwnedQuery{Owner: "bob"}).(int); n != 1 {
+			t.Fatalf("bob owns %d, want 1", n)
+		}
+	}
+	owned(h)
+	if n, _ := legacy.lookup(MetaOwnedQuery{Owner: "alice"}, nil); n.(int) != 3 {
+		t.Fatalf("legacy: alice owns %v", n)
+	}
+	h.restart()
+	owned(h)
+	to := shipSnapshot(t, h)
+	owned(to)
+	if _, err := DecodeMetaResult(to.update(&MetaCommand{Op: MetaCreateChannel, Channel: "a.4", Replicas: 1, Owner: "alice", OwnerLimit: 3})[0]); !errors.Is(err, ErrOwnerLimit) {
+		t.Fatalf("after a snapshot: %v, want ErrOwnerLimit", err)
 	}
 }
