@@ -101,6 +101,9 @@ func decodeBody(t FrameType, body []byte, alias bool) (Frame, error) {
 	case TypePubAck:
 		a := new(PubAck)
 		f, err = a, a.decodeFrom(&d)
+	case TypeAck:
+		a := new(Ack)
+		f, err = a, a.decodeFrom(&d)
 	default:
 		return decodeOther(t, body, alias)
 	}
@@ -120,22 +123,25 @@ func decodeOther(t FrameType, body []byte, alias bool) (Frame, error) {
 func finishDecode(t FrameType, f Frame, d *decoder, err error) (Frame, error) {
 	if err != nil {
 		e := malformed(t, "%v", err)
-		if t == TypePub {
-			e.Req = salvageReq(d.b) // so that a pipelining client learns which publish failed
+		if t == TypePub || t == TypeAck {
+			e.Req = salvageReq(d.b) // so that a pipelining client learns which request failed
 		}
 		return nil, e
 	}
 	if d.off != len(d.b) {
 		e := malformed(t, "%d trailing bytes after the body map", len(d.b)-d.off)
-		if p, ok := f.(*Pub); ok {
-			e.Req = p.Req
+		switch f := f.(type) {
+		case *Pub:
+			e.Req = f.Req
+		case *Ack:
+			e.Req = f.Req
 		}
 		return nil, e
 	}
 	return f, nil
 }
 
-// salvageReq reads the "r" of a PUB body that failed to decode, skipping the other values; 0 when it
+// salvageReq reads the "r" of a PUB or ACK body that failed to decode, skipping the other values; 0 when it
 // cannot be read.
 func salvageReq(body []byte) uint64 {
 	d := decoder{b: body}
@@ -192,6 +198,12 @@ func newFrame(t FrameType) bodyCodec {
 		return new(Pong)
 	case TypeErr:
 		return new(Err)
+	case TypeConsume:
+		return new(Consume)
+	case TypeAck:
+		return new(Ack)
+	case TypeAcked:
+		return new(Acked)
 	}
 	return nil
 }
@@ -694,11 +706,14 @@ func (f *Msg) appendBody(b []byte) ([]byte, bool) {
 	if f == nil {
 		return b, false
 	}
+	n := byte(5)
 	if len(f.Headers) > 0 {
-		b = append(b, 0x86)
-	} else {
-		b = append(b, 0x85)
+		n++
 	}
+	if f.Attempt != 0 {
+		n++
+	}
+	b = append(b, 0x80|n) // fixmap: at most 7 entries
 	b = appendUint(append(b, 0xa1, 's'), f.Sid)
 	b = appendStr(append(b, 0xa1, 'c'), f.Channel)
 	b = appendUint(append(b, 0xa3, 's', 'e', 'q'), f.Seq)
@@ -707,6 +722,9 @@ func (f *Msg) appendBody(b []byte) ([]byte, bool) {
 		b = appendStrMap(append(b, 0xa1, 'h'), f.Headers)
 	}
 	b = appendBin(append(b, 0xa1, 'p'), f.Payload)
+	if f.Attempt != 0 {
+		b = appendUint(append(b, 0xa1, 'a'), uint64(f.Attempt))
+	}
 	return b, true
 }
 
@@ -733,7 +751,205 @@ func (f *Msg) decodeFrom(d *decoder) error {
 			f.Headers, err = d.strMap()
 		case "p":
 			f.Payload, err = d.bin()
+		case "a":
+			f.Attempt, err = d.u32()
 		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return fieldErr(k, err)
+		}
+	}
+	return nil
+}
+
+// ---- Consume ----
+
+func (f *Consume) appendBody(b []byte) ([]byte, bool) {
+	if f == nil {
+		return b, false
+	}
+	n := 3
+	for _, v := range [...]uint64{uint64(f.AckWait), uint64(f.MaxDeliver), uint64(f.MaxAckPending), uint64(f.Start), f.Seq, uint64(f.Window)} {
+		if v != 0 {
+			n++
+		}
+	}
+	for _, v := range [...]string{f.Mode, f.DeadLetter} {
+		if v != "" {
+			n++
+		}
+	}
+	if f.Time != 0 {
+		n++
+	}
+	b = appendMapHeader(b, n)
+	b = appendUint(appendStr(b, "s"), f.Sid)
+	b = appendStr(appendStr(b, "c"), f.Channel)
+	b = appendStr(appendStr(b, "n"), f.Consumer)
+	if f.Mode != "" {
+		b = appendStr(appendStr(b, "mode"), f.Mode)
+	}
+	if f.AckWait != 0 {
+		b = appendUint(appendStr(b, "ack_wait"), uint64(f.AckWait))
+	}
+	if f.MaxDeliver != 0 {
+		b = appendUint(appendStr(b, "max_deliver"), uint64(f.MaxDeliver))
+	}
+	if f.DeadLetter != "" {
+		b = appendStr(appendStr(b, "dlq"), f.DeadLetter)
+	}
+	if f.MaxAckPending != 0 {
+		b = appendUint(appendStr(b, "max_ack_pending"), uint64(f.MaxAckPending))
+	}
+	if f.Start != 0 {
+		b = appendUint(appendStr(b, "start"), uint64(f.Start))
+	}
+	if f.Seq != 0 {
+		b = appendUint(appendStr(b, "seq"), f.Seq)
+	}
+	if f.Time != 0 {
+		b = appendInt(appendStr(b, "time"), f.Time)
+	}
+	if f.Window != 0 {
+		b = appendUint(appendStr(b, "w"), uint64(f.Window))
+	}
+	return b, true
+}
+
+func (f *Consume) decodeFrom(d *decoder) error {
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		switch string(k) {
+		case "s":
+			f.Sid, err = d.u64()
+		case "c":
+			f.Channel, err = d.str()
+		case "n":
+			f.Consumer, err = d.str()
+		case "mode":
+			f.Mode, err = d.str()
+		case "ack_wait":
+			f.AckWait, err = d.u32()
+		case "max_deliver":
+			f.MaxDeliver, err = d.u32()
+		case "dlq":
+			f.DeadLetter, err = d.str()
+		case "max_ack_pending":
+			f.MaxAckPending, err = d.u32()
+		case "start":
+			var v uint64
+			v, err = d.uint(math.MaxUint8)
+			f.Start = StartKind(v)
+		case "seq":
+			f.Seq, err = d.u64()
+		case "time":
+			f.Time, err = d.int()
+		case "w":
+			f.Window, err = d.u32()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return fieldErr(k, err)
+		}
+	}
+	return nil
+}
+
+// ---- Ack ----
+
+func (f *Ack) appendBody(b []byte) ([]byte, bool) {
+	if f == nil {
+		return b, false
+	}
+	n := byte(2)
+	if f.Req != 0 {
+		n++
+	}
+	if f.Kind != 0 {
+		n++
+	}
+	if f.Delay != 0 {
+		n++
+	}
+	b = append(b, 0x80|n) // fixmap: at most 5 entries
+	if f.Req != 0 {
+		b = appendUint(append(b, 0xa1, 'r'), f.Req)
+	}
+	b = appendUint(append(b, 0xa1, 's'), f.Sid)
+	b = appendUint(append(b, 0xa3, 's', 'e', 'q'), f.Seq)
+	if f.Kind != 0 {
+		b = appendUint(append(b, 0xa1, 'k'), uint64(f.Kind))
+	}
+	if f.Delay != 0 {
+		b = appendUint(append(b, 0xa1, 'd'), uint64(f.Delay))
+	}
+	return b, true
+}
+
+func (f *Ack) decodeFrom(d *decoder) error {
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		switch string(k) {
+		case "r":
+			f.Req, err = d.u64()
+		case "s":
+			f.Sid, err = d.u64()
+		case "seq":
+			f.Seq, err = d.u64()
+		case "k":
+			var v uint64
+			v, err = d.uint(math.MaxUint8)
+			f.Kind = AckKind(v)
+		case "d":
+			f.Delay, err = d.u32()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return fieldErr(k, err)
+		}
+	}
+	return nil
+}
+
+// ---- Acked ----
+
+func (f *Acked) appendBody(b []byte) ([]byte, bool) {
+	if f == nil {
+		return b, false
+	}
+	return appendUint(append(b, 0x81, 0xa1, 'r'), f.Req), true
+}
+
+func (f *Acked) decodeFrom(d *decoder) error {
+	n, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	for ; n > 0; n-- {
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		if string(k) == "r" {
+			f.Req, err = d.u64()
+		} else {
 			err = d.skip()
 		}
 		if err != nil {
@@ -966,5 +1182,32 @@ func (f *Err) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(e
 // DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
 func (f *Err) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*f = Err{}
+	return decodeMsgpack(dec, f)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.
+func (f *Consume) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(enc, f) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
+func (f *Consume) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*f = Consume{}
+	return decodeMsgpack(dec, f)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.
+func (f *Ack) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(enc, f) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
+func (f *Ack) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*f = Ack{}
+	return decodeMsgpack(dec, f)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder with the wire body format.
+func (f *Acked) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeMsgpack(enc, f) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder with the wire body format.
+func (f *Acked) DecodeMsgpack(dec *msgpack.Decoder) error {
+	*f = Acked{}
 	return decodeMsgpack(dec, f)
 }

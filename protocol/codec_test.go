@@ -59,7 +59,7 @@ func TestRoundTripAllFrames(t *testing.T) {
 			t.Fatalf("%T: msgpack.Unmarshal mismatch: %#v", f, dst)
 		}
 	}
-	for ft := TypeConnect; ft <= TypeErr; ft++ {
+	for ft := TypeConnect; ft.Known(); ft++ {
 		if !seen[ft] {
 			t.Errorf("no sample for %v", ft)
 		}
@@ -156,6 +156,14 @@ func TestInteropReflection(t *testing.T) {
 		{TypePing, map[string]any{}, &Ping{}},
 		{TypePong, map[string]any{}, &Pong{}},
 		{TypeErr, map[string]any{"code": 8, "msg": "m", "r": 5, "fatal": false}, &Err{Code: CodeTimeout, Message: "m", Req: 5}},
+		{TypeMsg, map[string]any{"a": uint64(3), "p": []byte{1}, "t": 1, "seq": 2, "c": "x", "s": 4}, &Msg{Sid: 4, Channel: "x", Seq: 2, Time: 1, Payload: []byte{1}, Attempt: 3}},
+		{TypeConsume, map[string]any{"w": 8, "n": "workers", "c": "jobs", "s": int16(7), "mode": "exclusive", "ack_wait": uint64(5000), "max_deliver": 5, "dlq": "jobs-dead",
+			"max_ack_pending": 10, "start": 3, "time": int64(-2), "seq": 0, "future": map[string]any{"x": 1}},
+			&Consume{Sid: 7, Channel: "jobs", Consumer: "workers", Mode: ModeExclusive, AckWait: 5000, MaxDeliver: 5, DeadLetter: "jobs-dead", MaxAckPending: 10, Start: StartTime, Time: -2, Window: 8}},
+		{TypeConsume, map[string]any{"s": 1, "c": "jobs", "n": "w", "start": 2, "seq": uint32(9)}, &Consume{Sid: 1, Channel: "jobs", Consumer: "w", Start: StartSeq, Seq: 9}},
+		{TypeAck, map[string]any{"d": 250, "k": 1, "seq": uint64(1) << 40, "s": 2, "r": 11}, &Ack{Req: 11, Sid: 2, Seq: 1 << 40, Kind: AckNak, Delay: 250}},
+		{TypeAck, map[string]any{"s": 2, "seq": 3}, &Ack{Sid: 2, Seq: 3}},
+		{TypeAcked, map[string]any{"r": int64(11)}, &Acked{Req: 11}},
 	}
 	for _, c := range cases {
 		body, err := msgpack.Marshal(c.body)
@@ -189,6 +197,30 @@ type plainMsg struct {
 	Time    int64             `msgpack:"t"`
 	Headers map[string]string `msgpack:"h,omitempty"`
 	Payload []byte            `msgpack:"p"`
+	Attempt uint32            `msgpack:"a,omitempty"`
+}
+
+type plainConsume struct {
+	Sid           uint64    `msgpack:"s"`
+	Channel       string    `msgpack:"c"`
+	Consumer      string    `msgpack:"n"`
+	Mode          string    `msgpack:"mode,omitempty"`
+	AckWait       uint32    `msgpack:"ack_wait,omitempty"`
+	MaxDeliver    uint32    `msgpack:"max_deliver,omitempty"`
+	DeadLetter    string    `msgpack:"dlq,omitempty"`
+	MaxAckPending uint32    `msgpack:"max_ack_pending,omitempty"`
+	Start         StartKind `msgpack:"start,omitempty"`
+	Seq           uint64    `msgpack:"seq,omitempty"`
+	Time          int64     `msgpack:"time,omitempty"`
+	Window        uint32    `msgpack:"w,omitempty"`
+}
+
+type plainAck struct {
+	Req   uint64  `msgpack:"r,omitempty"`
+	Sid   uint64  `msgpack:"s"`
+	Seq   uint64  `msgpack:"seq"`
+	Kind  AckKind `msgpack:"k,omitempty"`
+	Delay uint32  `msgpack:"d,omitempty"`
 }
 
 func TestByteCompatibleWithReflection(t *testing.T) {
@@ -210,6 +242,27 @@ func TestByteCompatibleWithReflection(t *testing.T) {
 	b, _ = AppendFrame(nil, &m)
 	if want := enc(plainMsg(m)); !bytes.Equal(b[HeaderLen:], want) {
 		t.Fatalf("MSG differs:\n% x\n% x", b[HeaderLen:], want)
+	}
+	m.Headers, m.Attempt = map[string]string{"k": "v"}, 70000
+	b, _ = AppendFrame(nil, &m)
+	if want := enc(plainMsg(m)); !bytes.Equal(b[HeaderLen:], want) {
+		t.Fatalf("MSG with attempt differs:\n% x\n% x", b[HeaderLen:], want)
+	}
+	for _, c := range []Consume{
+		{Sid: 1, Channel: "jobs", Consumer: "w"},
+		{Sid: 300, Channel: "jobs", Consumer: "w", Mode: ModeShared, AckWait: 30000, MaxDeliver: 200, DeadLetter: "dead", MaxAckPending: 70000,
+			Start: StartTime, Seq: 1 << 33, Time: -1 << 40, Window: 128},
+	} {
+		b, _ = AppendFrame(nil, &c)
+		if want := enc(plainConsume(c)); !bytes.Equal(b[HeaderLen:], want) {
+			t.Fatalf("CONSUME differs:\n% x\n% x", b[HeaderLen:], want)
+		}
+	}
+	for _, a := range []Ack{{Sid: 1, Seq: 2}, {Req: 1 << 50, Sid: 200, Seq: 70000, Kind: AckNak, Delay: 1000}} {
+		b, _ = AppendFrame(nil, &a)
+		if want := enc(plainAck(a)); !bytes.Equal(b[HeaderLen:], want) {
+			t.Fatalf("ACK differs:\n% x\n% x", b[HeaderLen:], want)
+		}
 	}
 }
 
@@ -239,6 +292,20 @@ func TestDecodeMalformed(t *testing.T) {
 		"truncated key":        {TypePub, []byte{0x81, 0xa5, 'r'}},
 		"deep nesting":         {TypePub, append([]byte{0x81, 0xa1, 'z'}, bytes.Repeat([]byte{0x91}, 100000)...)},
 		"header value not str": {TypeMsg, []byte{0x81, 0xa1, 'h', 0x81, 0xa1, 'k', 0x01}},
+		"attempt over uint32":  {TypeMsg, []byte{0x81, 0xa1, 'a', 0xcf, 0, 0, 0, 1, 0, 0, 0, 0}},
+		"attempt negative":     {TypeMsg, []byte{0x81, 0xa1, 'a', 0xff}},
+		"consume not a map":    {TypeConsume, []byte{0x93, 0x01, 0x02, 0x03}},
+		"consume sid str":      {TypeConsume, []byte{0x81, 0xa1, 's', 0xa1, 'x'}},
+		"consume name int":     {TypeConsume, []byte{0x81, 0xa1, 'n', 0x07}},
+		"consume start u16":    {TypeConsume, []byte{0x81, 0xa5, 's', 't', 'a', 'r', 't', 0xcd, 1, 0}},
+		"consume truncated":    {TypeConsume, []byte{0x83, 0xa1, 's', 0x01, 0xa1, 'c'}},
+		"ack kind over uint8":  {TypeAck, []byte{0x81, 0xa1, 'k', 0xcd, 1, 0}},
+		"ack seq bool":         {TypeAck, []byte{0x81, 0xa3, 's', 'e', 'q', 0xc3}},
+		"ack delay negative":   {TypeAck, []byte{0x81, 0xa1, 'd', 0xd0, 0x80}},
+		"ack trailing":         {TypeAck, []byte{0x81, 0xa1, 's', 0x01, 0x80}},
+		"acked empty":          {TypeAcked, nil},
+		"acked req str32 huge": {TypeAcked, []byte{0x81, 0xa1, 'r', 0xdb, 0xff, 0xff, 0xff, 0xff}},
+		"acked unknown huge":   {TypeAcked, []byte{0x81, 0xa1, 'z', 0xdd, 0xff, 0xff, 0xff, 0xff}},
 	}
 	for name, c := range cases {
 		f, err := DecodeBody(c.t, c.body)
@@ -357,6 +424,19 @@ var docExamples = []struct {
 		"0020  81 a2 63 74 a4 74 65 78 74\n"},
 	{"PUBACK", &PubAck{Req: 1, Seq: 42}, "" +
 		"0000  00 00 00 0a 04 82 a1 72 01 a3 73 65 71 2a\n"},
+	{"CONSUME", &Consume{Sid: 3, Channel: "jobs", Consumer: "workers", AckWait: 5000}, "" +
+		"0000  00 00 00 22 0f 84 a1 73 03 a1 63 a4 6a 6f 62 73\n" +
+		"0010  a1 6e a7 77 6f 72 6b 65 72 73 a8 61 63 6b 5f 77\n" +
+		"0020  61 69 74 cd 13 88\n"},
+	{"MSG", &Msg{Sid: 3, Channel: "jobs", Seq: 42, Time: 1700000000123456789, Payload: []byte("hi"), Attempt: 2}, "" +
+		"0000  00 00 00 25 09 86 a1 73 03 a1 63 a4 6a 6f 62 73\n" +
+		"0010  a3 73 65 71 2a a1 74 cf 17 97 9c fe 3d 85 cd 15\n" +
+		"0020  a1 70 c4 02 68 69 a1 61 02\n"},
+	{"ACK", &Ack{Req: 9, Sid: 3, Seq: 42}, "" +
+		"0000  00 00 00 0d 10 83 a1 72 09 a1 73 03 a3 73 65 71\n" +
+		"0010  2a\n"},
+	{"ACKED", &Acked{Req: 9}, "" +
+		"0000  00 00 00 05 11 81 a1 72 09\n"},
 }
 
 func TestDocHexDumps(t *testing.T) {

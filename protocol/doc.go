@@ -11,7 +11,7 @@
 // against the bytes actually available before anything is allocated, so a
 // hostile peer cannot make the decoder allocate more than the frame it sent.
 //
-// The hot frames (PUB, PUBACK, MSG) — and in fact all frames — are encoded and
+// The hot frames (PUB, PUBACK, MSG, ACK) — and in fact all frames — are encoded and
 // decoded by hand-written msgpack routines instead of reflection. The types
 // also implement msgpack.CustomEncoder / msgpack.CustomDecoder so that
 // msgpack.Marshal of a frame produces exactly the same body bytes.

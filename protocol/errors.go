@@ -41,8 +41,8 @@ const (
 	CodeUnavailable ErrCode = 9
 	// CodeInternal: an unexpected server error. Non-fatal unless flagged.
 	CodeInternal ErrCode = 10
-	// CodeUnknownSubscription: UNSUB for a sid that is not active.
-	// Non-fatal.
+	// CodeUnknownSubscription: UNSUB for a sid that is not active, or ACK
+	// for a sid that is not an active consumer subscription. Non-fatal.
 	CodeUnknownSubscription ErrCode = 11
 	// CodeInvalidArgument: a well-formed frame with an invalid value, e.g.
 	// bad start position, duplicate or zero sid, zero req, headers too
@@ -111,8 +111,8 @@ type Error struct {
 	Code    ErrCode
 	Message string
 	Fatal   bool
-	// Req is the request the error answers when the decoder could tell: a malformed PUB whose request
-	// id could still be read (0: none).
+	// Req is the request the error answers when the decoder could tell: a malformed PUB or ACK whose
+	// request id could still be read (0: none).
 	Req uint64
 }
 

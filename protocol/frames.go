@@ -48,6 +48,9 @@ const (
 	TypeErr      FrameType = 12 // S: error, possibly fatal
 	TypeCredit   FrameType = 13 // C: the client consumed messages of a subscription
 	TypeRoute    FrameType = 14 // S: the node that serves a channel (for clients that asked in CONNECT)
+	TypeConsume  FrameType = 15 // C: join a durable consumer as subscription Sid
+	TypeAck      FrameType = 16 // C: settle one delivery of a consumer subscription
+	TypeAcked    FrameType = 17 // S: an ACK with a request id took effect (for ack/term: durably)
 )
 
 var frameTypeNames = [...]string{
@@ -65,6 +68,9 @@ var frameTypeNames = [...]string{
 	TypeErr:      "ERR",
 	TypeCredit:   "CREDIT",
 	TypeRoute:    "ROUTE",
+	TypeConsume:  "CONSUME",
+	TypeAck:      "ACK",
+	TypeAcked:    "ACKED",
 }
 
 // String returns the upper-case protocol name of t ("PUB", "MSG", ...) or
@@ -83,7 +89,8 @@ func (t FrameType) Known() bool {
 
 // Frame is one protocol message. It is implemented by the pointer types
 // *Connect, *ConnAck, *Pub, *PubAck, *Sub, *SubAck, *Unsub, *UnsubAck, *Msg,
-// *Ping, *Pong, *Err, *Credit and *Route; AppendFrame and WriteFrame accept only those.
+// *Ping, *Pong, *Err, *Credit, *Route, *Consume, *Ack and *Acked; AppendFrame and WriteFrame accept
+// only those.
 type Frame interface {
 	// Type returns the wire frame type of the concrete frame.
 	Type() FrameType
@@ -225,7 +232,9 @@ type UnsubAck struct {
 }
 
 // Msg delivers one stored message to subscription Sid. Seq is its sequence in
-// Channel and Time the server's store timestamp in unix nanoseconds.
+// Channel and Time the server's store timestamp in unix nanoseconds. Attempt is
+// the delivery count of a consumer subscription's delivery (1: the first); it is
+// 0 (absent on the wire) for a plain subscription.
 type Msg struct {
 	Sid     uint64            `msgpack:"s"`
 	Channel string            `msgpack:"c"`
@@ -233,6 +242,7 @@ type Msg struct {
 	Time    int64             `msgpack:"t"`
 	Headers map[string]string `msgpack:"h,omitempty"`
 	Payload []byte            `msgpack:"p"`
+	Attempt uint32            `msgpack:"a,omitempty"`
 }
 
 // Route tells a client that asked for routes (Connect.Routes) that Channel is
@@ -245,6 +255,82 @@ type Route struct {
 	Addr    string `msgpack:"addr"`
 }
 
+// Consumer modes for Consume.Mode.
+const (
+	// ModeShared: competing members; each message goes to one of them (the default, also for "").
+	ModeShared = "shared"
+	// ModeExclusive: one member at a time receives, in seq order; another takes over when it leaves.
+	ModeExclusive = "exclusive"
+)
+
+// MaxConsumerLen is the maximum length of a consumer name in bytes.
+const MaxConsumerLen = 64
+
+// Consume joins the durable consumer Consumer of Channel as subscription Sid (client-chosen, unique
+// among the connection's active subscriptions, sharing SUB's sid space). The consumer is created with
+// the given settings if it does not exist; if it exists its settings are kept and these are ignored.
+// The server answers SUBACK (StartSeq: the consumer's first seq not acked, LastSeq: the channel's
+// last seq, Window: the effective window) or ERR with s=Sid, then sends MSG frames for Sid with
+// Attempt >= 1. At most Window deliveries are unsettled (not acked, nak'ed or terminated) at a time
+// for this member; settling one frees its slot (no CREDIT for consumer subscriptions). UNSUB leaves:
+// the member's unsettled deliveries go to other members.
+type Consume struct {
+	Sid           uint64    `msgpack:"s"`
+	Channel       string    `msgpack:"c"`
+	Consumer      string    `msgpack:"n"`
+	Mode          string    `msgpack:"mode,omitempty"`            // ModeShared (default) or ModeExclusive
+	AckWait       uint32    `msgpack:"ack_wait,omitempty"`        // ms; 0: server default (30 s)
+	MaxDeliver    uint32    `msgpack:"max_deliver,omitempty"`     // 0: no bound
+	DeadLetter    string    `msgpack:"dlq,omitempty"`             // channel for messages that had MaxDeliver deliveries
+	MaxAckPending uint32    `msgpack:"max_ack_pending,omitempty"` // 0: 1000
+	Start         StartKind `msgpack:"start,omitempty"`           // where a new consumer starts (StartNew: after the last seq)
+	Seq           uint64    `msgpack:"seq,omitempty"`             // used with StartSeq
+	Time          int64     `msgpack:"time,omitempty"`            // unix nanoseconds, used with StartTime
+	Window        uint32    `msgpack:"w,omitempty"`               // 0: server default
+}
+
+// AckKind says how an ACK settles a delivery.
+type AckKind uint8
+
+// Settlements for Ack.Kind.
+const (
+	AckDone       AckKind = 0 // processed: never delivered again once durable
+	AckNak        AckKind = 1 // not processed: deliver again after Delay
+	AckInProgress AckKind = 2 // still working: restart the ack wait
+	AckTerm       AckKind = 3 // never deliver again (not processed)
+)
+
+// String returns "done", "nak", "in_progress", "term" or "AckKind(n)".
+func (k AckKind) String() string {
+	switch k {
+	case AckDone:
+		return "done"
+	case AckNak:
+		return "nak"
+	case AckInProgress:
+		return "in_progress"
+	case AckTerm:
+		return "term"
+	}
+	return "AckKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Ack settles delivery Seq of consumer subscription Sid. With Req != 0 (client-chosen, unique among
+// the connection's unanswered requests, the same id space as PUB) the server answers ACKED{r} (for
+// AckDone and AckTerm once the settlement is durable) or ERR with r=Req.
+type Ack struct {
+	Req   uint64  `msgpack:"r,omitempty"`
+	Sid   uint64  `msgpack:"s"`
+	Seq   uint64  `msgpack:"seq"`
+	Kind  AckKind `msgpack:"k,omitempty"`
+	Delay uint32  `msgpack:"d,omitempty"` // ms, AckNak only
+}
+
+// Acked answers an Ack with a request id.
+type Acked struct {
+	Req uint64 `msgpack:"r"`
+}
+
 // Ping asks the peer to answer with a Pong. Either side may send it.
 type Ping struct{}
 
@@ -252,7 +338,8 @@ type Ping struct{}
 type Pong struct{}
 
 // Err reports an error to the client. Req is set when the error answers a
-// PUB (it replaces that PUB's PUBACK), Sid when it concerns a subscription.
+// PUB or an ACK with a request id (it replaces that PUBACK or ACKED), Sid when
+// it concerns a subscription.
 // Fatal means the server closes the connection right after this frame.
 type Err struct {
 	Code    ErrCode `msgpack:"code"`
@@ -303,6 +390,15 @@ func (*Pong) Type() FrameType { return TypePong }
 
 // Type implements Frame.
 func (*Err) Type() FrameType { return TypeErr }
+
+// Type implements Frame.
+func (*Consume) Type() FrameType { return TypeConsume }
+
+// Type implements Frame.
+func (*Ack) Type() FrameType { return TypeAck }
+
+// Type implements Frame.
+func (*Acked) Type() FrameType { return TypeAcked }
 
 // AsError converts the ERR frame into its Go error form, preserving Code,
 // Message and Fatal (Req and Sid are correlation data, not part of the error).

@@ -36,6 +36,17 @@ func sampleFrames() []Frame {
 		&Err{Code: CodeTimeout, Message: "publish outcome unknown", Req: 12},
 		&Err{Code: CodeNotConnected, Message: "send CONNECT first", Fatal: true},
 		&Err{Code: CodeUnknownSubscription, Message: "no such sid", Sid: 3},
+		&Msg{Sid: 6, Channel: "jobs", Seq: 7, Time: 1700000000000000000, Payload: []byte("job"), Attempt: 1},
+		&Msg{Sid: 6, Channel: "jobs", Seq: 1 << 40, Time: 1, Headers: map[string]string{"k": "v"}, Payload: []byte("job"), Attempt: 1<<32 - 1},
+		&Consume{Sid: 6, Channel: "jobs", Consumer: "workers"},
+		&Consume{Sid: 1<<64 - 1, Channel: "jobs.eu", Consumer: "billing-v2.eu_1", Mode: ModeExclusive, AckWait: 5000, MaxDeliver: 5,
+			DeadLetter: "jobs.dead", MaxAckPending: 1<<32 - 1, Start: StartSeq, Seq: 1 << 40, Window: 64},
+		&Consume{Sid: 7, Channel: "jobs", Consumer: "w", Mode: ModeShared, Start: StartTime, Time: -1234567890123},
+		&Ack{Sid: 6, Seq: 7},
+		&Ack{Req: 1<<64 - 1, Sid: 6, Seq: 8, Kind: AckNak, Delay: 1<<32 - 1},
+		&Ack{Req: 2, Sid: 6, Seq: 9, Kind: AckInProgress},
+		&Ack{Req: 3, Sid: 6, Seq: 10, Kind: AckTerm},
+		&Acked{Req: 2},
 	}
 }
 
