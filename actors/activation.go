@@ -190,7 +190,7 @@ func (a *channelActor) stashRequest(ctx actor.Context, msg any) bool {
 		return false
 	}
 	switch msg.(type) {
-	case *Register, *Resolve, *Fetch, *TransferLeader, *MoveReplica:
+	case *Register, *Resolve, *Fetch, *TransferLeader, *MoveReplica, *ConsumerJoin, *ConsumerAck, *ConsumerLeave, *ConsumerAdmin:
 		a.stash = append(a.stash, stashed{msg: msg, sender: ctx.Sender()})
 		return true
 	}
@@ -214,6 +214,14 @@ func (a *channelActor) failStash(ctx actor.Context) {
 			res = &LeaderTransferred{Channel: a.name, Err: e.Error()}
 		case *MoveReplica:
 			res = &ReplicaMoved{Channel: a.name, Err: e.Error()}
+		case *ConsumerAdmin:
+			res = &ConsumerAdminResult{Channel: a.name, Err: e.Error()}
+		case *ConsumerJoin:
+			sc.Send(ctx, m.ReplyTo, &ConsumerJoined{Channel: a.name, Sid: m.Sid, Err: e})
+		case *ConsumerAck:
+			if m.Req != 0 && m.ReplyTo != nil {
+				sc.Send(ctx, m.ReplyTo, &ConsumerAcked{Channel: a.name, Req: m.Req, Err: e})
+			}
 		}
 		if res != nil && s.sender != nil {
 			sc.Send(ctx, s.sender, res)

@@ -198,6 +198,13 @@ type channelActor struct {
 	pipe     pipeline              // the proposal pipeline (pipeline.go)
 	gateways map[string]*actor.PID // by PID key
 	log      zerolog.Logger
+
+	// Durable consumers (consumers.go): the ones loaded, the creates and removals waiting to commit,
+	// and the member sessions watched (by PID key).
+	consumers  map[string]*consumerRun
+	creating   map[string]*pendingCreate
+	removing   map[string][]*actor.PID
+	memberPIDs map[string]bool
 }
 
 func (a *channelActor) Receive(ctx actor.Context) {
@@ -252,10 +259,30 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		sc.Respond(ctx, a.fetch(m))
 	case *actor.Terminated:
 		delete(a.gateways, sc.PIDKey(m.Who))
+		a.membersGone(ctx, m.Who)
+	case *ConsumerJoin:
+		a.consumerJoin(ctx, m)
+	case *ConsumerLeave:
+		a.consumerLeave(ctx, m)
+	case *ConsumerAck:
+		a.consumerAck(ctx, m)
+	case *ConsumerAdmin:
+		a.consumerAdmin(ctx, m)
+	case *consumerTick:
+		a.onConsumerTick(ctx, m.name)
+	case *consumerFlush:
+		if r := a.consumers[m.name]; r != nil {
+			r.flushArmed = false
+			a.flushProgress(r)
+		}
+	case *dlqDone:
+		a.onDLQDone(ctx, m)
+	case *dlqRetry:
+		a.onDLQRetry(m)
 	case *idleCheck:
 		a.idle(ctx)
 	case *Evict:
-		if a.ready && !a.moving && a.pipe.idle() {
+		if a.ready && !a.moving && a.pipe.idle() && !a.consumersBusy() {
 			a.log.Debug().Msg("channel passivating: too many active channels on this node")
 			a.stop(ctx)
 		}
@@ -290,7 +317,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 // channel) active forever.
 func (a *channelActor) inUse(msg any) bool {
 	switch m := msg.(type) {
-	case *Publish, *Fetch, *Resolve, *TransferLeader:
+	case *Publish, *Fetch, *Resolve, *TransferLeader, *ConsumerJoin, *ConsumerAck, *ConsumerAdmin:
 		return true
 	case *Register:
 		_, known := a.gateways[sc.PIDKey(m.Gateway)]
@@ -525,7 +552,7 @@ func (a *channelActor) idle(ctx actor.Context) {
 		a.stop(ctx)
 		return
 	}
-	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || a.moving || !a.pipe.idle() {
+	if rest := a.idleAfter - time.Since(a.lastActive); rest > 0 || a.moving || !a.pipe.idle() || a.consumersBusy() {
 		// Active since the timer was armed, or proposals in flight: not idle yet.
 		a.armIdle(ctx, max(rest, a.idleAfter/4))
 		return

@@ -109,6 +109,129 @@ type Fetched struct {
 	Err      *protocol.Error
 }
 
+// Durable consumers (consumers.go). A member is one subscription of one session: Member names it
+// uniquely (session and sid), ReplyTo is the session, which gets deliveries and answers.
+
+// ConsumerJoin joins Member to consumer Consumer of Channel, creating the consumer with Config and the
+// start position when it does not exist. Answered with ConsumerJoined, then ConsumerDeliver.
+type ConsumerJoin struct {
+	Channel  string
+	Consumer string
+	Config   store.ConsumerConfig
+	Start    protocol.StartKind
+	Seq      uint64
+	Time     int64
+	Member   string
+	Sid      uint64
+	Window   int // deliveries the member may hold unsettled
+	ReplyTo  *actor.PID
+}
+
+// ConsumerJoined answers ConsumerJoin. StartSeq is the consumer's first seq not done.
+type ConsumerJoined struct {
+	Channel  string
+	Sid      uint64
+	StartSeq uint64
+	LastSeq  uint64
+	Window   int
+	Err      *protocol.Error
+}
+
+// ConsumerDeliver hands messages to a member; Attempts[i] is the delivery count of Msgs[i].
+type ConsumerDeliver struct {
+	Channel  string
+	Sid      uint64
+	Msgs     []store.Message
+	Attempts []int
+}
+
+// ConsumerAck settles one delivery. With Req set it is answered with ConsumerAcked: for an ack or a
+// term once the settlement is durable, for the others at once.
+type ConsumerAck struct {
+	Channel  string
+	Consumer string
+	Member   string
+	Seq      uint64
+	Kind     protocol.AckKind
+	Delay    int64 // nanoseconds (nak)
+	Req      uint64
+	ReplyTo  *actor.PID
+}
+
+// ConsumerAcked answers a ConsumerAck with Req.
+type ConsumerAcked struct {
+	Channel string
+	Req     uint64
+	Err     *protocol.Error
+}
+
+// ConsumerLeave removes a member (its unsettled deliveries go to the others).
+type ConsumerLeave struct {
+	Channel  string
+	Consumer string
+	Member   string
+}
+
+// ConsumerAdminOp is what a ConsumerAdmin asks.
+type ConsumerAdminOp uint8
+
+// Consumer admin operations.
+const (
+	ConsumerList   ConsumerAdminOp = 1 // every consumer of the channel
+	ConsumerInfo   ConsumerAdminOp = 2 // one (Name)
+	ConsumerAdd    ConsumerAdminOp = 3 // create Name with Config and the start position (exists: kept)
+	ConsumerRemove ConsumerAdminOp = 4 // delete Name
+)
+
+// ConsumerAdmin is an operator's request about a channel's consumers (admin API, CLI). Answered with
+// ConsumerAdminResult.
+type ConsumerAdmin struct {
+	Channel string
+	Op      ConsumerAdminOp
+	Name    string
+	Config  store.ConsumerConfig
+	Start   protocol.StartKind
+	Seq     uint64
+	Time    int64
+}
+
+// ConsumerStatus is a consumer as an operator sees it.
+type ConsumerStatus struct {
+	Name          string `json:"name"`
+	Mode          string `json:"mode"`
+	AckWait       string `json:"ack_wait"`
+	MaxDeliver    int    `json:"max_deliver"`
+	MaxAckPending int    `json:"max_ack_pending"`
+	DeadLetter    string `json:"dead_letter,omitempty"`
+	AckFloor      uint64 `json:"ack_floor"`
+	LastSeq       uint64 `json:"last_seq"`
+	Lag           uint64 `json:"lag"`     // last seq minus ack floor
+	Pending       int    `json:"pending"` // deliveries unsettled now
+	Redelivered   uint64 `json:"redelivered"`
+	Acked         uint64 `json:"acked"`
+	DeadLettered  uint64 `json:"dead_lettered"`
+	Members       int    `json:"members"`
+}
+
+// ConsumerAdminResult answers ConsumerAdmin.
+type ConsumerAdminResult struct {
+	Channel   string
+	Consumers []ConsumerStatus
+	NotFound  bool
+	Err       string
+}
+
+func init() {
+	for name, m := range map[string]any{
+		"sampan.ConsumerJoin": &ConsumerJoin{}, "sampan.ConsumerJoined": &ConsumerJoined{},
+		"sampan.ConsumerDeliver": &ConsumerDeliver{}, "sampan.ConsumerAck": &ConsumerAck{},
+		"sampan.ConsumerAcked": &ConsumerAcked{}, "sampan.ConsumerLeave": &ConsumerLeave{},
+		"sampan.ConsumerAdmin": &ConsumerAdmin{}, "sampan.ConsumerAdminResult": &ConsumerAdminResult{},
+	} {
+		sc.RegisterMessage(name, m)
+	}
+}
+
 func init() {
 	for name, m := range map[string]any{
 		"sampan.Publish": &Publish{}, "sampan.PublishResult": &PublishResult{}, "sampan.Deliver": &Deliver{},

@@ -20,7 +20,8 @@ import (
 // proposal is one publish batch on its way through the pipeline. The channel actor owns it; the fields
 // the pipeline reads and writes are marked (core), the others are the actor's.
 type proposal struct {
-	msg      *Publish          // the items proposed
+	msg      *Publish          // the items proposed (nil for a consumer command: cons)
+	cons     *consProp         // a consumer command (consumers.go)
 	orig     *Publish          // as received, when oversize items were taken out of msg
 	rejected []*protocol.Error // per item of orig: why it was refused before proposing (nil: proposed)
 	time     int64             // the proposal timestamp, which the state machine gives every message of the entry
@@ -162,8 +163,17 @@ func proposeTimeout(env *Env, shard uint64, want time.Duration) (time.Duration, 
 // apply carries out the pipeline's effects: answers (in order), one delivery of what they stored to
 // every registered gateway, timers and a stop.
 func (a *channelActor) apply(ctx actor.Context) {
+	// Answering a consumer command can propose another (the next batch of acks): go on until the
+	// pipeline has nothing more to say.
+	for effects := a.pipe.take(); len(effects) > 0; effects = a.pipe.take() {
+		a.applyEffects(ctx, effects)
+	}
+}
+
+func (a *channelActor) applyEffects(ctx actor.Context, effects []effect) {
 	var deliver []store.Message
-	for _, e := range a.pipe.take() {
+	stored := a.lastSeq
+	for _, e := range effects {
 		switch e.kind {
 		case effAnswer:
 			deliver = a.finish(ctx, e.p, deliver)
@@ -188,6 +198,9 @@ func (a *channelActor) apply(ctx actor.Context) {
 			sc.Send(ctx, gw, d)
 		}
 	}
+	if a.lastSeq > stored && len(a.consumers) > 0 {
+		a.consumerStored(ctx)
+	}
 }
 
 var (
@@ -199,6 +212,10 @@ var (
 
 // finish answers p's publisher and appends what it stored to deliver.
 func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Message) []store.Message {
+	if p.cons != nil {
+		a.finishConsumer(ctx, p)
+		return deliver
+	}
 	m := p.msg
 	p.cmd = nil
 	res := &PublishResult{Channel: a.name, Batch: m.Batch, Results: make([]PubResult, len(m.Items))}
@@ -263,6 +280,15 @@ func (a *channelActor) drain(ctx actor.Context) {
 	a.apply(ctx)
 	blocked := a.pipe.takeBlocked()
 	if a.pipe.handingOff {
+		// Consumer commands are not resent by anyone: answer them (an ack then fails and its delivery
+		// comes again).
+		var cons []*proposal
+		for _, p := range blocked {
+			if p.cons != nil {
+				cons = append(cons, p)
+			}
+		}
+		a.failBlocked(ctx, cons, protocol.NewError(protocol.CodeUnavailable, "channel moving; consumer update not stored, retry"))
 		// Handing off under load: what is blocked was never proposed, and the sessions that sent it
 		// resend every unanswered batch, in order, to the next activation when they see this one
 		// terminate (gateway/publish.go): left unanswered, the hand-off costs publishers nothing.
@@ -274,6 +300,10 @@ func (a *channelActor) drain(ctx actor.Context) {
 // failBlocked answers publishes that were never proposed with e.
 func (a *channelActor) failBlocked(ctx actor.Context, blocked []*proposal, e *protocol.Error) {
 	for _, p := range blocked {
+		if p.cons != nil {
+			a.failConsumerProposal(ctx, p, e)
+			continue
+		}
 		res := failedResult(p.msg, e)
 		p.merge(res)
 		a.env.Metrics.PublishErrors.Add(float64(len(p.msg.Items)))

@@ -80,6 +80,7 @@ func (b *Broker) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /channels", b.readable(b.httpChannels))
 	mux.HandleFunc("GET /channels/{name}", b.readable(b.httpChannel))
 	mux.HandleFunc("POST /channels/{name}/transfer-leader", b.adminOnly(b.httpTransfer))
+	b.consumerRoutes(mux)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

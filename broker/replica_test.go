@@ -12,16 +12,6 @@ import (
 	tu "github.com/sampan-io/sampan/internal/testutil"
 )
 
-// publishN publishes n messages and fails the test on any error.
-func publishN(t *testing.T, ctx context.Context, c *client.Client, channel string, n int) {
-	t.Helper()
-	for i := 0; i < n; i++ {
-		if _, err := c.Publish(ctx, channel, []byte("m")); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestOtherActivationStopKeepsServingReplica: a second activation of a channel on another node (placement
 // differed during a network fault) makes itself the last starter of this node's replica, then stops. Its
 // StopShard must not unload the replica this node's activation serves: that activation stayed up with

@@ -42,6 +42,9 @@ type Client struct {
 	retired map[uint64]*link         // sid -> connection it was unsubscribed on when its subscription moved
 	nodes   map[string]*nodeConn     // by client address: connections to the nodes routes point at
 	routes  map[string]*chanRoute    // by channel: where its publishes go and how many are in flight
+	// consumers: durable consumer memberships by sid (consumer.go); acks: ACKs waiting for an answer.
+	consumers map[uint64]*consumerSub
+	acks      map[uint64]*pendingAck
 	err     error                    // why the client ended for good
 	done    chan struct{}            // closed when the client ended for good
 }
@@ -125,7 +128,8 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 		return nil, errors.New("sampan: no server address given")
 	}
 	c := &Client{opts: o, servers: list, linkUp: make(chan struct{}), pubs: map[uint64]*pendingPub{},
-		subs: map[uint64]*Subscription{}, retired: map[uint64]*link{}, nodes: map[string]*nodeConn{}, routes: map[string]*chanRoute{}, done: make(chan struct{})}
+		subs: map[uint64]*Subscription{}, retired: map[uint64]*link{}, nodes: map[string]*nodeConn{}, routes: map[string]*chanRoute{}, done: make(chan struct{}),
+		consumers: map[uint64]*consumerSub{}, acks: map[uint64]*pendingAck{}}
 	var errs []error
 	for i, addr := range list {
 		l, ack, err := c.dial(ctx, addr)
@@ -215,6 +219,12 @@ func (c *Client) up(l *link, ack *protocol.ConnAck) {
 		if s.sid == sid && s.l == nil {
 			s.l = l
 			_ = l.send(s.resumeFrameLocked())
+		}
+	}
+	for sid, cs := range c.consumers {
+		if cs.l == nil {
+			cs.l = l
+			_ = l.send(cs.k.frame(sid))
 		}
 	}
 	c.mu.Unlock()
@@ -324,14 +334,28 @@ func (l *link) readLoop(r *protocol.Reader) {
 			c.mu.Lock()
 			s := c.subs[f.Sid]
 			current := s != nil && s.sid == f.Sid
+			cs := c.consumers[f.Sid]
 			c.mu.Unlock()
+			if cs != nil {
+				cs.deliver(f) // bounded by the member's window of unsettled deliveries
+				continue
+			}
 			if s != nil {
 				// Never blocks: the server sends at most a window of MSGs this subscription has not
 				// returned with CREDIT, so the queue is bounded, and a slow handler cannot hold up
 				// this connection's acks or other subscriptions.
 				s.deliver(f, current)
 			}
+		case *protocol.Acked:
+			c.finishAck(f.Req, nil)
 		case *protocol.SubAck:
+			c.mu.Lock()
+			cs := c.consumers[f.Sid]
+			c.mu.Unlock()
+			if cs != nil {
+				cs.joined(nil)
+				continue
+			}
 			if s := c.sub(f.Sid); s != nil {
 				s.acked(f, nil)
 				c.mu.Lock()
@@ -340,6 +364,12 @@ func (l *link) readLoop(r *protocol.Reader) {
 			}
 		case *protocol.UnsubAck:
 			c.mu.Lock()
+			if cs := c.consumers[f.Sid]; cs != nil {
+				delete(c.consumers, f.Sid)
+				c.mu.Unlock()
+				cs.end(nil)
+				continue
+			}
 			s := c.subs[f.Sid]
 			delete(c.subs, f.Sid)
 			_, moved := c.retired[f.Sid]
@@ -369,9 +399,17 @@ func (l *link) onErr(f *protocol.Err) {
 	e := f.AsError()
 	switch {
 	case f.Req != 0:
-		c.finishPub(f.Req, PubAck{}, e)
+		if !c.finishAck(f.Req, e) {
+			c.finishPub(f.Req, PubAck{}, e)
+		}
 	case f.Sid != 0:
 		c.mu.Lock()
+		if cs := c.consumers[f.Sid]; cs != nil {
+			delete(c.consumers, f.Sid)
+			c.mu.Unlock()
+			cs.end(e)
+			return
+		}
 		s := c.subs[f.Sid]
 		if _, moved := c.retired[f.Sid]; moved {
 			// About the sid a subscription left when it moved: it is served elsewhere now.
@@ -459,6 +497,22 @@ func (c *Client) linkDown(l *link, err error) {
 			}
 		}
 	}
+	for _, cs := range c.consumers {
+		if cs.l == l {
+			// Joined again on the primary (now, or when it is back); what it held comes again.
+			cs.l = c.link
+			if cs.l != nil {
+				_ = cs.l.send(cs.k.frame(cs.sid))
+			}
+		}
+	}
+	var lostAcks []*pendingAck
+	for req, a := range c.acks {
+		if a.l == l {
+			lostAcks = append(lostAcks, a)
+			delete(c.acks, req)
+		}
+	}
 	var lost []*PubFuture
 	for req, p := range c.pubs {
 		if p.l == l {
@@ -467,6 +521,9 @@ func (c *Client) linkDown(l *link, err error) {
 	}
 	closed := c.err != nil
 	c.mu.Unlock()
+	for _, a := range lostAcks {
+		a.done <- err
+	}
 	for _, f := range lost {
 		f.finish(PubAck{}, err)
 		<-c.window
@@ -551,6 +608,8 @@ func (c *Client) shutdown(err error) {
 	}
 	subs := c.subs
 	c.subs = map[uint64]*Subscription{}
+	cons := c.consumers
+	c.consumers = map[uint64]*consumerSub{}
 	c.retired = map[uint64]*link{}
 	var nodes []*link // the connections to channels' nodes end with the client
 	for _, nc := range c.nodes {
@@ -565,6 +624,9 @@ func (c *Client) shutdown(err error) {
 	for _, s := range subs {
 		s.acked(nil, err)
 		s.end(err)
+	}
+	for _, cs := range cons {
+		cs.end(err)
 	}
 }
 

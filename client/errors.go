@@ -26,6 +26,10 @@ var (
 	ErrInvalidArgument     = &Error{Code: protocol.CodeInvalidArgument}
 	ErrShuttingDown        = &Error{Code: protocol.CodeShuttingDown}
 	ErrTooManyInflight     = &Error{Code: protocol.CodeTooManyInflight}
+	ErrAuthFailed          = &Error{Code: protocol.CodeAuthFailed}
+	ErrPermissionDenied    = &Error{Code: protocol.CodePermissionDenied}
+	ErrLimitExceeded       = &Error{Code: protocol.CodeLimitExceeded}
+	ErrNotFound            = &Error{Code: protocol.CodeNotFound}
 )
 
 // Client-side errors.

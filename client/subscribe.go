@@ -40,6 +40,20 @@ func StartAtSeq(seq uint64) Start { return Start{kind: protocol.StartSeq, seq: s
 // StartAtTime delivers from the first message accepted at or after t.
 func StartAtTime(t time.Time) Start { return Start{kind: protocol.StartTime, time: t} }
 
+// Kind is the start's protocol kind.
+func (s Start) Kind() protocol.StartKind { return s.kind }
+
+// Seq is the seq of a StartAtSeq (0 for the others).
+func (s Start) Seq() uint64 { return s.seq }
+
+// UnixNano is the time of a StartAtTime in unix nanoseconds (0 for the others).
+func (s Start) UnixNano() int64 {
+	if s.kind != protocol.StartTime {
+		return 0
+	}
+	return s.time.UnixNano()
+}
+
 // ParseStart parses the CLI form: "earliest", "latest" or "new" (new messages only), a seq number, or an
 // RFC 3339 time.
 func ParseStart(s string) (Start, error) {

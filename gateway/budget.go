@@ -78,6 +78,13 @@ func (b *budget) release(reqs []uint64, size int) {
 	b.cond.Broadcast()
 }
 
+// forget frees a request id that held no publish slot (an ACK's).
+func (b *budget) forget(req uint64) {
+	b.mu.Lock()
+	delete(b.reqs, req)
+	b.mu.Unlock()
+}
+
 // inflight returns the number of unanswered publishes, or -1 once closed.
 func (b *budget) inflight() int {
 	b.mu.Lock()

@@ -100,6 +100,8 @@ type session struct {
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
 	routed    map[string]string // channel -> client address last sent in a ROUTE (routing sessions only)
+	consumers map[uint64]*consumerSub // durable consumer subscriptions by sid (consumer.go)
+	acks      map[uint64]ackWait      // ACKs with a request id, unanswered, by request id
 	// reqTickArmed: a reqTick is scheduled (one at a time, only while requests are pending).
 	reqTickArmed bool
 	nextReq      uint64
@@ -132,6 +134,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.byChannel = map[string]map[uint64]*subscription{}
 		s.reqs = map[uint64]*request{}
 		s.routed = map[string]string{}
+		s.consumers = map[uint64]*consumerSub{}
+		s.acks = map[uint64]ackWait{}
 		s.armKeepalive(ctx)
 	case *keepaliveTick:
 		s.onKeepalive(ctx)
@@ -152,6 +156,21 @@ func (s *session) Receive(ctx actor.Context) {
 	case *resendFor:
 		s.resend(ctx, m.pid, m.lost)
 		s.retryReqsTo(ctx, m.pid)
+		s.consumersLost(ctx, m.pid)
+	case *consumeFrame:
+		s.consume(ctx, m.f)
+	case *ackFrame:
+		s.ack(ctx, m.f)
+	case *rejoinConsume:
+		if cs := s.consumers[m.sid]; cs != nil && cs.pid == nil && !s.closed {
+			s.sendJoin(ctx, cs)
+		}
+	case *actors.ConsumerJoined:
+		s.onConsumerJoined(ctx, m)
+	case *actors.ConsumerDeliver:
+		s.onConsumerDeliver(m)
+	case *actors.ConsumerAcked:
+		s.onConsumerAcked(m)
 	case *actor.DeadLetterResponse:
 		s.retryReqsTo(ctx, m.Target)
 	case *pidResolved:
@@ -282,6 +301,7 @@ func (s *session) onPidResolved(ctx actor.Context, m *pidResolved) {
 			}
 		}
 	}
+	s.joinWaiting(ctx, m.channel, m.pid)
 }
 
 // route tells a client that asked for routes which node serves channel, when that is another node
@@ -326,6 +346,14 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 }
 
 func (s *session) unsubscribe(ctx actor.Context, sid uint64) {
+	if cs := s.consumers[sid]; cs != nil {
+		if !cs.acked {
+			s.protoErr(protocol.NewError(protocol.CodeInvalidArgument, "subscription %d was unsubscribed before it started", sid), 0, sid)
+		}
+		s.dropConsumer(ctx, cs, true)
+		s.w.send(&protocol.UnsubAck{Sid: sid})
+		return
+	}
 	sub := s.subs[sid]
 	if sub == nil {
 		s.protoErr(protocol.NewError(protocol.CodeUnknownSubscription, "no subscription %d", sid), 0, sid)
@@ -503,6 +531,9 @@ func (s *session) close(ctx actor.Context) {
 		return
 	}
 	s.closed = true
+	for _, cs := range s.consumers {
+		s.dropConsumer(ctx, cs, true)
+	}
 	for ch := range s.byChannel {
 		ctx.Send(s.srv.gateway, &removeSub{channel: ch, session: ctx.Self()})
 	}
@@ -704,6 +735,38 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				}
 			}
 			root.Send(self, &subFrame{sub: f})
+		case *protocol.Consume:
+			flush()
+			if err := f.Validate(); err != nil {
+				s.srv.metrics.ProtocolErrors.Inc()
+				s.w.send(asError(err).Frame(0, f.Sid))
+				continue
+			}
+			if user != nil && !user.CanSubscribe(f.Channel) {
+				s.srv.metrics.Denied.Inc()
+				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
+				continue
+			}
+			if user != nil && f.DeadLetter != "" && !perms.allowed(f.DeadLetter, user.CanPublish) {
+				s.srv.metrics.Denied.Inc()
+				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to the dead-letter channel %s", user.Name, f.DeadLetter).Frame(0, f.Sid))
+				continue
+			}
+			if user != nil {
+				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
+					s.w.send(e.Frame(0, f.Sid))
+					continue
+				}
+			}
+			root.Send(self, &consumeFrame{f: f})
+		case *protocol.Ack:
+			if f.Req != 0 && !s.budget.claim(f.Req) {
+				flush()
+				s.fatal(protocol.NewError(protocol.CodeInvalidArgument, "request id %d reused while its request is unanswered", f.Req))
+				closeErr = errors.New("request id reused")
+				return
+			}
+			root.Send(self, &ackFrame{f: f})
 		case *protocol.Unsub:
 			flush()
 			root.Send(self, &unsubFrame{sid: f.Sid})

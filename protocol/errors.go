@@ -62,6 +62,9 @@ const (
 	// CodeLimitExceeded: a server limit was reached (connections per node or per user: fatal;
 	// subscriptions per connection: non-fatal, s set).
 	CodeLimitExceeded ErrCode = 17
+	// CodeNotFound: the named thing does not exist (a durable consumer that was never created, or was
+	// removed: s set). Non-fatal.
+	CodeNotFound ErrCode = 18
 )
 
 var errCodeNames = [...]string{
@@ -82,6 +85,7 @@ var errCodeNames = [...]string{
 	CodeAuthFailed:          "auth_failed",
 	CodePermissionDenied:    "permission_denied",
 	CodeLimitExceeded:       "limit_exceeded",
+	CodeNotFound:            "not_found",
 }
 
 // String returns the snake_case name of the code ("malformed_frame", ...)

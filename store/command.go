@@ -7,6 +7,7 @@ import (
 	"math"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ChannelConfig holds a channel's settings. Zero means unlimited / disabled.
@@ -38,15 +39,18 @@ const (
 	OpConfigure Op = 2
 	// OpTick only advances the channel clock: applies age retention and dedupe expiry.
 	OpTick Op = 3
+	// OpConsumer creates, deletes or records the progress of a durable consumer (*Command.Consumer).
+	OpConsumer Op = 4
 )
 
 // Command is a proposal to a channel shard. The proposer assigns Time (unix
 // nanoseconds) from its clock; the state machine never reads a clock.
 type Command struct {
-	Op     Op
-	Time   int64
-	Msgs   []PublishItem  // OpPublish
-	Config *ChannelConfig // OpConfigure
+	Op       Op
+	Time     int64
+	Msgs     []PublishItem    // OpPublish
+	Config   *ChannelConfig   // OpConfigure
+	Consumer *ConsumerCommand // OpConsumer
 }
 
 // PublishItem is one message of an OpPublish. An empty IdemKey means no dedupe.
@@ -69,6 +73,7 @@ const cmdFormat byte = 1
 //	OpPublish:   uvarint(n) then n x { uvarint(len) idemKey | headers | uvarint(len) payload }
 //	OpConfigure: uvarint MaxMsgs | uvarint MaxBytes | varint MaxAge | varint DedupeWindow
 //	OpTick:      nothing
+//	OpConsumer:  msgpack ConsumerCommand (map keys sorted)
 //
 // headers is uvarint(count) then count x { uvarint(len) key | uvarint(len) value },
 // the same bytes a stored message value carries, so Update copies them verbatim.
@@ -112,6 +117,12 @@ func EncodeCommand(dst []byte, c *Command) []byte {
 		dst = binary.AppendUvarint(dst, cfg.MaxBytes)
 		dst = binary.AppendVarint(dst, cfg.MaxAge)
 		dst = binary.AppendVarint(dst, cfg.DedupeWindow)
+	case OpConsumer:
+		var cc ConsumerCommand
+		if c.Consumer != nil {
+			cc = *c.Consumer
+		}
+		dst = marshalSorted(dst, &cc)
 	}
 	return dst
 }
@@ -203,6 +214,7 @@ type cmdHeader struct {
 	op   Op
 	time int64
 	cfg  ChannelConfig
+	cons *ConsumerCommand // OpConsumer
 }
 
 // parseCommand decodes b without copying: items alias b and are appended to
@@ -238,6 +250,15 @@ func parseCommand(b []byte, items []itemView) (cmdHeader, []itemView, error) {
 		h.cfg.MaxAge = r.varint()
 		h.cfg.DedupeWindow = r.varint()
 	case OpTick:
+	case OpConsumer:
+		var cc ConsumerCommand
+		if err := msgpack.Unmarshal(r.b, &cc); err != nil {
+			return h, items, fmt.Errorf("store: bad consumer command: %w", err)
+		}
+		if err := cc.validate(); err != nil {
+			return h, items, err
+		}
+		h.cons, r.b = &cc, nil
 	default:
 		return h, items, fmt.Errorf("store: unknown op %d", h.op)
 	}
@@ -270,6 +291,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case OpConfigure:
 		cfg := h.cfg
 		c.Config = &cfg
+	case OpConsumer:
+		c.Consumer = h.cons
 	}
 	return c, nil
 }

@@ -31,6 +31,7 @@
 //	0x10 <shard 8B BE> 0x02 <seq 8B BE>    -> message value (see below)
 //	0x10 <shard 8B BE> 0x03 <idem key>     -> dedupe record: seq 8B BE, time 8B BE(ordered)
 //	0x10 <shard 8B BE> 0x04 <time 8B> <idem key> -> empty; dedupe expiry index
+//	0x10 <shard 8B BE> 0x05 <consumer name> -> durable consumer: msgpack ConsumerInfo (consumer.go)
 //
 // (the on-disk metadata registry has the prefix 0x20: registry.go),
 // so each shard's data is the single contiguous range [0x10|shard, 0x10|shard+1),

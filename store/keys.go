@@ -12,6 +12,7 @@ const (
 	kindMsg      byte = 0x02
 	kindDedupe   byte = 0x03
 	kindDedupeEx byte = 0x04
+	kindConsumer byte = 0x05
 
 	shardPrefixLen = 9 // prefixShard + shard id
 )

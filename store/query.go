@@ -48,8 +48,9 @@ type ChannelState struct {
 // LastSeq+1 when there is none. Lookup answers uint64.
 type SeqForTimeQuery struct{ Time int64 }
 
-// Lookup answers FetchQuery (-> *FetchResult), StateQuery (-> ChannelState)
-// and SeqForTimeQuery (-> uint64); pointers to them are accepted too. After
+// Lookup answers FetchQuery (-> *FetchResult), StateQuery (-> ChannelState),
+// SeqForTimeQuery (-> uint64), ConsumerQuery (-> *ConsumerInfo, nil when absent)
+// and ConsumersQuery (-> []ConsumerInfo); pointers to them are accepted too. After
 // Close, or once the DB is closed, it returns ErrClosed.
 func (s *channelSM) Lookup(q interface{}) (interface{}, error) {
 	switch v := q.(type) {
@@ -73,6 +74,15 @@ func (s *channelSM) Lookup(q interface{}) (interface{}, error) {
 		return s.seqForTime(v.Time)
 	case SeqForTimeQuery:
 		return s.seqForTime(v.Time)
+	case ConsumerQuery:
+		return s.consumer(v.Name)
+	case *ConsumerQuery:
+		if v == nil {
+			return nil, fmt.Errorf("store: nil query")
+		}
+		return s.consumer(v.Name)
+	case ConsumersQuery, *ConsumersQuery:
+		return s.consumers()
 	default:
 		return nil, fmt.Errorf("store: unknown query type %T", q)
 	}

@@ -295,6 +295,11 @@ func (s *channelSM) apply(b *pebble.Batch, st *shardState, cmd []byte) (sm.Resul
 		}
 		res = sm.Result{Value: stored, Data: encodePublishResult(make([]byte, 0, 1+len(seqs)*4), seqs, dups)}
 	}
+	if h.op == OpConsumer {
+		if res, err = s.applyConsumer(b, st, h.cons); err != nil {
+			return sm.Result{}, err
+		}
+	}
 	if err := s.retain(b, st, cfg); err != nil {
 		return sm.Result{}, err
 	}

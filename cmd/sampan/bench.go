@@ -17,7 +17,7 @@ import (
 
 func newBench() *cobra.Command {
 	b := &cobra.Command{Use: "bench", Short: "Benchmarks against a running broker"}
-	b.AddCommand(newBenchPub(), newBenchFsync(), newBenchFailover(), newBenchChannels(), newBenchNATS(), newBenchJetStream())
+	b.AddCommand(newBenchPub(), newBenchFsync(), newBenchFailover(), newBenchChannels(), newBenchNATS(), newBenchJetStream(), newBenchConsume())
 	return b
 }
 

@@ -33,7 +33,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newPub(), newSub(), newBench(), newClusterCmd(), newChannelCmd(), newPasswd())
+	root.AddCommand(newServe(), newPub(), newSub(), newBench(), newClusterCmd(), newChannelCmd(), newConsumerCmd(), newPasswd())
 	addSecurityFlags(root)
 	return root
 }

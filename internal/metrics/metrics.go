@@ -23,6 +23,11 @@ type Metrics struct {
 	AuthFailures   prometheus.Counter   // logins refused (auth_failed)
 	Denied         prometheus.Counter   // publishes and subscriptions refused (permission_denied)
 	Refused        prometheus.Counter   // connections and subscriptions refused over a limit (limit_exceeded)
+	// Durable consumers, over all consumers of the node's channels (no per-consumer label).
+	ConsumerDeliveries   prometheus.Counter // deliveries handed to consumer members (redeliveries included)
+	ConsumerRedeliveries prometheus.Counter // deliveries after the first of the same message
+	ConsumerAcks         prometheus.Counter // acks and terms received
+	ConsumerDeadLetters  prometheus.Counter // messages dead-lettered (published to a dead-letter channel, or dropped)
 }
 
 // New creates the collectors and registers them on reg.
@@ -50,9 +55,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		AuthFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_auth_failures_total", Help: "Client logins refused (wrong or missing credentials)."}),
 		Denied:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_permission_denied_total", Help: "Publishes and subscriptions refused by the user's permissions."}),
 		Refused:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_limit_refusals_total", Help: "Connections and subscriptions refused over a configured limit."}),
+		ConsumerDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_deliveries_total",
+			Help: "Messages handed to durable consumer members, redeliveries included."}),
+		ConsumerRedeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_redeliveries_total",
+			Help: "Durable consumer deliveries of a message delivered before."}),
+		ConsumerAcks: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_acks_total",
+			Help: "Acks and terms of durable consumer deliveries."}),
+		ConsumerDeadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_dead_letters_total",
+			Help: "Messages a durable consumer gave up on after max_deliver (dead-lettered or dropped)."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
-		m.AuthFailures, m.Denied, m.Refused)
+		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters)
 	return m
 }

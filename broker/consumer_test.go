@@ -1,0 +1,330 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
+	tu "github.com/sampan-io/sampan/internal/testutil"
+)
+
+// publishN publishes n messages "m1".."mn" to channel.
+func publishN(t *testing.T, ctx context.Context, c *client.Client, channel string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if _, err := c.Publish(ctx, channel, []byte("m"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fetchAll fetches until it holds n deliveries or the deadline passes.
+func fetchAll(t *testing.T, ctx context.Context, k *client.Consumer, n int, d time.Duration) []*client.Delivery {
+	t.Helper()
+	fctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var out []*client.Delivery
+	for len(out) < n {
+		got, err := k.Fetch(fctx, n-len(out))
+		if err != nil {
+			t.Fatalf("fetch after %d of %d: %v", len(out), n, err)
+		}
+		out = append(out, got...)
+	}
+	return out
+}
+
+func seqsOf(ds []*client.Delivery) []uint64 {
+	var out []uint64
+	for _, d := range ds {
+		out = append(out, d.Seq)
+	}
+	return out
+}
+
+// Ack, nak, term and in-progress through real sockets: acked messages never come again, a nak'ed one
+// comes again at once with attempt 2, an unsettled one comes again after its ack wait, a terminated
+// one never; in-progress keeps one from coming again while its member works on it.
+func TestConsumerAckNakTermRedeliver(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "work", 6)
+	k, err := c.Consumer(ctx, "work", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(400*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ds := fetchAll(t, ctx, k, 6, 10*time.Second)
+	if got := seqsOf(ds); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
+		t.Fatalf("first deliveries %v", got)
+	}
+	for _, d := range ds {
+		if d.Attempt != 1 || string(d.Payload) != "m"+strconv.FormatUint(d.Seq, 10) {
+			t.Fatalf("delivery %d: attempt %d payload %q", d.Seq, d.Attempt, d.Payload)
+		}
+	}
+	for _, d := range ds[:2] { // 1, 2 acked
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ds[2].Term(ctx); err != nil { // 3 terminated
+		t.Fatal(err)
+	}
+	if err := ds[3].Nak(ctx, 0); err != nil { // 4 handed back
+		t.Fatal(err)
+	}
+	// 5 is kept in progress past its first ack wait; 6 is left alone.
+	again := fetchAll(t, ctx, k, 1, 5*time.Second)
+	if again[0].Seq != 4 || again[0].Attempt != 2 {
+		t.Fatalf("after the nak: seq %d attempt %d, want 4 attempt 2", again[0].Seq, again[0].Attempt)
+	}
+	if err := again[0].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(600 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if err := ds[4].InProgress(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := fetchWithin(ctx, k, 150*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if d.Seq != 6 {
+				t.Fatalf("seq %d came again while in progress or settled", d.Seq)
+			}
+			if d.Attempt != 2 {
+				t.Fatalf("seq 6 attempt %d, want 2", d.Attempt)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := ds[4].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFloor(t, b, "work", "w", 6)
+	if got, _ := fetchWithin(ctx, k, 800*time.Millisecond); len(got) != 0 {
+		t.Fatalf("settled messages came again: %v", seqsOf(got))
+	}
+}
+
+// fetchWithin fetches what arrives within d (nothing is not an error).
+func fetchWithin(ctx context.Context, k *client.Consumer, d time.Duration) ([]*client.Delivery, error) {
+	fctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	got, err := k.Fetch(fctx, 100)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, nil
+	}
+	return got, err
+}
+
+// waitFloor waits until the consumer's ack floor (admin API) reaches floor.
+func waitFloor(t *testing.T, b *broker.Broker, channel, name string, floor uint64) {
+	t.Helper()
+	tu.Eventually(t, 10*time.Second, fmt.Sprintf("ack floor %d", floor), func() bool {
+		var st struct {
+			AckFloor uint64 `json:"ack_floor"`
+		}
+		code := getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/"+channel+"/consumers/"+name, "", &st)
+		return code == 200 && st.AckFloor == floor
+	})
+}
+
+// After max-deliver attempts a message goes to the dead-letter channel with headers naming its origin,
+// and the consumer moves past it.
+func TestConsumerDeadLetter(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "jobs", 2)
+	k, err := c.Consumer(ctx, "jobs", "w", client.WithConsumerStart(client.StartEarliest()), client.WithMaxDeliver(2),
+		client.WithDeadLetter("jobs.dlq"), client.WithAckWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	for attempt := 1; attempt <= 2; attempt++ {
+		ds := fetchAll(t, ctx, k, 3-attempt, 10*time.Second) // both, then only seq 1 (2 was acked)
+		sort.Slice(ds, func(i, j int) bool { return ds[i].Seq < ds[j].Seq })
+		if ds[0].Seq != 1 || ds[0].Attempt != attempt {
+			t.Fatalf("attempt %d: got seq %d attempt %d", attempt, ds[0].Seq, ds[0].Attempt)
+		}
+		if err := ds[0].Nak(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 1 {
+			if err := ds[1].Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	col := &collector{}
+	if _, err := c.Subscribe(ctx, "jobs.dlq", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, "the dead letter", func() bool { return col.len() == 1 })
+	col.mu.Lock()
+	m := col.msgs[0]
+	col.mu.Unlock()
+	if string(m.Payload) != "m1" || m.Headers["Sampan-DLQ-Channel"] != "jobs" || m.Headers["Sampan-DLQ-Seq"] != "1" ||
+		m.Headers["Sampan-DLQ-Consumer"] != "w" || m.Headers["Sampan-DLQ-Deliveries"] != "2" {
+		t.Fatalf("dead letter %q headers %v", m.Payload, m.Headers)
+	}
+	waitFloor(t, b, "jobs", "w", 2)
+}
+
+// Shared mode: three members split the messages; one leaves holding unacknowledged ones, which go to
+// the others; every message is acked by some member, none lost.
+func TestConsumerSharedMemberLeaves(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub := connect(t, ctx, b)
+	const n = 300
+	var mu sync.Mutex
+	acked := map[uint64]int{}
+	members := make([]*client.Consumer, 3)
+	for i := range members {
+		c := connect(t, ctx, b)
+		k, err := c.Consumer(ctx, "q", "workers", client.WithConsumerStart(client.StartEarliest()), client.WithConsumerWindow(20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[i] = k
+		victim := i == 0
+		if err := k.Consume(ctx, func(d *client.Delivery) {
+			if victim {
+				return // holds what it gets, never acks: it leaves below
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Errorf("ack %d: %v", d.Seq, err)
+				return
+			}
+			mu.Lock()
+			acked[d.Seq]++
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if _, err := pub.PublishAsync(ctx, "q", []byte("j"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 20*time.Second, "members got work", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > n/3
+	})
+	if err := members[0].Close(); err != nil { // what it held goes to the others at once
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 30*time.Second, "every message acked", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) == n
+	})
+	waitFloor(t, b, "q", "workers", n)
+}
+
+// Exclusive mode: one member receives, in seq order; when it leaves, the standby takes over from the
+// oldest message not acked, still in order.
+func TestConsumerExclusiveFailover(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "ordered", 10)
+	opts := []client.ConsumerOption{client.WithMode(client.Exclusive), client.WithConsumerStart(client.StartEarliest())}
+	active, err := c.Consumer(ctx, "ordered", "one", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := fetchAll(t, ctx, active, 10, 10*time.Second)
+	standby, err := connect(t, ctx, b).Consumer(ctx, "ordered", "one", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fetchWithin(ctx, standby, 300*time.Millisecond); len(got) != 0 {
+		t.Fatalf("the standby got %v while the active member holds them", seqsOf(got))
+	}
+	for _, d := range first[:4] {
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active.Close()
+	rest := fetchAll(t, ctx, standby, 6, 10*time.Second)
+	if got := fmt.Sprint(seqsOf(rest)); got != "[5 6 7 8 9 10]" {
+		t.Fatalf("the standby took over with %s, want [5 6 7 8 9 10]", got)
+	}
+	publishN(t, ctx, c, "ordered", 1)
+	if more := fetchAll(t, ctx, standby, 1, 10*time.Second); more[0].Seq != 11 {
+		t.Fatalf("new message to the standby: seq %d", more[0].Seq)
+	}
+}
+
+// A restart (same data dir): acked messages are not delivered again, every unacked one is; the
+// consumer also wakes its cold channel.
+func TestConsumerSurvivesRestart(t *testing.T) {
+	cfg := tu.Config(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b, err := broker.Start(cfg, tu.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Connect(ctx, b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, ctx, c, "durable", 8)
+	k, err := c.Consumer(ctx, "durable", "d", client.WithConsumerStart(client.StartEarliest()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := fetchAll(t, ctx, k, 8, 10*time.Second)
+	for _, d := range ds {
+		if d.Seq%2 == 1 || d.Seq <= 4 { // acked: 1, 2, 3, 4, 5, 7
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.Close()
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelClose()
+	if err := b.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	b = tu.StartBroker(t, cfg)
+	c2 := connect(t, ctx, b)
+	k2, err := c2.Consumer(ctx, "durable", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := fetchAll(t, ctx, k2, 2, 10*time.Second)
+	sort.Slice(again, func(i, j int) bool { return again[i].Seq < again[j].Seq })
+	if got := fmt.Sprint(seqsOf(again)); got != "[6 8]" {
+		t.Fatalf("after the restart: %s, want [6 8]", got)
+	}
+	if got, _ := fetchWithin(ctx, k2, 500*time.Millisecond); len(got) != 0 {
+		t.Fatalf("more after the restart: %v", seqsOf(got))
+	}
+}

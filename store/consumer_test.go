@@ -1,0 +1,194 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+func consCmd(t int64, c ConsumerCommand) *Command {
+	return &Command{Op: OpConsumer, Time: t, Consumer: &c}
+}
+
+var workCfg = ConsumerConfig{Mode: 1, AckWait: 30e9, MaxDeliver: 3, MaxAckPending: 100, DeadLetter: "work.dlq"}
+
+func (h *harness) consumer(name string) *ConsumerInfo {
+	h.t.Helper()
+	v, err := h.sm.Lookup(ConsumerQuery{Name: name})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return v.(*ConsumerInfo)
+}
+
+func consResult(t *testing.T, r sm.Result) *ConsumerInfo {
+	t.Helper()
+	info, err := DecodeConsumerResult(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func TestConsumerCommandRoundTrip(t *testing.T) {
+	c := consCmd(7, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{3, 1}, DeadLettered: []uint64{3},
+		Deliveries: SeqCounts{4: 2, 9: 1, 5: 3}})
+	b := EncodeCommand(nil, c)
+	for i := 0; i < 5; i++ { // map keys are sorted: equal commands encode equally
+		if again := EncodeCommand(nil, c); !bytes.Equal(b, again) {
+			t.Fatal("consumer command encoding is not deterministic")
+		}
+	}
+	got, err := DecodeCommand(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("round trip: got %+v want %+v", got.Consumer, c.Consumer)
+	}
+}
+
+func TestConsumerLifecycle(t *testing.T) {
+	h := newHarness(t, newMemDB(t, nil), 9)
+	if h.consumer("w") != nil {
+		t.Fatal("consumer before it was created")
+	}
+	r := h.apply(consCmd(100, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: workCfg, Floor: 4}))
+	info := consResult(t, r[0])
+	if r[0].Value != 1 || info.Floor != 4 || info.Config != workCfg || info.Created != 100 {
+		t.Fatalf("create answered %d %+v", r[0].Value, info)
+	}
+	// A second create answers the existing consumer unchanged, whatever it asks for.
+	other := workCfg
+	other.Mode = 2
+	r = h.apply(consCmd(200, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: other, Floor: 0}))
+	if info := consResult(t, r[0]); r[0].Value != 0 || info.Floor != 4 || info.Config.Mode != 1 || info.Created != 100 {
+		t.Fatalf("second create answered %d %+v", r[0].Value, info)
+	}
+
+	// Out-of-order acks: 6 and 8 are done above the floor; 5 then moves the floor over 6.
+	h.apply(consCmd(201, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{6, 8},
+		Deliveries: SeqCounts{5: 1, 6: 1, 7: 2, 8: 1}}))
+	info = h.consumer("w")
+	if info.Floor != 4 || !reflect.DeepEqual(info.Done, []uint64{6, 8}) || !reflect.DeepEqual(info.Deliveries, SeqCounts{5: 1, 7: 2}) || info.Acked != 2 {
+		t.Fatalf("after acking 6 and 8: %+v", info)
+	}
+	// 5 acked, 7 dead-lettered: the floor reaches 8. Lower delivery counts never lower a count.
+	r = h.apply(consCmd(202, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{5, 7}, DeadLettered: []uint64{7},
+		Deliveries: SeqCounts{9: 1}}))
+	info = consResult(t, r[0])
+	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 100, Floor: 8, Deliveries: SeqCounts{9: 1}, Acked: 3, DeadLettered: 1}
+	if !reflect.DeepEqual(info, want) || !reflect.DeepEqual(h.consumer("w"), want) {
+		t.Fatalf("after 5 and 7:\n got %+v\nwant %+v", info, want)
+	}
+	// The same progress again (a retried proposal) changes nothing.
+	h.apply(consCmd(203, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{5, 7}, DeadLettered: []uint64{7},
+		Deliveries: SeqCounts{9: 1}}))
+	if got := h.consumer("w"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("replayed progress changed the consumer: %+v", got)
+	}
+	h.apply(consCmd(204, ConsumerCommand{Kind: ConsumerCreate, Name: "a", Config: workCfg}))
+	v, err := h.sm.Lookup(ConsumersQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := v.([]ConsumerInfo); len(all) != 2 || all[0].Name != "a" || all[1].Name != "w" {
+		t.Fatalf("consumers: %+v", all)
+	}
+	r = h.apply(consCmd(205, ConsumerCommand{Kind: ConsumerDelete, Name: "w"}))
+	if info := consResult(t, r[0]); r[0].Value != 1 || info.Floor != 8 {
+		t.Fatalf("delete answered %d %+v", r[0].Value, info)
+	}
+	if h.consumer("w") != nil {
+		t.Fatal("consumer still there after delete")
+	}
+	if r = h.apply(consCmd(206, ConsumerCommand{Kind: ConsumerDelete, Name: "w"})); r[0].Value != 0 {
+		t.Fatalf("deleting an absent consumer answered %d", r[0].Value)
+	}
+
+	// The state survives a reopen.
+	h2 := newHarness(t, h.db, 9)
+	if got := h2.consumer("a"); got == nil || got.Created != 204 {
+		t.Fatalf("after reopen: %+v", got)
+	}
+}
+
+func TestConsumerRejects(t *testing.T) {
+	h := newHarness(t, newMemDB(t, nil), 3)
+	h.apply(consCmd(1, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: workCfg}))
+	before := h.consumer("w")
+	for _, tc := range []struct {
+		name string
+		cmd  ConsumerCommand
+		want string
+	}{
+		{"empty name", ConsumerCommand{Kind: ConsumerCreate, Config: workCfg}, "invalid consumer name"},
+		{"bad name", ConsumerCommand{Kind: ConsumerCreate, Name: "a b", Config: workCfg}, "invalid consumer name"},
+		{"long name", ConsumerCommand{Kind: ConsumerCreate, Name: strings.Repeat("x", 65), Config: workCfg}, "invalid consumer name"},
+		{"mode", ConsumerCommand{Kind: ConsumerCreate, Name: "m", Config: ConsumerConfig{Mode: 9, AckWait: 1}}, "mode"},
+		{"ack wait", ConsumerCommand{Kind: ConsumerCreate, Name: "m", Config: ConsumerConfig{Mode: 1}}, "limits"},
+		{"kind", ConsumerCommand{Kind: 77, Name: "w"}, "unknown consumer command"},
+		{"absent", ConsumerCommand{Kind: ConsumerProgress, Name: "nope", Done: []uint64{1}}, "does not exist"},
+		{"far ack", ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{1, MaxConsumerWindow + 1}}, "past the ack floor"},
+		{"far delivery", ConsumerCommand{Kind: ConsumerProgress, Name: "w", Deliveries: SeqCounts{1 << 40: 1}}, "past the ack floor"},
+	} {
+		r := h.apply(consCmd(2, tc.cmd))
+		if r[0].Value != ResultRejected || !strings.Contains(string(r[0].Data), tc.want) {
+			t.Errorf("%s: answered %d %q, want a rejection with %q", tc.name, r[0].Value, r[0].Data, tc.want)
+		}
+		if _, err := DecodeConsumerResult(r[0]); err == nil {
+			t.Errorf("%s: DecodeConsumerResult accepted a rejection", tc.name)
+		}
+	}
+	// Garbage after a valid header is rejected too, and nothing changed.
+	garbage := append(EncodeCommand(nil, &Command{Op: OpTick, Time: 3}), 0xde, 0xad)
+	garbage[1] = byte(OpConsumer)
+	if out, err := h.sm.Update([]sm.Entry{{Index: h.index + 1, Cmd: garbage}}); err != nil || out[0].Result.Value != ResultRejected {
+		t.Fatalf("garbage consumer command: %v %+v", err, out)
+	}
+	h.index++
+	if got := h.consumer("w"); !reflect.DeepEqual(got, before) {
+		t.Fatalf("rejected commands changed the consumer: %+v", got)
+	}
+	if h.state().Applied != h.index {
+		t.Fatal("rejected commands did not advance the applied index")
+	}
+}
+
+func TestConsumerLimitPerChannel(t *testing.T) {
+	h := newHarness(t, newMemDB(t, nil), 3)
+	cmds := make([]*Command, 0, MaxConsumers)
+	for i := 0; i < MaxConsumers; i++ {
+		cmds = append(cmds, consCmd(1, ConsumerCommand{Kind: ConsumerCreate, Name: fmt.Sprintf("c%04d", i), Config: workCfg}))
+	}
+	for _, r := range h.apply(cmds...) { // one Update: the count sees the batch's own writes
+		if r.Value != 1 {
+			t.Fatalf("create answered %d %s", r.Value, r.Data)
+		}
+	}
+	r := h.apply(consCmd(2, ConsumerCommand{Kind: ConsumerCreate, Name: "one-more", Config: workCfg}))
+	if r[0].Value != ResultRejected {
+		t.Fatalf("consumer %d was created: %d", MaxConsumers+1, r[0].Value)
+	}
+}
+
+// TestConsumerSnapshot: a replica restored from a snapshot holds the same consumers.
+func TestConsumerSnapshot(t *testing.T) {
+	src := newHarness(t, newMemDB(t, nil), 11)
+	src.apply(pub(1, "a", "b", "c"),
+		consCmd(2, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: workCfg}),
+		consCmd(3, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{1, 3}, Deliveries: SeqCounts{2: 2}}))
+	snap := saveSnapshot(t, src)
+	dst := newHarness(t, newMemDB(t, nil), 12)
+	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := src.consumer("w")
+	if got := dst.consumer("w"); !reflect.DeepEqual(got, want) || got.Floor != 1 || !reflect.DeepEqual(got.Done, []uint64{3}) {
+		t.Fatalf("restored consumer %+v, want %+v", got, want)
+	}
+}
