@@ -49,8 +49,8 @@ type consumerRun struct {
 	done, deadLettered []uint64
 	deliveries         map[uint64]int
 	replies            []ackReply
-	inflight           bool // a progress proposal is in the pipeline
-	flushArmed         bool // a consumerFlush is armed
+	inflight           bool           // a progress proposal is in the pipeline
+	flushArmed         bool           // a consumerFlush is armed
 	deadLetters        map[uint64]int // seq -> deliveries: being published to the dead-letter channel
 }
 

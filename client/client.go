@@ -45,8 +45,8 @@ type Client struct {
 	// consumers: durable consumer memberships by sid (consumer.go); acks: ACKs waiting for an answer.
 	consumers map[uint64]*consumerSub
 	acks      map[uint64]*pendingAck
-	err     error                    // why the client ended for good
-	done    chan struct{}            // closed when the client ended for good
+	err       error         // why the client ended for good
+	done      chan struct{} // closed when the client ended for good
 }
 
 // pendingPub is a publish sent and not yet answered.

@@ -103,7 +103,9 @@ type Delivery struct {
 }
 
 // Ack settles the delivery as processed and returns once that is durable: it is not delivered again.
-func (d *Delivery) Ack(ctx context.Context) error { return d.cs.settle(ctx, d.Seq, protocol.AckDone, 0, true) }
+func (d *Delivery) Ack(ctx context.Context) error {
+	return d.cs.settle(ctx, d.Seq, protocol.AckDone, 0, true)
+}
 
 // AckAsync settles the delivery as processed without waiting for the broker: it may still come again
 // if the broker fails before it recorded the ack.
@@ -123,7 +125,9 @@ func (d *Delivery) InProgress(ctx context.Context) error {
 
 // Term settles the delivery as never to be delivered again, though it was not processed; returns once
 // that is durable.
-func (d *Delivery) Term(ctx context.Context) error { return d.cs.settle(ctx, d.Seq, protocol.AckTerm, 0, true) }
+func (d *Delivery) Term(ctx context.Context) error {
+	return d.cs.settle(ctx, d.Seq, protocol.AckTerm, 0, true)
+}
 
 // consumerSub is a membership: one CONSUME on the primary connection (the server forwards it to the
 // channel's node), resent on the next connection after a reconnect.

@@ -99,7 +99,7 @@ type session struct {
 	subs      map[uint64]*subscription
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
-	routed    map[string]string // channel -> client address last sent in a ROUTE (routing sessions only)
+	routed    map[string]string       // channel -> client address last sent in a ROUTE (routing sessions only)
 	consumers map[uint64]*consumerSub // durable consumer subscriptions by sid (consumer.go)
 	acks      map[uint64]ackWait      // ACKs with a request id, unanswered, by request id
 	// reqTickArmed: a reqTick is scheduled (one at a time, only while requests are pending).
