@@ -453,8 +453,9 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 		}
 		return n
 	}
-	baseline := publishFor(time.Second)
-
+	// The attack runs in alternating phases with quiet ones, so that the load of whatever else shares
+	// the machine (other test packages under CI) weighs on both counts alike.
+	var attacking atomic.Bool
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	hostile := func(f func()) {
@@ -466,6 +467,10 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 				case <-stop:
 					return
 				default:
+				}
+				if !attacking.Load() {
+					time.Sleep(5 * time.Millisecond)
+					continue
 				}
 				f()
 			}
@@ -509,7 +514,14 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 			t.Errorf("hostile subscribe: %v", err)
 		}
 	})
-	under := publishFor(2*time.Second) / 2
+	baseline, under := 0, 0
+	for phase := 0; phase < 5; phase++ {
+		attacking.Store(false)
+		baseline += publishFor(300 * time.Millisecond)
+		attacking.Store(true)
+		under += publishFor(300 * time.Millisecond)
+	}
+	baseline, under = baseline*2/3, under*2/3 // per second
 	close(stop)
 	wg.Wait()
 	t.Logf("good client: %d publishes/s alone, %d/s under attack", baseline, under)
