@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,15 +37,24 @@ func (f *consumerFlags) options(start client.Start) []client.ConsumerOption {
 }
 
 // consumeCLI is sub --durable: print each delivery, acknowledge it with ack, until count, ctx or an error.
+// With count > 0 it asks for no more than count deliveries at a time, so that it does not take
+// messages it will not print (they would count as delivered once more).
 func consumeCLI(ctx context.Context, c *client.Client, channel, name string, start client.Start, f consumerFlags, ack bool,
-	print func(*client.Message, int) bool, finished <-chan struct{}) error {
-	cons, err := c.Consumer(ctx, channel, name, f.options(start)...)
+	count int, print func(*client.Message, int) bool, finished <-chan struct{}) error {
+	opts := f.options(start)
+	if count > 0 {
+		opts = append(opts, client.WithConsumerWindow(min(count, 256)))
+	}
+	cons, err := c.Consumer(ctx, channel, name, opts...)
 	if err != nil {
 		return err
 	}
 	defer cons.Close()
 	errc := make(chan error, 1)
+	var handling sync.WaitGroup // a delivery being printed and acknowledged: --count waits for its ack
 	err = cons.Consume(ctx, func(d *client.Delivery) {
+		handling.Add(1)
+		defer handling.Done()
 		if !print(&d.Message, d.Attempt) {
 			return // past --count: left unacknowledged, it goes to another member
 		}
@@ -62,7 +72,13 @@ func consumeCLI(ctx context.Context, c *client.Client, channel, name string, sta
 	}
 	select {
 	case <-finished:
-		return nil
+		handling.Wait()
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return nil
+		}
 	case <-ctx.Done():
 		return nil
 	case err := <-errc:

@@ -86,7 +86,7 @@ printed comes again after the ack wait.`,
 				return true
 			}
 			if dur != "" {
-				return consumeCLI(ctx, c, args[0], dur, start, copts, ack, print, finished)
+				return consumeCLI(ctx, c, args[0], dur, start, copts, ack, count, print, finished)
 			}
 			sub, err := c.Subscribe(ctx, args[0], start, handler)
 			if err != nil {
