@@ -125,7 +125,7 @@ func (a *channelActor) newRun(info *store.ConsumerInfo) *consumerRun {
 	}
 	r := &consumerRun{name: info.Name, info: *info, st: st, members: map[string]memberRef{},
 		deliveries: map[uint64]int{}, deadLetters: map[uint64]int{}}
-	r.d = consumer.NewDispatcher(dispatcherConfig(info.Config), st, a.lastSeq)
+	r.d = consumer.NewDispatcher(dispatcherConfig(info.Config), st, a.lastSeq, time.Now())
 	if a.consumers == nil {
 		a.consumers = map[string]*consumerRun{}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,7 +296,7 @@ func TestConsumerSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishN(t, ctx, c, "durable", 8)
-	k, err := c.Consumer(ctx, "durable", "d", client.WithConsumerStart(client.StartEarliest()))
+	k, err := c.Consumer(ctx, "durable", "d", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +320,8 @@ func TestConsumerSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 6 and 8 were delivered before the restart and not acked: they come again once their ack wait
+	// (1 s) from the new activation's start passed.
 	again := fetchAll(t, ctx, k2, 2, 10*time.Second)
 	sort.Slice(again, func(i, j int) bool { return again[i].Seq < again[j].Seq })
 	if got := fmt.Sprint(seqsOf(again)); got != "[6 8]" {
@@ -326,5 +329,98 @@ func TestConsumerSurvivesRestart(t *testing.T) {
 	}
 	if got, _ := fetchWithin(ctx, k2, 500*time.Millisecond); len(got) != 0 {
 		t.Fatalf("more after the restart: %v", seqsOf(got))
+	}
+}
+
+// Three nodes, R = 3: the node running the channel's actor (and so its consumers) stops while a member
+// consumes through another node. The consumer goes on from its replicated state on a survivor: every
+// message is acked, and none whose ack was confirmed comes again (what the member held at the stop it
+// acks late, to the new activation, which waits its ack wait before handing it out again).
+func TestConsumerClusterFailover(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const ch, n = "fo.work", 300
+	pub := connect(t, ctx, nodes[0])
+	publishN(t, ctx, pub, ch, n/2)
+	hot := -1
+	for i, b := range nodes {
+		var cs broker.ChannelStatus
+		if getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/"+ch, "", &cs) == 200 && cs.State == "hot" {
+			hot = i
+		}
+	}
+	if hot < 0 {
+		t.Fatal("no node runs the channel's actor")
+	}
+	var addrs []string
+	for i, b := range nodes {
+		if i != hot {
+			addrs = append(addrs, b.Addr())
+		}
+	}
+	mc, err := client.Connect(ctx, strings.Join(addrs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	k, err := mc.Consumer(ctx, ch, "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	var mu sync.Mutex
+	confirmed := map[uint64]bool{}
+	var bad []string
+	if err := k.Consume(ctx, func(d *client.Delivery) {
+		mu.Lock()
+		again := confirmed[d.Seq]
+		mu.Unlock()
+		if again {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("seq %d delivered again (attempt %d) after its ack was confirmed", d.Seq, d.Attempt))
+			mu.Unlock()
+			return
+		}
+		if err := d.Ack(ctx); err != nil {
+			return // not known to be recorded: it may come again, which is allowed
+		}
+		mu.Lock()
+		confirmed[d.Seq] = true
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(confirmed)
+	}
+	tu.Eventually(t, 30*time.Second, "some acks", func() bool { return count() >= n/4 })
+	stopCtx, stopCancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := nodes[hot].Close(stopCtx); err != nil {
+		t.Fatalf("stop node %d: %v", hot+1, err)
+	}
+	stopCancel()
+	after := connect(t, ctx, nodes[(hot+1)%3])
+	for i := n/2 + 1; i <= n; i++ {
+		_, err := after.Publish(ctx, ch, []byte("m"+strconv.Itoa(i)), client.WithIdempotencyKey(strconv.Itoa(i)))
+		for err != nil && ctx.Err() == nil { // unavailable while the channel's actor starts elsewhere
+			_, err = after.Publish(ctx, ch, []byte("m"+strconv.Itoa(i)), client.WithIdempotencyKey(strconv.Itoa(i)))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 60*time.Second, "every message acked", func() bool { return count() == n })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatal(strings.Join(bad, "\n"))
+	}
+	for s := uint64(1); s <= n; s++ {
+		if !confirmed[s] {
+			t.Fatalf("seq %d never acked", s)
+		}
 	}
 }

@@ -130,13 +130,17 @@ type Dispatcher struct {
 	effects []Effect
 }
 
-// NewDispatcher starts dispatching for a consumer with state st on a channel whose last stored seq is
-// last.
-func NewDispatcher(cfg Config, st *State, last uint64) *Dispatcher {
+// NewDispatcher starts dispatching, at now, for a consumer with state st on a channel whose last
+// stored seq is last.
+//
+// Everything above the floor up to the highest seq known done or delivered was handed out by an
+// earlier activation (deliveries go out in seq order; also a seq whose count was not replicated yet)
+// and is not known to be done. Its member may still hold it and ack it (its session outlives the
+// activation), so it counts as in flight to nobody: it is handed out again once its ack wait from now
+// passed, unless an ack comes first, as the old activation would have done. In exclusive mode nothing
+// newer goes out before it.
+func NewDispatcher(cfg Config, st *State, last uint64, now time.Time) *Dispatcher {
 	d := &Dispatcher{cfg: cfg, st: st, last: last, next: st.Floor + 1, credit: map[string]int{}, flight: map[uint64]inflight{}}
-	// Everything above the floor up to the highest seq known done or delivered was handed out by an
-	// earlier activation (deliveries go out in seq order) and is not known to be done: its outcome is
-	// unknown, so it is handed out again first, also when its delivery count was not yet replicated.
 	for seq := range st.Done {
 		d.next = max(d.next, seq+1)
 	}
@@ -145,7 +149,7 @@ func NewDispatcher(cfg Config, st *State, last uint64) *Dispatcher {
 	}
 	for seq := st.Floor + 1; seq < d.next; seq++ {
 		if !st.IsDone(seq) {
-			d.retries = append(d.retries, retry{seq: seq})
+			d.retries = append(d.retries, retry{seq: seq, notBefore: now.Add(cfg.AckWait)})
 		}
 	}
 	return d

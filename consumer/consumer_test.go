@@ -86,7 +86,7 @@ func progress(seq uint64) func(*Dispatcher, time.Time) {
 func TestSharedWorkQueue(t *testing.T) {
 	cfg := Config{Mode: Shared, AckWait: 10 * time.Second, MaxDeliver: 3}
 	st := NewState(1)
-	d := NewDispatcher(cfg, st, 0)
+	d := NewDispatcher(cfg, st, 0, t0)
 	run(t, "shared", d, []step{
 		{0, join("a", 2), ""},
 		{0, join("b", 2), ""},
@@ -107,7 +107,7 @@ func TestSharedWorkQueue(t *testing.T) {
 
 func TestExclusiveInOrder(t *testing.T) {
 	cfg := Config{Mode: Exclusive, AckWait: 10 * time.Second}
-	d := NewDispatcher(cfg, NewState(1), 4)
+	d := NewDispatcher(cfg, NewState(1), 4, t0)
 	run(t, "exclusive", d, []step{
 		{0, join("a", 2), "deliver a 1#1, deliver a 2#1"},
 		{0, join("b", 2), ""}, // a standby gets nothing
@@ -121,7 +121,7 @@ func TestExclusiveInOrder(t *testing.T) {
 
 func TestInProgressAndTick(t *testing.T) {
 	cfg := Config{Mode: Shared, AckWait: 10 * time.Second}
-	d := NewDispatcher(cfg, NewState(1), 1)
+	d := NewDispatcher(cfg, NewState(1), 1, t0)
 	run(t, "in progress", d, []step{
 		{0, join("a", 1), "deliver a 1#1"},
 		{9 * time.Second, progress(1), ""},
@@ -142,7 +142,7 @@ func TestInProgressAndTick(t *testing.T) {
 
 func TestMaxAckPending(t *testing.T) {
 	cfg := Config{Mode: Shared, AckWait: time.Minute, MaxAckPending: 2}
-	d := NewDispatcher(cfg, NewState(1), 5)
+	d := NewDispatcher(cfg, NewState(1), 5, t0)
 	run(t, "max ack pending", d, []step{
 		{0, join("a", 10), "deliver a 1#1, deliver a 2#1"},
 		{0, ack(2), ""}, // 1 still holds the floor at 0: 3 is too far past it
@@ -150,17 +150,32 @@ func TestMaxAckPending(t *testing.T) {
 	})
 }
 
-// After a failover the new dispatcher hands out again everything above the floor not known done,
-// also seqs whose delivery count was not replicated yet, before anything new.
+// After a failover the new dispatcher treats everything above the floor not known done as still in
+// flight to the member that had it (also seqs whose delivery count was not replicated yet): that
+// member's late ack settles it; what is not acked within the ack wait is handed out again.
 func TestResumeAfterFailover(t *testing.T) {
-	st := NewState(1)
-	st.MarkDone(1)
-	st.Delivered(2)
-	st.MarkDone(3)
-	st.Delivered(5) // 4 was delivered too, but its count was lost with the old leader
-	d := NewDispatcher(Config{Mode: Shared, AckWait: time.Minute}, st, 7)
-	run(t, "resume", d, []step{
-		{0, join("a", 10), "deliver a 2#2, deliver a 4#1, deliver a 5#2, deliver a 6#1, deliver a 7#1"},
+	resumed := func() *State {
+		st := NewState(1)
+		st.MarkDone(1)
+		st.Delivered(2)
+		st.MarkDone(3)
+		st.Delivered(5) // 4 was delivered too, but its count was lost with the old activation
+		return st
+	}
+	d := NewDispatcher(Config{Mode: Shared, AckWait: time.Minute}, resumed(), 7, t0)
+	run(t, "resume shared", d, []step{
+		{0, join("a", 10), "deliver a 6#1, deliver a 7#1"}, // never handed out: at once
+		{time.Second, ack(4), ""},                          // the old delivery's member acks it late
+		{2 * time.Second, ack(6), ""},
+		{2 * time.Second, ack(7), ""},
+		{59 * time.Second, tick(), ""},
+		{time.Minute, tick(), "deliver a 2#2, deliver a 5#2"}, // not acked within the ack wait
+	})
+	d = NewDispatcher(Config{Mode: Exclusive, AckWait: time.Minute}, resumed(), 7, t0)
+	run(t, "resume exclusive", d, []step{
+		{0, join("a", 10), ""}, // order: nothing newer before the resumed ones
+		{time.Second, ack(2), ""},
+		{time.Minute, tick(), "deliver a 4#1, deliver a 5#2, deliver a 6#1, deliver a 7#1"},
 	})
 }
 
@@ -177,7 +192,7 @@ func TestDispatcherModel(t *testing.T) {
 		}
 		cfg := Config{Mode: mode, AckWait: 5 * time.Second, MaxDeliver: 1 + rng.Intn(4), MaxAckPending: 1 + rng.Intn(8)}
 		st := NewState(1)
-		d := NewDispatcher(cfg, st, 0)
+		d := NewDispatcher(cfg, st, 0, t0)
 		now := t0
 		const n = 60
 		held := map[uint64]string{}      // in flight, by the model's account
