@@ -424,3 +424,32 @@ func TestConsumerClusterFailover(t *testing.T) {
 		}
 	}
 }
+
+// Consume hands the handler everything that arrived, also when one wake-up stands for more deliveries
+// than it takes at a time: 300 queued at once all reach the handler well before their ack wait.
+func TestConsumerConsumeDrainsItsQueue(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "burst", 300)
+	k, err := c.Consumer(ctx, "burst", "all", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	if err := k.Consume(ctx, func(d *client.Delivery) {
+		mu.Lock()
+		seen[d.Seq] = true
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 10*time.Second, "all 300 handed to the handler", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 300
+	})
+}

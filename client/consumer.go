@@ -341,8 +341,11 @@ func (k *Consumer) Consume(ctx context.Context, handler func(*Delivery)) error {
 	}
 	go func() {
 		for {
-			for _, d := range cs.take(64) {
-				handler(d)
+			// Drain the queue before waiting: one wake-up may stand for many deliveries.
+			for ds := cs.take(64); len(ds) > 0; ds = cs.take(64) {
+				for _, d := range ds {
+					handler(d)
+				}
 			}
 			select {
 			case <-cs.notify:
