@@ -219,8 +219,10 @@ func (a *channelActor) failStash(ctx actor.Context) {
 		case *ConsumerJoin:
 			sc.Send(ctx, m.ReplyTo, &ConsumerJoined{Channel: a.name, Sid: m.Sid, Err: e})
 		case *ConsumerAck:
-			if m.Req != 0 && m.ReplyTo != nil {
-				sc.Send(ctx, m.ReplyTo, &ConsumerAcked{Channel: a.name, Req: m.Req, Err: e})
+			for _, it := range m.Acks {
+				if it.Req != 0 && m.ReplyTo != nil {
+					sc.Send(ctx, m.ReplyTo, &ConsumerAcked{Channel: a.name, Req: it.Req, Err: e})
+				}
 			}
 		}
 		if res != nil && s.sender != nil {

@@ -268,51 +268,58 @@ func (a *channelActor) consumerLeave(ctx actor.Context, m *ConsumerLeave) {
 }
 
 func (a *channelActor) consumerAck(ctx actor.Context, m *ConsumerAck) {
-	answer := func(e *protocol.Error) {
-		if m.Req != 0 && m.ReplyTo != nil {
-			sc.Send(ctx, m.ReplyTo, &ConsumerAcked{Channel: a.name, Req: m.Req, Err: e})
+	answer := func(it AckItem, e *protocol.Error) {
+		if it.Req != 0 && m.ReplyTo != nil {
+			sc.Send(ctx, m.ReplyTo, &ConsumerAcked{Channel: a.name, Req: it.Req, Err: e})
+		}
+	}
+	answerAll := func(e *protocol.Error) {
+		for _, it := range m.Acks {
+			answer(it, e)
 		}
 	}
 	if !a.ready {
-		answer(a.unavailable())
+		answerAll(a.unavailable())
 		return
 	}
 	r, e := a.run(m.Consumer)
 	switch {
 	case e != nil:
-		answer(e)
+		answerAll(e)
 		return
 	case r == nil:
-		answer(protocol.NewError(protocol.CodeNotFound, "consumer %s of %s does not exist", m.Consumer, a.name))
-		return
-	case m.Seq == 0 || m.Seq > a.lastSeq:
-		answer(protocol.NewError(protocol.CodeInvalidArgument, "seq %d was never delivered (last seq %d)", m.Seq, a.lastSeq))
+		answerAll(protocol.NewError(protocol.CodeNotFound, "consumer %s of %s does not exist", m.Consumer, a.name))
 		return
 	}
 	now := time.Now()
-	switch m.Kind {
-	case protocol.AckDone, protocol.AckTerm:
-		if m.Kind == protocol.AckTerm {
-			r.d.Term(now, m.Seq)
-		} else {
-			r.d.Ack(now, m.Seq)
+	for _, it := range m.Acks {
+		if it.Seq == 0 || it.Seq > a.lastSeq {
+			answer(it, protocol.NewError(protocol.CodeInvalidArgument, "seq %d was never delivered (last seq %d)", it.Seq, a.lastSeq))
+			continue
 		}
-		a.env.Metrics.ConsumerAcks.Inc()
-		r.done = append(r.done, m.Seq)
-		if m.Req != 0 && m.ReplyTo != nil {
-			r.replies = append(r.replies, ackReply{pid: m.ReplyTo, req: m.Req})
+		switch it.Kind {
+		case protocol.AckDone, protocol.AckTerm:
+			if it.Kind == protocol.AckTerm {
+				r.d.Term(now, it.Seq)
+			} else {
+				r.d.Ack(now, it.Seq)
+			}
+			a.env.Metrics.ConsumerAcks.Inc()
+			r.done = append(r.done, it.Seq)
+			if it.Req != 0 && m.ReplyTo != nil {
+				r.replies = append(r.replies, ackReply{pid: m.ReplyTo, req: it.Req})
+			}
+		case protocol.AckNak:
+			r.d.Nak(now, it.Seq, time.Duration(it.Delay))
+			answer(it, nil)
+		case protocol.AckInProgress:
+			r.d.InProgress(now, it.Seq)
+			answer(it, nil)
+		default:
+			answer(it, protocol.NewError(protocol.CodeInvalidArgument, "unknown ack kind %d", it.Kind))
 		}
-		a.flushProgress(r)
-	case protocol.AckNak:
-		r.d.Nak(now, m.Seq, time.Duration(m.Delay))
-		answer(nil)
-	case protocol.AckInProgress:
-		r.d.InProgress(now, m.Seq)
-		answer(nil)
-	default:
-		answer(protocol.NewError(protocol.CodeInvalidArgument, "unknown ack kind %d", m.Kind))
-		return
 	}
+	a.flushProgress(r)
 	a.consumerEffects(ctx, r)
 }
 

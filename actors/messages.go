@@ -151,11 +151,16 @@ type ConsumerAck struct {
 	Channel  string
 	Consumer string
 	Member   string
-	Seq      uint64
-	Kind     protocol.AckKind
-	Delay    int64 // nanoseconds (nak)
-	Req      uint64
+	Acks     []AckItem // in the order the member sent them
 	ReplyTo  *actor.PID
+}
+
+// AckItem is one settlement of a ConsumerAck; one with Req is answered with a ConsumerAcked.
+type AckItem struct {
+	Seq   uint64
+	Kind  protocol.AckKind
+	Delay int64 // nanoseconds (nak)
+	Req   uint64
 }
 
 // ConsumerAcked answers a ConsumerAck with Req.

@@ -20,7 +20,7 @@ import (
 
 type (
 	consumeFrame  struct{ f *protocol.Consume }
-	ackFrame      struct{ f *protocol.Ack }
+	ackFrames     struct{ fs []*protocol.Ack } // consecutive ACK frames of one read
 	rejoinConsume struct{ sid uint64 }
 )
 
@@ -143,26 +143,40 @@ func (s *session) onConsumerDeliver(m *actors.ConsumerDeliver) {
 	}
 }
 
-func (s *session) ack(ctx actor.Context, f *protocol.Ack) {
-	fail := func(e *protocol.Error) {
+// settle forwards consecutive ACK frames, those of one consumer subscription in one ConsumerAck, so
+// that its activation settles them (and hands out what they make room for) together.
+func (s *session) settle(ctx actor.Context, fs []*protocol.Ack) {
+	var order []uint64
+	batches := map[uint64]*actors.ConsumerAck{}
+	for _, f := range fs {
+		cs := s.consumers[f.Sid]
+		var e *protocol.Error
+		switch {
+		case cs == nil:
+			e = protocol.NewError(protocol.CodeUnknownSubscription, "no consumer subscription %d", f.Sid)
+		case cs.pid == nil:
+			e = protocol.NewError(protocol.CodeUnavailable, "consumer %s of %s is rejoining its channel; the delivery will come again", cs.join.Consumer, cs.join.Channel)
+		}
+		if e != nil {
+			if f.Req != 0 {
+				s.budget.forget(f.Req)
+				s.protoErr(e, f.Req, 0)
+			}
+			continue
+		}
+		b := batches[f.Sid]
+		if b == nil {
+			b = &actors.ConsumerAck{Channel: cs.join.Channel, Consumer: cs.join.Consumer, Member: cs.join.Member, ReplyTo: ctx.Self()}
+			batches[f.Sid] = b
+			order = append(order, f.Sid)
+		}
+		b.Acks = append(b.Acks, actors.AckItem{Seq: f.Seq, Kind: f.Kind, Delay: int64(time.Duration(f.Delay) * time.Millisecond), Req: f.Req})
 		if f.Req != 0 {
-			s.budget.forget(f.Req)
-			s.protoErr(e, f.Req, 0)
+			s.acks[f.Req] = ackWait{sid: f.Sid, pid: cs.pid}
 		}
 	}
-	cs := s.consumers[f.Sid]
-	switch {
-	case cs == nil:
-		fail(protocol.NewError(protocol.CodeUnknownSubscription, "no consumer subscription %d", f.Sid))
-		return
-	case cs.pid == nil:
-		fail(protocol.NewError(protocol.CodeUnavailable, "consumer %s of %s is rejoining its channel; the delivery will come again", cs.join.Consumer, cs.join.Channel))
-		return
-	}
-	sc.Send(ctx, cs.pid, &actors.ConsumerAck{Channel: cs.join.Channel, Consumer: cs.join.Consumer, Member: cs.join.Member,
-		Seq: f.Seq, Kind: f.Kind, Delay: int64(time.Duration(f.Delay) * time.Millisecond), Req: f.Req, ReplyTo: ctx.Self()})
-	if f.Req != 0 {
-		s.acks[f.Req] = ackWait{sid: f.Sid, pid: cs.pid}
+	for _, sid := range order {
+		sc.Send(ctx, s.consumers[sid].pid, batches[sid])
 	}
 }
 

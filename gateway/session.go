@@ -55,6 +55,9 @@ type reqTick struct{}
 
 const reqResendAfter = 2 * time.Second
 
+// maxAckBatch bounds the ACK frames the reader hands to the session at once.
+const maxAckBatch = 256
+
 type retryPub struct{ channel string }
 
 type subscription struct {
@@ -159,8 +162,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.consumersLost(ctx, m.pid)
 	case *consumeFrame:
 		s.consume(ctx, m.f)
-	case *ackFrame:
-		s.ack(ctx, m.f)
+	case *ackFrames:
+		s.settle(ctx, m.fs)
 	case *rejoinConsume:
 		if cs := s.consumers[m.sid]; cs != nil && cs.pid == nil && !s.closed {
 			s.sendJoin(ctx, cs)
@@ -568,7 +571,12 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	byCh := map[string]*actors.Publish{}
 	batchBytes := map[*actors.Publish]int{}
 	var nextBatch uint64
+	var acks []*protocol.Ack // ACK frames read and not yet handed to the session
 	flush := func() {
+		if len(acks) > 0 {
+			root.Send(self, &ackFrames{fs: acks})
+			acks = nil
+		}
 		if len(batch) == 0 {
 			return
 		}
@@ -758,6 +766,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 					continue
 				}
 			}
+			flush() // ACKs read before it go first
 			root.Send(self, &consumeFrame{f: f})
 		case *protocol.Ack:
 			if f.Req != 0 && !s.budget.claim(f.Req) {
@@ -766,11 +775,14 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				closeErr = errors.New("request id reused")
 				return
 			}
-			root.Send(self, &ackFrame{f: f})
+			if acks = append(acks, f); len(acks) >= maxAckBatch {
+				flush()
+			}
 		case *protocol.Unsub:
 			flush()
 			root.Send(self, &unsubFrame{sid: f.Sid})
 		case *protocol.Credit:
+			flush()
 			root.Send(self, &creditFrame{sid: f.Sid, n: f.N})
 		case *protocol.Ping:
 			s.w.send(&protocol.Pong{})
