@@ -269,7 +269,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *ConsumerAdmin:
 		a.consumerAdmin(ctx, m)
 	case *consumerTick:
-		a.onConsumerTick(ctx, m.name)
+		a.onConsumerTick(ctx, m)
 	case *consumerFlush:
 		if r := a.consumers[m.name]; r != nil {
 			r.flushArmed = false

@@ -82,7 +82,10 @@ type pendingCreate struct {
 
 // Timer and completion events of consumers.
 type (
-	consumerTick  struct{ name string }
+	consumerTick struct {
+		name  string
+		drain bool // only carry out effects left over (no Tick)
+	}
 	consumerFlush struct{ name string }
 	dlqDone       struct {
 		name string
@@ -377,7 +380,7 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 		a.flushProgress(r)
 	}
 	// Still effects after a few rounds (retention removing many seqs at once): go on from the mailbox.
-	sendLater(a.root, a.self, time.Millisecond, &consumerTick{name: r.name})
+	sendLater(a.root, a.self, time.Millisecond, &consumerTick{name: r.name, drain: true})
 }
 
 // sendDeliveries reads the messages of the deliveries from the local replica and sends each member
@@ -640,9 +643,13 @@ func (a *channelActor) consumerStored(ctx actor.Context) {
 	}
 }
 
-func (a *channelActor) onConsumerTick(ctx actor.Context, name string) {
-	r := a.consumers[name]
+func (a *channelActor) onConsumerTick(ctx actor.Context, m *consumerTick) {
+	r := a.consumers[m.name]
 	if r == nil {
+		return
+	}
+	if m.drain {
+		a.consumerEffects(ctx, r)
 		return
 	}
 	now := time.Now()

@@ -128,6 +128,7 @@ type Dispatcher struct {
 	flight  map[uint64]inflight
 	retries []retry // handed out again once due, lowest seq first
 	effects []Effect
+	armed   time.Time // the earliest Wake asked for since the last Tick (zero: none)
 }
 
 // NewDispatcher starts dispatching, at now, for a consumer with state st on a channel whose last
@@ -151,6 +152,9 @@ func NewDispatcher(cfg Config, st *State, last uint64, now time.Time) *Dispatche
 		if !st.IsDone(seq) {
 			d.retries = append(d.retries, retry{seq: seq, notBefore: now.Add(cfg.AckWait)})
 		}
+	}
+	if len(d.retries) > 0 {
+		d.arm(now.Add(cfg.AckWait))
 	}
 	return d
 }
@@ -193,7 +197,7 @@ func (d *Dispatcher) Leave(now time.Time, member string) {
 		}
 	}
 	for _, seq := range back {
-		d.addRetry(seq, now)
+		d.addRetry(now, seq, now)
 	}
 	d.dispatch(now)
 }
@@ -235,22 +239,23 @@ func (d *Dispatcher) Nak(now time.Time, seq uint64, delay time.Duration) {
 	if d.exhausted(seq) {
 		d.deadLetter(seq)
 	} else {
-		d.addRetry(seq, now.Add(delay))
+		d.addRetry(now, seq, now.Add(delay))
 	}
 	d.dispatch(now)
 }
 
-// InProgress extends seq's ack wait from now.
+// InProgress extends seq's ack wait from now. (The Tick armed for its old deadline finds it not due
+// and arms the next one.)
 func (d *Dispatcher) InProgress(now time.Time, seq uint64) {
 	if f, ok := d.flight[seq]; ok {
 		f.deadline = now.Add(d.cfg.AckWait)
 		d.flight[seq] = f
-		d.wake()
 	}
 }
 
 // Tick hands out again what waited past its ack wait, dead-lettering what has had its deliveries.
 func (d *Dispatcher) Tick(now time.Time) {
+	d.armed = time.Time{}
 	var expired []uint64
 	for seq, f := range d.flight {
 		if !now.Before(f.deadline) {
@@ -263,10 +268,11 @@ func (d *Dispatcher) Tick(now time.Time) {
 		if d.exhausted(seq) {
 			d.deadLetter(seq)
 		} else {
-			d.addRetry(seq, now)
+			d.addRetry(now, seq, now)
 		}
 	}
 	d.dispatch(now)
+	d.rearm(now)
 }
 
 // Pending returns how many messages are in flight.
@@ -305,7 +311,10 @@ func (d *Dispatcher) finish(seq uint64) {
 	d.st.MarkDone(seq)
 }
 
-func (d *Dispatcher) addRetry(seq uint64, notBefore time.Time) {
+func (d *Dispatcher) addRetry(now time.Time, seq uint64, notBefore time.Time) {
+	if notBefore.After(now) {
+		d.arm(notBefore)
+	}
 	i := sort.Search(len(d.retries), func(i int) bool { return d.retries[i].seq >= seq })
 	if i < len(d.retries) && d.retries[i].seq == seq {
 		return
@@ -347,10 +356,10 @@ func (d *Dispatcher) dispatch(now time.Time) {
 		}
 		d.credit[m]--
 		d.flight[seq] = inflight{member: m, deadline: now.Add(d.cfg.AckWait)}
+		d.arm(now.Add(d.cfg.AckWait))
 		n := d.st.Delivered(seq)
 		d.effects = append(d.effects, Effect{Kind: Deliver, Member: m, Seq: seq, Attempt: n})
 	}
-	d.wake()
 }
 
 func (d *Dispatcher) pick(now time.Time) (uint64, bool) {
@@ -379,8 +388,18 @@ func (d *Dispatcher) pick(now time.Time) (uint64, bool) {
 	return 0, false
 }
 
-// wake asks for a Tick at the earliest ack deadline or retry time.
-func (d *Dispatcher) wake() {
+// arm asks for a Tick at at unless one at or before it is asked for already. It costs nothing per
+// message in flight; a Tick sooner than needed (a deadline extended since) only finds nothing due.
+func (d *Dispatcher) arm(at time.Time) {
+	if d.armed.IsZero() || at.Before(d.armed) {
+		d.armed = at
+		d.effects = append(d.effects, Effect{Kind: Wake, At: at})
+	}
+}
+
+// rearm asks for a Tick at the earliest ack deadline or future retry time (after a Tick, the one
+// place that looks at everything in flight).
+func (d *Dispatcher) rearm(now time.Time) {
 	var at time.Time
 	for _, f := range d.flight {
 		if at.IsZero() || f.deadline.Before(at) {
@@ -388,11 +407,11 @@ func (d *Dispatcher) wake() {
 		}
 	}
 	for _, r := range d.retries {
-		if !r.notBefore.IsZero() && (at.IsZero() || r.notBefore.Before(at)) {
+		if r.notBefore.After(now) && (at.IsZero() || r.notBefore.Before(at)) {
 			at = r.notBefore
 		}
 	}
 	if !at.IsZero() {
-		d.effects = append(d.effects, Effect{Kind: Wake, At: at})
+		d.arm(at)
 	}
 }

@@ -200,9 +200,14 @@ func TestDispatcherModel(t *testing.T) {
 		acked := map[uint64]bool{}
 		dead := map[uint64]bool{}
 		deliveries := map[uint64]int{}
+		var wakeAt time.Time // the earliest Wake since the last Tick
 		check := func() {
 			for _, e := range d.Take() {
 				switch e.Kind {
+				case Wake:
+					if wakeAt.IsZero() || e.At.Before(wakeAt) {
+						wakeAt = e.At
+					}
 				case Deliver:
 					if acked[e.Seq] || dead[e.Seq] {
 						t.Fatalf("seed %d: %d handed out after it was done", seed, e.Seq)
@@ -227,6 +232,17 @@ func TestDispatcherModel(t *testing.T) {
 			}
 			if len(st.Done) > cfg.maxPending() || len(st.Deliveries) > cfg.maxPending() {
 				t.Fatalf("seed %d: state beyond max-ack-pending %d: %d done, %d counts", seed, cfg.maxPending(), len(st.Done), len(st.Deliveries))
+			}
+			// Whatever waits for time (an ack deadline, a delayed retry) has a Wake at or before it.
+			for seq, f := range d.flight {
+				if wakeAt.IsZero() || wakeAt.After(f.deadline) {
+					t.Fatalf("seed %d: %d in flight until %v, earliest wake %v", seed, seq, f.deadline, wakeAt)
+				}
+			}
+			for _, r := range d.retries {
+				if r.notBefore.After(now) && (wakeAt.IsZero() || wakeAt.After(r.notBefore)) {
+					t.Fatalf("seed %d: %d waits until %v, earliest wake %v", seed, r.seq, r.notBefore, wakeAt)
+				}
 			}
 		}
 		expire := func() { // what the dispatcher takes back at a tick: past its ack wait
@@ -274,6 +290,7 @@ func TestDispatcherModel(t *testing.T) {
 				}
 			default:
 				expire()
+				wakeAt = time.Time{}
 				d.Tick(now)
 			}
 			check()
@@ -301,6 +318,7 @@ func TestDispatcherModel(t *testing.T) {
 			}
 			now = now.Add(6 * time.Second)
 			expire()
+			wakeAt = time.Time{}
 			d.Tick(now)
 			check()
 			for seq := range held {
