@@ -192,6 +192,12 @@ func TestConsumerDeadLetter(t *testing.T) {
 // Shared mode: three members split the messages; one leaves holding unacknowledged ones, which go to
 // the others; every message is acked by some member, none lost.
 func TestConsumerSharedMemberLeaves(t *testing.T) {
+	t.Run("leaves", func(t *testing.T) { sharedMemberGoes(t, false) })
+	// Its connection drops without a word (a killed process): the session's end removes the member.
+	t.Run("connection dies", func(t *testing.T) { sharedMemberGoes(t, true) })
+}
+
+func sharedMemberGoes(t *testing.T, kill bool) {
 	b := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -200,8 +206,12 @@ func TestConsumerSharedMemberLeaves(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[uint64]int{}
 	members := make([]*client.Consumer, 3)
+	var victimClient *client.Client
 	for i := range members {
 		c := connect(t, ctx, b)
+		if i == 0 {
+			victimClient = c
+		}
 		k, err := c.Consumer(ctx, "q", "workers", client.WithConsumerStart(client.StartEarliest()), client.WithConsumerWindow(20))
 		if err != nil {
 			t.Fatal(err)
@@ -233,7 +243,9 @@ func TestConsumerSharedMemberLeaves(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked) > n/3
 	})
-	if err := members[0].Close(); err != nil { // what it held goes to the others at once
+	if kill {
+		victimClient.Close() // no UNSUB: the connection just ends
+	} else if err := members[0].Close(); err != nil { // what it held goes to the others at once
 		t.Fatal(err)
 	}
 	tu.Eventually(t, 30*time.Second, "every message acked", func() bool {
