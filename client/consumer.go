@@ -138,7 +138,8 @@ type consumerSub struct {
 	l    *link  // the connection it was sent on; nil between connections (c.mu)
 	ackc chan struct{}
 	once sync.Once
-	err  error // why joining failed, or why it ended
+	err  error // why joining failed (written once, before ackc closes)
+	endE error // why it ended (written once, before ended closes)
 
 	qmu    sync.Mutex
 	queue  []*Delivery
@@ -212,9 +213,7 @@ func (cs *consumerSub) joined(err error) {
 func (cs *consumerSub) end(err error) {
 	cs.joined(err)
 	cs.endMu.Do(func() {
-		if cs.err == nil {
-			cs.err = err
-		}
+		cs.endE = err
 		close(cs.ended)
 	})
 }
@@ -326,6 +325,9 @@ func (k *Consumer) Fetch(ctx context.Context, n int) ([]*Delivery, error) {
 func (cs *consumerSub) endErr() error {
 	if cs.err != nil {
 		return cs.err
+	}
+	if cs.endE != nil {
+		return cs.endE
 	}
 	return ErrClosed
 }
