@@ -48,6 +48,7 @@ type consumerRun struct {
 	// What is done or delivered and not proposed yet, and the acks waiting for it.
 	done, deadLettered []uint64
 	deliveries         map[uint64]int
+	skip               uint64 // the floor retention moved it to (0: none)
 	replies            []ackReply
 	inflight           bool           // a progress proposal is in the pipeline
 	flushArmed         bool           // a consumerFlush is armed
@@ -71,6 +72,7 @@ type consProp struct {
 	done    []uint64 // progress: what it records, put back if it fails
 	dl      []uint64
 	deliv   map[uint64]int
+	skip    uint64
 	replies []ackReply
 }
 
@@ -224,6 +226,7 @@ func (a *channelActor) addMember(ctx actor.Context, r *consumerRun, m *ConsumerJ
 	r.members[m.Member] = memberRef{pid: m.ReplyTo, sid: m.Sid}
 	a.watchMember(ctx, m.ReplyTo)
 	sc.Send(ctx, m.ReplyTo, &ConsumerJoined{Channel: a.name, Sid: m.Sid, StartSeq: r.st.Floor + 1, LastSeq: a.lastSeq, Window: window})
+	r.d.Stored(time.Now(), a.lastSeq) // a run without members is not told of publishes (consumerStored)
 	r.d.Join(time.Now(), m.Member, window)
 	a.consumerEffects(ctx, r)
 }
@@ -329,12 +332,12 @@ func (a *channelActor) consumerAck(ctx actor.Context, m *ConsumerAck) {
 // flushProgress proposes what is done (and delivered) and not proposed yet, unless a progress
 // proposal is in flight: what comes meanwhile goes in the next one (acks batch themselves under load).
 func (a *channelActor) flushProgress(r *consumerRun) {
-	if r.inflight || (len(r.done) == 0 && len(r.deliveries) == 0) || !a.ready {
+	if r.inflight || (len(r.done) == 0 && len(r.deliveries) == 0 && r.skip == 0) || !a.ready {
 		return
 	}
-	cp := &consProp{name: r.name, kind: store.ConsumerProgress, done: r.done, dl: r.deadLettered, deliv: r.deliveries, replies: r.replies}
-	cmd := &store.ConsumerCommand{Kind: store.ConsumerProgress, Name: r.name, Done: r.done, DeadLettered: r.deadLettered, Deliveries: r.deliveries}
-	r.done, r.deadLettered, r.deliveries, r.replies = nil, nil, map[uint64]int{}, nil
+	cp := &consProp{name: r.name, kind: store.ConsumerProgress, done: r.done, dl: r.deadLettered, deliv: r.deliveries, skip: r.skip, replies: r.replies}
+	cmd := &store.ConsumerCommand{Kind: store.ConsumerProgress, Name: r.name, Done: r.done, DeadLettered: r.deadLettered, Deliveries: r.deliveries, Skip: r.skip}
+	r.done, r.deadLettered, r.deliveries, r.replies, r.skip = nil, nil, map[uint64]int{}, nil, 0
 	r.inflight = true
 	a.proposeConsumer(cp, cmd)
 }
@@ -366,10 +369,16 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 			}
 		}
 		if len(deliver) > 0 {
-			for _, gone := range a.sendDeliveries(ctx, r, deliver) {
-				// Retention removed it: nothing left to hand out, so it is done.
-				r.d.Ack(now, gone)
-				r.done = append(r.done, gone)
+			gone, first := a.sendDeliveries(ctx, r, deliver)
+			if len(gone) > 0 && r.d.Trim(now, first) {
+				// Retention removed them: the consumer skips to the first stored message in one step.
+				r.skip = max(r.skip, first-1)
+			}
+			for _, seq := range gone {
+				if seq >= first { // not stored, yet not below the first stored one: nothing to hand out
+					r.d.Ack(now, seq)
+					r.done = append(r.done, seq)
+				}
 			}
 			a.env.Metrics.ConsumerDeliveries.Add(float64(len(deliver)))
 		}
@@ -385,7 +394,8 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 
 // sendDeliveries reads the messages of the deliveries from the local replica and sends each member
 // its own, in the dispatcher's order. It returns the seqs no longer stored.
-func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver []consumer.Effect) (gone []uint64) {
+// It returns the seqs no longer stored and the channel's first stored seq.
+func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver []consumer.Effect) (gone []uint64, first uint64) {
 	seqs := make([]uint64, 0, len(deliver))
 	for _, e := range deliver {
 		seqs = append(seqs, e.Seq)
@@ -400,7 +410,9 @@ func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver
 		}
 		v, err := a.env.NodeHost.StaleRead(a.shardID, &store.FetchQuery{From: seqs[i], MaxMsgs: j - i, MaxBytes: 64 << 20})
 		if err == nil {
-			for _, m := range v.(*store.FetchResult).Msgs {
+			res := v.(*store.FetchResult)
+			first = max(first, res.FirstSeq)
+			for _, m := range res.Msgs {
 				msgs[m.Seq] = m
 			}
 		} else {
@@ -437,7 +449,7 @@ func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver
 	for member, d := range out {
 		sc.Send(ctx, r.members[member].pid, d)
 	}
-	return gone
+	return gone, first
 }
 
 // deadLetter publishes seq to the consumer's dead-letter channel and then records it done; without
@@ -600,6 +612,7 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 			// Not known to be recorded: propose it again (recording a seq done twice changes nothing).
 			r.done = append(cp.done, r.done...)
 			r.deadLettered = append(cp.dl, r.deadLettered...)
+			r.skip = max(r.skip, cp.skip)
 			for s, n := range cp.deliv {
 				r.deliveries[s] = max(r.deliveries[s], n)
 			}
@@ -668,7 +681,7 @@ func (a *channelActor) consumersBusy() bool {
 		return true
 	}
 	for _, r := range a.consumers {
-		if len(r.members) > 0 || r.inflight || len(r.done) > 0 || len(r.deliveries) > 0 || len(r.deadLetters) > 0 {
+		if len(r.members) > 0 || r.inflight || len(r.done) > 0 || len(r.deliveries) > 0 || len(r.deadLetters) > 0 || r.skip > 0 {
 			return true
 		}
 	}

@@ -465,3 +465,49 @@ func TestConsumerConsumeDrainsItsQueue(t *testing.T) {
 		return len(seen) == 300
 	})
 }
+
+// Retention removed what a consumer had not read: it skips to the first stored message in one step,
+// and what it skipped is not counted as acked.
+func TestConsumerSkipsWhatRetentionRemoved(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.MaxMsgs = 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "trimmed", 1)
+	if code := getJSON(t, "POST", "http://"+b.HTTPAddr()+"/channels/trimmed/consumers", `{"name":"w","from":"earliest"}`, nil); code != 200 && code != 201 {
+		t.Fatalf("consumer add: %d", code)
+	}
+	var last *client.PubFuture
+	var err error
+	for i := 2; i <= 3000; i++ {
+		if last, err = c.PublishAsync(ctx, "trimmed", []byte("m"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Consumer(ctx, "trimmed", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ds := fetchAll(t, ctx, k, 10, 10*time.Second)
+	sort.Slice(ds, func(i, j int) bool { return ds[i].Seq < ds[j].Seq })
+	if ds[0].Seq != 2991 || ds[9].Seq != 3000 || ds[0].Attempt != 1 {
+		t.Fatalf("got seqs %v (first attempt %d), want 2991..3000", seqsOf(ds), ds[0].Attempt)
+	}
+	for _, d := range ds {
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFloor(t, b, "trimmed", "w", 3000)
+	var st struct {
+		Acked uint64 `json:"acked"`
+	}
+	getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/trimmed/consumers/w", "", &st)
+	if st.Acked != 10 {
+		t.Fatalf("acked %d, want 10 (the 2,990 retention removed are skipped, not acked)", st.Acked)
+	}
+}

@@ -16,6 +16,7 @@
 package consumer
 
 import (
+	"slices"
 	"sort"
 	"time"
 )
@@ -217,6 +218,40 @@ func (d *Dispatcher) Stored(now time.Time, last uint64) {
 		d.last = last
 		d.dispatch(now)
 	}
+}
+
+// Trim tells that the channel's first stored seq is first (retention removed what is below it): every
+// seq below it is done without being handed out (again), and the floor moves to first-1 in one step.
+// It reports whether the floor moved.
+func (d *Dispatcher) Trim(now time.Time, first uint64) bool {
+	if first == 0 || first-1 <= d.st.Floor {
+		return false
+	}
+	floor := first - 1
+	d.st.Floor = floor
+	for seq := range d.st.Done {
+		if seq <= floor {
+			delete(d.st.Done, seq)
+		}
+	}
+	for seq := range d.st.Deliveries {
+		if seq <= floor {
+			delete(d.st.Deliveries, seq)
+		}
+	}
+	for seq := range d.flight {
+		if seq <= floor {
+			d.release(seq)
+		}
+	}
+	d.retries = slices.DeleteFunc(d.retries, func(r retry) bool { return r.seq <= floor })
+	for d.st.Done[d.st.Floor+1] {
+		delete(d.st.Done, d.st.Floor+1)
+		d.st.Floor++
+	}
+	d.next = max(d.next, d.st.Floor+1)
+	d.dispatch(now)
+	return true
 }
 
 // Ack records that seq was processed: it is done. An ack for a seq not in flight (late, or from a

@@ -179,6 +179,27 @@ func TestResumeAfterFailover(t *testing.T) {
 	})
 }
 
+// Retention removed seqs 1-5 while 2 and 3 were in flight (7 is done already): a Trim to 6 moves the
+// floor to 5, frees the members' slots and hands out 6 and 8.
+func TestTrim(t *testing.T) {
+	st := NewState(1)
+	d := NewDispatcher(Config{Mode: Shared, AckWait: time.Minute}, st, 3, t0)
+	run(t, "trim", d, []step{
+		{0, join("a", 2), "deliver a 1#1, deliver a 2#1"},
+		{0, ack(1), "deliver a 3#1"},
+		{0, func(d *Dispatcher, now time.Time) { st.MarkDone(7) }, ""},
+		{0, stored(9), ""}, // a is full (2 and 3)
+		{time.Second, func(d *Dispatcher, now time.Time) {
+			if !d.Trim(now, 6) || d.Trim(now, 6) {
+				t.Fatal("Trim(6) should move the floor once")
+			}
+		}, "deliver a 6#1, deliver a 8#1"},
+	})
+	if st.Floor != 5 || len(st.Done) != 1 || !st.Done[7] || d.Pending() != 2 {
+		t.Fatalf("after the trim: floor %d done %v pending %d", st.Floor, st.Done, d.Pending())
+	}
+}
+
 // TestDispatcherModel drives a dispatcher with random members that ack, nak, stall and leave, then
 // lets one well-behaved member finish, and checks: nothing is handed out once done, nothing is in
 // flight to two members at once, no seq is dead-lettered twice or after an ack, delivery counts match

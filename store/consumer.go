@@ -54,8 +54,10 @@ const (
 	ConsumerCreate ConsumerOpKind = 1
 	// ConsumerDelete removes the consumer (answering what it was; an absent one answers its name only).
 	ConsumerDelete ConsumerOpKind = 2
-	// ConsumerProgress marks Done seqs done (those also in DeadLettered count as dead-lettered) and
-	// raises delivery counts to Deliveries. It is idempotent: applying it twice changes nothing more.
+	// ConsumerProgress raises the floor to Skip (seqs retention removed before they were handed out;
+	// at most the channel's first stored seq - 1), marks Done seqs done (those also in DeadLettered
+	// count as dead-lettered) and raises delivery counts to Deliveries. It is idempotent: applying it
+	// twice changes nothing more.
 	ConsumerProgress ConsumerOpKind = 3
 )
 
@@ -68,6 +70,7 @@ type ConsumerCommand struct {
 	Done         []uint64       `msgpack:"d,omitempty"`
 	DeadLettered []uint64       `msgpack:"x,omitempty"`
 	Deliveries   SeqCounts      `msgpack:"v,omitempty"`
+	Skip         uint64         `msgpack:"s,omitempty"` // progress: every seq <= Skip is done
 }
 
 // SeqCounts counts something per seq (a consumer's deliveries). It encodes its keys in order, so
@@ -254,6 +257,9 @@ func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCo
 		if info == nil {
 			return rejected("consumer %s does not exist", c.Name), nil
 		}
+		if c.Skip >= st.FirstSeq {
+			return rejected("cannot skip to %d: messages from %d on are stored", c.Skip, st.FirstSeq), nil
+		}
 		if e := progress(info, c); e != "" {
 			return rejected("%s", e), nil
 		}
@@ -266,6 +272,15 @@ func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCo
 
 // progress applies a ConsumerProgress command to info; it returns why it refused it ("" when it did not).
 func progress(info *ConsumerInfo, c *ConsumerCommand) string {
+	if c.Skip > info.Floor {
+		info.Floor = c.Skip
+		info.Done = slices.DeleteFunc(info.Done, func(seq uint64) bool { return seq <= info.Floor })
+		for seq := range info.Deliveries {
+			if seq <= info.Floor {
+				delete(info.Deliveries, seq)
+			}
+		}
+	}
 	inWindow := func(seq uint64) bool { return seq <= info.Floor || seq-info.Floor <= MaxConsumerWindow }
 	for _, seq := range c.Done {
 		if !inWindow(seq) {

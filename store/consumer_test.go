@@ -192,3 +192,22 @@ func TestConsumerSnapshot(t *testing.T) {
 		t.Fatalf("restored consumer %+v, want %+v", got, want)
 	}
 }
+
+// A consumer behind what retention removed skips to the first stored message in one command; it may
+// not skip over stored messages.
+func TestConsumerSkip(t *testing.T) {
+	h := newHarness(t, newMemDB(t, nil), 5)
+	h.apply(configure(0, ChannelConfig{MaxMsgs: 2}), consCmd(1, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: workCfg}))
+	h.apply(pub(2, "a", "b", "c", "d", "e")) // 4 and 5 stored
+	h.apply(consCmd(3, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{2}, Deliveries: SeqCounts{1: 1, 4: 1}}))
+	r := h.apply(consCmd(4, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Skip: 4}))
+	if r[0].Value != ResultRejected || !strings.Contains(string(r[0].Data), "are stored") {
+		t.Fatalf("skipping over stored seq 4 answered %d %q", r[0].Value, r[0].Data)
+	}
+	r = h.apply(consCmd(5, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Skip: 3, Done: []uint64{5}}))
+	info := consResult(t, r[0])
+	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 1, Floor: 3, Done: []uint64{5}, Deliveries: SeqCounts{4: 1}, Acked: 2}
+	if !reflect.DeepEqual(info, want) {
+		t.Fatalf("after the skip:\n got %+v\nwant %+v", info, want)
+	}
+}
