@@ -766,7 +766,6 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 					continue
 				}
 			}
-			flush() // ACKs read before it go first
 			root.Send(self, &consumeFrame{f: f})
 		case *protocol.Ack:
 			if f.Req != 0 && !s.budget.claim(f.Req) {

@@ -114,11 +114,7 @@ func benchConsume(ctx context.Context, server string, members, count, size, wind
 			futs = futs[:0]
 		}
 	}
-	var done, redeliv atomic.Int64
-	var first atomic.Int64
-	finished := make(chan struct{})
-	var once sync.Once
-	errc := make(chan error, members)
+	tally := newConsumeTally(count, members)
 	for m := 0; m < members; m++ {
 		c, err := connect(ctx, server)
 		if err != nil {
@@ -132,37 +128,64 @@ func benchConsume(ctx context.Context, server string, members, count, size, wind
 		}
 		defer k.Close()
 		if err := k.Consume(ctx, func(d *client.Delivery) {
-			first.CompareAndSwap(0, time.Now().UnixNano())
-			if d.Attempt > 1 {
-				redeliv.Add(1)
-			}
 			var err error
 			if syncAck {
 				err = d.Ack(ctx)
 			} else {
 				err = d.AckAsync()
 			}
-			if err != nil {
-				errc <- err
-				return
-			}
-			if done.Add(1) == int64(count) {
-				once.Do(func() { close(finished) })
-			}
+			tally.settled(d.Attempt > 1, err)
 		}); err != nil {
 			return nil, err
 		}
 	}
+	return tally.wait(ctx, benchConsumeResult{System: "Sampan", Members: members, Count: count, Size: size, Ack: ackName(syncAck)})
+}
+
+// consumeTally counts what the members of either system settled, from the first delivery on, until
+// count are acked or one ack fails.
+type consumeTally struct {
+	count                int64
+	first, done, redeliv atomic.Int64
+	finished             chan struct{}
+	once                 sync.Once
+	errc                 chan error
+}
+
+func newConsumeTally(count, members int) *consumeTally {
+	return &consumeTally{count: int64(count), finished: make(chan struct{}), errc: make(chan error, members)}
+}
+
+// settled records one delivery (redelivered: its attempt was not the first) and its ack's outcome.
+func (t *consumeTally) settled(redelivered bool, err error) {
+	t.first.CompareAndSwap(0, time.Now().UnixNano())
+	if redelivered {
+		t.redeliv.Add(1)
+	}
+	if err != nil {
+		select {
+		case t.errc <- err:
+		default:
+		}
+		return
+	}
+	if t.done.Add(1) == t.count {
+		t.once.Do(func() { close(t.finished) })
+	}
+}
+
+// wait waits for count acks and fills in r's figures.
+func (t *consumeTally) wait(ctx context.Context, r benchConsumeResult) (*benchConsumeResult, error) {
 	select {
-	case <-finished:
-	case err := <-errc:
+	case <-t.finished:
+	case err := <-t.errc:
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	secs := time.Since(time.Unix(0, first.Load())).Seconds()
-	return &benchConsumeResult{System: "Sampan", Members: members, Count: count, Size: size, Ack: ackName(syncAck),
-		Seconds: secs, MsgsPerSec: float64(count) / secs, Redeliv: redeliv.Load()}, nil
+	r.Seconds = time.Since(time.Unix(0, t.first.Load())).Seconds()
+	r.MsgsPerSec, r.Redeliv = float64(t.count)/r.Seconds, t.redeliv.Load()
+	return &r, nil
 }
 
 func ackName(sync bool) string {
@@ -221,10 +244,7 @@ func benchConsumeJS(ctx context.Context, parent string, replicas int, syncAlways
 	if err != nil {
 		return nil, err
 	}
-	var done, redeliv, first atomic.Int64
-	finished := make(chan struct{})
-	var once sync.Once
-	errc := make(chan error, members)
+	tally := newConsumeTally(count, members)
 	for m := 0; m < members; m++ {
 		mc, err := nats.Connect(urls)
 		if err != nil {
@@ -240,40 +260,19 @@ func benchConsumeJS(ctx context.Context, parent string, replicas int, syncAlways
 			return nil, err
 		}
 		cc, err := mcons.Consume(func(msg jetstream.Msg) {
-			first.CompareAndSwap(0, time.Now().UnixNano())
-			if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-				redeliv.Add(1)
-			}
+			md, mdErr := msg.Metadata()
 			var err error
 			if syncAck {
 				err = msg.DoubleAck(ctx)
 			} else {
 				err = msg.Ack()
 			}
-			if err != nil {
-				select {
-				case errc <- err:
-				default:
-				}
-				return
-			}
-			if done.Add(1) == int64(count) {
-				once.Do(func() { close(finished) })
-			}
+			tally.settled(mdErr == nil && md.NumDelivered > 1, err)
 		}, jetstream.PullMaxMessages(window))
 		if err != nil {
 			return nil, err
 		}
 		defer cc.Stop()
 	}
-	select {
-	case <-finished:
-	case err := <-errc:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	secs := time.Since(time.Unix(0, first.Load())).Seconds()
-	return &benchConsumeResult{System: "JetStream", Replicas: replicas, Members: members, Count: count, Size: size, Ack: ackName(syncAck),
-		Seconds: secs, MsgsPerSec: float64(count) / secs, Redeliv: redeliv.Load()}, nil
+	return tally.wait(ctx, benchConsumeResult{System: "JetStream", Replicas: replicas, Members: members, Count: count, Size: size, Ack: ackName(syncAck)})
 }
