@@ -524,9 +524,14 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 	baseline, under = baseline*2/3, under*2/3 // per second
 	close(stop)
 	wg.Wait()
-	t.Logf("good client: %d publishes/s alone, %d/s under attack", baseline, under)
+	t.Logf("good client: %d publishes/s alone, %d/s under attack; %d subscriptions tried past the limit", baseline, under, subs.Load())
 	if under < baseline/3 {
 		t.Fatalf("the good client did %d publishes/s under attack, against %d alone", under, baseline)
+	}
+	// The connection looping on a refused SUB is paced (1,000 refusals, then 200 a second): unpaced it
+	// made some 60,000 a second.
+	if n := subs.Load(); n > 1000+200*3+100 {
+		t.Fatalf("%d subscriptions tried past the limit in 1.5 s of attack: the refused connection was not paced", n)
 	}
 	tu.Eventually(t, 20*time.Second, "every acked message delivered", func() bool { return col.len() == acked })
 	if col.bad != nil {

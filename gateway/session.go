@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/sampan-io/sampan/actors"
 	"github.com/sampan-io/sampan/auth"
@@ -93,7 +94,10 @@ type session struct {
 	// paused: the reader is not reading, on purpose (waiting for publish budget or for the writer to
 	// drain): the connection's silence is the server's doing. Written by the reader, read by the actor.
 	paused atomic.Bool
-	user   string // the logged-in user counted in srv.perUser (srv.mu)
+	// refusals counts the requests refused as bad or not allowed (written by the reader and the
+	// actor, read by the reader, which paces a connection refused over and over: refusalPace).
+	refusals atomic.Uint64
+	user     string // the logged-in user counted in srv.perUser (srv.mu)
 
 	pids      map[string]*actor.PID  // channel -> activation last resolved, until it terminates
 	resolving map[string]bool        // channels whose activation is being looked up (pidFor)
@@ -526,7 +530,42 @@ func (s *session) onKeepalive(ctx actor.Context) {
 
 func (s *session) protoErr(e *protocol.Error, req, sid uint64) {
 	s.srv.metrics.ProtocolErrors.Inc()
-	s.w.send(e.Frame(req, sid))
+	s.refuse(e.Frame(req, sid))
+}
+
+// refuse answers a request refused as bad or not allowed, counting it for the reader's pacing.
+func (s *session) refuse(f protocol.Frame) {
+	s.refusals.Add(1)
+	s.w.send(f)
+}
+
+// Past refusalBurst refused requests, a connection is answered at most refusalRate refusals a
+// second: a client looping on a request that is refused costs the node little.
+const (
+	refusalBurst = 1000
+	refusalRate  = 200
+)
+
+// refusalPace is the reader's pacing of a connection whose requests keep being refused: a token
+// bucket over the refusals counted so far, with the time passed in. Owned by the reader goroutine.
+type refusalPace struct {
+	lim  *rate.Limiter
+	seen uint64 // refusals already paid for
+}
+
+func newRefusalPace() *refusalPace {
+	return &refusalPace{lim: rate.NewLimiter(refusalRate, refusalBurst)}
+}
+
+// delay pays for the refusals counted up to total and returns how long the reader waits before
+// it reads the next frame.
+func (p *refusalPace) delay(now time.Time, total uint64) time.Duration {
+	n := total - p.seen
+	if n == 0 {
+		return 0
+	}
+	p.seen = total
+	return p.lim.ReserveN(now, int(min(n, refusalBurst))).DelayFrom(now)
 }
 
 func (s *session) close(ctx actor.Context) {
@@ -589,7 +628,14 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 	defer func() { root.Send(self, &connClosed{err: closeErr}) }()
 	// CONNECT (after the TLS handshake, on a TLS listener) must come within the handshake timeout.
 	_ = s.conn.SetReadDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	pace := newRefusalPace()
 	for {
+		if d := pace.delay(time.Now(), s.refusals.Load()); d > 0 {
+			flush()
+			s.paused.Store(true) // the silence is ours: keepalive must not count it
+			time.Sleep(d)        // the reader's own goroutine: only this connection waits
+			s.paused.Store(false)
+		}
 		if s.w.pending() >= cfg.MaxPendingWrite {
 			flush()
 			s.paused.Store(true)
@@ -612,7 +658,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			}
 			if errors.As(err, &pe) {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(pe.Frame(pe.Req, 0))
+				s.refuse(pe.Frame(pe.Req, 0))
 				if pe.Fatal {
 					s.w.closeAfterFlush()
 					closeErr = pe
@@ -677,17 +723,17 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 		case *protocol.Pub:
 			if e := s.checkPub(f); e != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(e.Frame(f.Req, 0))
+				s.refuse(e.Frame(f.Req, 0))
 				continue
 			}
 			if user != nil && !perms.allowed(f.Channel, user.CanPublish) {
 				s.srv.metrics.Denied.Inc()
-				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to %s", user.Name, f.Channel).Frame(f.Req, 0))
+				s.refuse(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to %s", user.Name, f.Channel).Frame(f.Req, 0))
 				continue
 			}
 			if user != nil {
 				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
-					s.w.send(e.Frame(f.Req, 0))
+					s.refuse(e.Frame(f.Req, 0))
 					continue
 				}
 			}
@@ -728,17 +774,17 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			flush()
 			if err := protocol.ValidateChannel(f.Channel); err != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(asError(err).Frame(0, f.Sid))
+				s.refuse(asError(err).Frame(0, f.Sid))
 				continue
 			}
 			if user != nil && !user.CanSubscribe(f.Channel) {
 				s.srv.metrics.Denied.Inc()
-				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
+				s.refuse(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
 				continue
 			}
 			if user != nil {
 				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
-					s.w.send(e.Frame(0, f.Sid))
+					s.refuse(e.Frame(0, f.Sid))
 					continue
 				}
 			}
@@ -747,22 +793,22 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 			flush()
 			if err := f.Validate(); err != nil {
 				s.srv.metrics.ProtocolErrors.Inc()
-				s.w.send(asError(err).Frame(0, f.Sid))
+				s.refuse(asError(err).Frame(0, f.Sid))
 				continue
 			}
 			if user != nil && !user.CanSubscribe(f.Channel) {
 				s.srv.metrics.Denied.Inc()
-				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
+				s.refuse(protocol.NewError(protocol.CodePermissionDenied, "user %q may not subscribe to %s", user.Name, f.Channel).Frame(0, f.Sid))
 				continue
 			}
 			if user != nil && f.DeadLetter != "" && !perms.allowed(f.DeadLetter, user.CanPublish) {
 				s.srv.metrics.Denied.Inc()
-				s.w.send(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to the dead-letter channel %s", user.Name, f.DeadLetter).Frame(0, f.Sid))
+				s.refuse(protocol.NewError(protocol.CodePermissionDenied, "user %q may not publish to the dead-letter channel %s", user.Name, f.DeadLetter).Frame(0, f.Sid))
 				continue
 			}
 			if user != nil {
 				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
-					s.w.send(e.Frame(0, f.Sid))
+					s.refuse(e.Frame(0, f.Sid))
 					continue
 				}
 			}
@@ -788,10 +834,10 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 		case *protocol.Pong:
 		case *protocol.Connect:
 			s.srv.metrics.ProtocolErrors.Inc()
-			s.w.send(protocol.NewError(protocol.CodeInvalidArgument, "already connected").Frame(0, 0))
+			s.refuse(protocol.NewError(protocol.CodeInvalidArgument, "already connected").Frame(0, 0))
 		default:
 			s.srv.metrics.ProtocolErrors.Inc()
-			s.w.send(protocol.NewError(protocol.CodeUnknownFrame, "%s is a server frame", f.Type()).Frame(0, 0))
+			s.refuse(protocol.NewError(protocol.CodeUnknownFrame, "%s is a server frame", f.Type()).Frame(0, 0))
 		}
 	}
 }
@@ -833,7 +879,7 @@ func (s *session) checkPub(f *protocol.Pub) *protocol.Error {
 func (s *session) fatal(e *protocol.Error) {
 	e.Fatal = true
 	s.srv.metrics.ProtocolErrors.Inc()
-	s.w.send(e.Frame(0, 0))
+	s.refuse(e.Frame(0, 0))
 	s.w.closeAfterFlush()
 }
 
