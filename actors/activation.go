@@ -74,6 +74,7 @@ type stashed struct {
 
 func (a *channelActor) activate(ctx actor.Context, name string) {
 	a.name = name
+	a.settings = a.env.settings(name)
 	a.gateways = map[string]*actor.PID{}
 	a.log = a.env.Log.With().Str("channel", name).Logger()
 	if err := protocol.ValidateChannel(name); err != nil {
@@ -296,7 +297,8 @@ func (j *activation) run() error {
 	// elected.
 	j.phases.mark("leader")
 	var res sm.Result
-	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: j.nextTime(), Config: &env.Defaults})
+	settings := env.settings(j.name)
+	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: j.nextTime(), Config: &settings})
 	err = retryGrowing(j.ctx, deadline, firstSettingsAttempt, proposeAttempt, clockStretch(env, shardID), func(ctx context.Context) (err error) {
 		res, err = env.NodeHost.SyncPropose(ctx, j.session, cmd)
 		return err

@@ -40,8 +40,8 @@ type Env struct {
 	NodeID   uint64
 	// ShardConfig returns the Raft config of a channel shard replica.
 	ShardConfig func(shardID, replicaID uint64) config.Config
-	// Defaults are the settings every channel gets (proposed when a channel's stored settings differ).
-	Defaults store.ChannelConfig
+	// Settings gives a channel its settings (proposed on every activation); nil: the zero settings.
+	Settings func(channel string) store.ChannelConfig
 	// IdleTimeout passivates a channel actor after this long without messages.
 	IdleTimeout time.Duration
 	// ProposalTimeout bounds one proposal; past it the publish is answered CodeTimeout (outcome unknown).
@@ -131,6 +131,14 @@ func (e *Env) Wait(ctx context.Context) error {
 	}
 }
 
+// settings are the settings of channel.
+func (e *Env) settings(channel string) store.ChannelConfig {
+	if e.Settings == nil {
+		return store.ChannelConfig{}
+	}
+	return e.Settings(channel)
+}
+
 func (e *Env) withDefaults() {
 	e.residents.max = e.MaxActive
 	if e.Metrics != nil {
@@ -164,6 +172,7 @@ type channelActor struct {
 	self         *actor.PID
 	root         *actor.RootContext
 	name         string
+	settings     store.ChannelConfig // the channel's settings (Env.Settings), set on activation
 	shardID      uint64
 	session      *client.Session
 	ready        bool

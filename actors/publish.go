@@ -61,7 +61,7 @@ func (a *channelActor) publish(ctx actor.Context, m *Publish) {
 		return
 	}
 	p := &proposal{msg: m}
-	if limit := a.env.Defaults.MaxBytes; limit > 0 {
+	if limit := a.settings.MaxBytes; limit > 0 {
 		// A message larger than the channel's byte limit would get a seq and be deleted at once, with
 		// everything older: refuse it instead.
 		p.msg, p.rejected = splitOversize(m, limit)

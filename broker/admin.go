@@ -67,9 +67,12 @@ type ChannelStatus struct {
 	// State on this node: hot (the channel's actor runs here), warm (its replica runs here for an actor
 	// on another node) or cold (not loaded here).
 	State    string `json:"state"`
+	FirstSeq uint64 `json:"first_seq,omitempty"` // the oldest stored message's (last_seq+1 when none is)
 	LastSeq  uint64 `json:"last_seq,omitempty"`
 	Messages uint64 `json:"messages,omitempty"`
 	Bytes    uint64 `json:"bytes,omitempty"`
+	// Retention is the settings the channel last applied: limits or interest ("" before any).
+	Retention string `json:"retention,omitempty"`
 }
 
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
@@ -129,7 +132,13 @@ func (b *Broker) channelStatus(info *store.ChannelInfo) ChannelStatus {
 		}
 	}
 	if st, ok, err := b.db.ShardState(info.ShardID); err == nil && ok {
-		cs.LastSeq, cs.Messages, cs.Bytes = st.LastSeq, st.Msgs, st.Bytes
+		cs.FirstSeq, cs.LastSeq, cs.Messages, cs.Bytes = st.FirstSeq, st.LastSeq, st.Msgs, st.Bytes
+		if st.Configured {
+			cs.Retention = "limits"
+			if st.Config.Interest {
+				cs.Retention = "interest"
+			}
+		}
 	}
 	return cs
 }

@@ -107,12 +107,15 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if err != nil {
 		return b, err
 	}
+	settings, err := cfg.Channels.settings()
+	if err != nil {
+		return b, err
+	}
 	var gwPID *actor.PID
 	env := &actors.Env{
 		NodeHost: b.nh, DB: b.db, NodeID: cfg.NodeID, Registry: registry{b},
-		ShardConfig: cluster.ShardConfigFor(cfg.Tuning.RTTMillisecond),
-		Defaults: store.ChannelConfig{MaxMsgs: cfg.Channels.MaxMsgs, MaxBytes: cfg.Channels.MaxBytes,
-			MaxAge: int64(cfg.Channels.MaxAge), DedupeWindow: int64(cfg.Channels.DedupeWindow)},
+		ShardConfig:     cluster.ShardConfigFor(cfg.Tuning.RTTMillisecond),
+		Settings:        settings,
 		IdleTimeout:     time.Duration(cfg.Channels.IdleTimeout),
 		MaxActive:       cfg.Channels.MaxActive,
 		ProposalTimeout: time.Duration(cfg.Tuning.ProposalTimeout),

@@ -18,6 +18,7 @@ import (
 	"github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/gateway"
 	"github.com/sampan-io/sampan/protocol"
+	"github.com/sampan-io/sampan/store"
 )
 
 // Default addresses. The client port is deliberately not NATS's 4222: Sampan often runs beside NATS.
@@ -116,6 +117,87 @@ type ChannelDefaults struct {
 	MaxBytes     uint64   `yaml:"max_bytes"`     // retention: keep at most this many bytes
 	MaxAge       Duration `yaml:"max_age"`       // retention: drop messages older than this
 	DedupeWindow Duration `yaml:"dedupe_window"` // how long an idempotency key is remembered
+	// Retention is "limits" (the default: only the limits above delete) or "interest" (also delete
+	// what every durable consumer of the channel has acked up to its ack floor).
+	Retention string `yaml:"retention"`
+	// Overrides give the channels matching a pattern other settings: the first match wins, and a
+	// setting it leaves out is the one above.
+	Overrides []ChannelOverride `yaml:"overrides"`
+}
+
+// ChannelOverride is the settings of the channels matching Match (a channel pattern: `*` one token,
+// `>` the rest). A nil setting is the default's.
+type ChannelOverride struct {
+	Match        string    `yaml:"match"`
+	Retention    string    `yaml:"retention"`
+	MaxMsgs      *uint64   `yaml:"max_msgs"`
+	MaxBytes     *uint64   `yaml:"max_bytes"`
+	MaxAge       *Duration `yaml:"max_age"`
+	DedupeWindow *Duration `yaml:"dedupe_window"`
+}
+
+// settings compiles the defaults and overrides into the function that gives a channel its settings.
+func (d *ChannelDefaults) settings() (func(channel string) store.ChannelConfig, error) {
+	base := store.ChannelConfig{MaxMsgs: d.MaxMsgs, MaxBytes: d.MaxBytes, MaxAge: int64(d.MaxAge), DedupeWindow: int64(d.DedupeWindow)}
+	var err error
+	if base.Interest, err = interestRetention(d.Retention, "channels.retention"); err != nil {
+		return nil, err
+	}
+	type rule struct {
+		p   bridge.Pattern
+		cfg store.ChannelConfig
+	}
+	rules := make([]rule, 0, len(d.Overrides))
+	for i, o := range d.Overrides {
+		where := fmt.Sprintf("channels.overrides[%d]", i)
+		p, err := bridge.ParsePattern(strings.TrimSpace(o.Match), bridge.KindChannel)
+		if err != nil {
+			return nil, fmt.Errorf("sampan: %s.match: %w", where, err)
+		}
+		cfg := base
+		if o.Retention != "" {
+			if cfg.Interest, err = interestRetention(o.Retention, where+".retention"); err != nil {
+				return nil, err
+			}
+		}
+		if o.MaxMsgs != nil {
+			cfg.MaxMsgs = *o.MaxMsgs
+		}
+		if o.MaxBytes != nil {
+			cfg.MaxBytes = *o.MaxBytes
+		}
+		if o.MaxAge != nil {
+			cfg.MaxAge = int64(*o.MaxAge)
+		}
+		if o.DedupeWindow != nil {
+			cfg.DedupeWindow = int64(*o.DedupeWindow)
+		}
+		if cfg.MaxAge < 0 || cfg.DedupeWindow < 0 {
+			return nil, fmt.Errorf("sampan: %s: max_age and dedupe_window must not be negative", where)
+		}
+		rules = append(rules, rule{p, cfg})
+	}
+	if base.MaxAge < 0 || base.DedupeWindow < 0 {
+		return nil, errors.New("sampan: channels.max_age and channels.dedupe_window must not be negative")
+	}
+	return func(channel string) store.ChannelConfig {
+		for _, r := range rules {
+			if _, ok := r.p.Match(channel); ok {
+				return r.cfg
+			}
+		}
+		return base
+	}, nil
+}
+
+func interestRetention(s, where string) (bool, error) {
+	switch s {
+	case "", "limits":
+		return false, nil
+	case "interest":
+		return true, nil
+	}
+	return false, fmt.Errorf("sampan: %s %q: want limits or interest", where, s)
 }
 
 // Limits are the per-connection limits advertised to clients.
@@ -241,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Channels.IdleTimeout < Duration(10*time.Millisecond) {
 		return errors.New("sampan: channels.idle_timeout must be at least 10ms")
+	}
+	if _, err := c.Channels.settings(); err != nil {
+		return err
 	}
 	switch c.Tuning.LogDBMemory {
 	case "tiny", "small", "large":

@@ -511,3 +511,107 @@ func TestConsumerSkipsWhatRetentionRemoved(t *testing.T) {
 		t.Fatalf("acked %d, want 10 (the 2,990 retention removed are skipped, not acked)", st.Acked)
 	}
 }
+
+// channelState reads a channel's stored range and retention from the admin API.
+func channelState(t *testing.T, b *broker.Broker, channel string) (first, last, msgs uint64, retention string) {
+	t.Helper()
+	var st struct {
+		FirstSeq  uint64 `json:"first_seq"`
+		LastSeq   uint64 `json:"last_seq"`
+		Messages  uint64 `json:"messages"`
+		Retention string `json:"retention"`
+	}
+	if code := getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/"+channel, "", &st); code != 200 {
+		t.Fatalf("GET /channels/%s: %d", channel, code)
+	}
+	return st.FirstSeq, st.LastSeq, st.Messages, st.Retention
+}
+
+// retention: interest (set for jobs.> by an override) deletes what every consumer acked, as far as
+// the slowest one's ack floor, across a restart; a channel under limits retention keeps what its
+// consumers acked; an interest channel without consumers keeps its messages.
+func TestConsumerInterestRetention(t *testing.T) {
+	cfg := tu.Config(t, t.TempDir())
+	cfg.Channels.Overrides = []broker.ChannelOverride{{Match: "jobs.>", Retention: "interest"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := tu.StartBroker(t, cfg)
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "jobs.eu", 10)
+	publishN(t, ctx, c, "logs.eu", 10)
+	if first, _, n, ret := channelState(t, b, "jobs.eu"); first != 1 || n != 10 || ret != "interest" {
+		t.Fatalf("jobs.eu without consumers: first %d, %d messages, retention %q", first, n, ret)
+	}
+	consumer := func(channel, name string) *client.Consumer {
+		t.Helper()
+		// Created by the admin API, as `sampan consumer add` does: a client's handle joins (and creates
+		// the consumer) on its first fetch.
+		if code := getJSON(t, "POST", "http://"+b.HTTPAddr()+"/channels/"+channel+"/consumers",
+			`{"name":"`+name+`","from":"earliest","ack_wait":"1s"}`, nil); code != 200 && code != 201 {
+			t.Fatalf("consumer add %s: %d", name, code)
+		}
+		k, err := c.Consumer(ctx, channel, name, client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ack := func(ds []*client.Delivery) {
+		t.Helper()
+		for _, d := range ds {
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Both consumers exist before either acks (a consumer created later starts at the oldest message
+	// still stored).
+	slow, fast, logs := consumer("jobs.eu", "slow"), consumer("jobs.eu", "fast"), consumer("logs.eu", "fast")
+	ack(fetchAll(t, ctx, slow, 10, 10*time.Second)[:4])
+	ack(fetchAll(t, ctx, fast, 10, 10*time.Second))
+	ack(fetchAll(t, ctx, logs, 10, 10*time.Second))
+	fast.Close()
+	logs.Close()
+	waitFloor(t, b, "jobs.eu", "fast", 10)
+	waitFloor(t, b, "jobs.eu", "slow", 4)
+	if first, _, n, _ := channelState(t, b, "jobs.eu"); first != 5 || n != 6 {
+		t.Fatalf("jobs.eu, slow at 4: first %d, %d messages; want 5 and 6", first, n)
+	}
+	if first, _, n, ret := channelState(t, b, "logs.eu"); first != 1 || n != 10 || ret != "limits" {
+		t.Fatalf("logs.eu (limits): first %d, %d messages, retention %q", first, n, ret)
+	}
+	slow.Close()
+	c.Close()
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelClose()
+	if err := b.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	b = tu.StartBroker(t, cfg)
+	c = connect(t, ctx, b)
+	slow, err := c.Consumer(ctx, "jobs.eu", "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	// After the restart, slow gets the 6 it had not acked again (their ack wait passed with the node)
+	// and acks them: nothing is left.
+	for _, d := range fetchAll(t, ctx, slow, 6, 60*time.Second) {
+		if d.Seq < 5 {
+			t.Fatalf("seq %d, acked before the restart, came again", d.Seq)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFloor(t, b, "jobs.eu", "slow", 10)
+	tu.Eventually(t, 10*time.Second, "jobs.eu emptied", func() bool {
+		first, last, n, _ := channelState(t, b, "jobs.eu")
+		return first == 11 && last == 10 && n == 0
+	})
+	publishN(t, ctx, c, "jobs.eu", 1)
+	if first, last, n, _ := channelState(t, b, "jobs.eu"); first != 11 || last != 11 || n != 1 {
+		t.Fatalf("a new message: first %d, last %d, %d messages", first, last, n)
+	}
+}

@@ -18,7 +18,15 @@ type ChannelConfig struct {
 	// DedupeWindow is in nanoseconds; 0 disables idempotency-key dedupe (and
 	// drops the records kept so far).
 	DedupeWindow int64 `msgpack:"dedupe"`
+	// Interest (retention: interest) also deletes every message each of the channel's durable
+	// consumers has behind its ack floor. A channel without consumers keeps its messages (the limits
+	// above still apply).
+	Interest bool `msgpack:"interest,omitempty"`
 }
+
+// Flags of an OpConfigure after its limits; a config without any is encoded without the field, as
+// builds before it encoded every config.
+const configInterest = 1
 
 // Message is a stored message.
 type Message struct {
@@ -72,6 +80,7 @@ const cmdFormat byte = 1
 //	format byte (1) | op byte | time 8B
 //	OpPublish:   uvarint(n) then n x { uvarint(len) idemKey | headers | uvarint(len) payload }
 //	OpConfigure: uvarint MaxMsgs | uvarint MaxBytes | varint MaxAge | varint DedupeWindow
+//	             [| uvarint flags (configInterest), only when not zero]
 //	OpTick:      nothing
 //	OpConsumer:  msgpack ConsumerCommand (map keys sorted)
 //
@@ -117,6 +126,9 @@ func EncodeCommand(dst []byte, c *Command) []byte {
 		dst = binary.AppendUvarint(dst, cfg.MaxBytes)
 		dst = binary.AppendVarint(dst, cfg.MaxAge)
 		dst = binary.AppendVarint(dst, cfg.DedupeWindow)
+		if cfg.Interest {
+			dst = binary.AppendUvarint(dst, configInterest)
+		}
 	case OpConsumer:
 		var cc ConsumerCommand
 		if c.Consumer != nil {
@@ -249,6 +261,15 @@ func parseCommand(b []byte, items []itemView) (cmdHeader, []itemView, error) {
 		h.cfg.MaxBytes = r.uvarint()
 		h.cfg.MaxAge = r.varint()
 		h.cfg.DedupeWindow = r.varint()
+		if r.err == nil && len(r.b) > 0 {
+			switch flags := r.uvarint(); {
+			case r.err != nil:
+			case flags&^configInterest != 0:
+				return h, items, fmt.Errorf("store: unknown channel settings flags %#x", flags)
+			default:
+				h.cfg.Interest = flags&configInterest != 0
+			}
+		}
 	case OpTick:
 	case OpConsumer:
 		var cc ConsumerCommand

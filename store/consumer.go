@@ -252,6 +252,9 @@ func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCo
 		if err := b.Delete(key, nil); err != nil {
 			return sm.Result{}, err
 		}
+		if s.floorsOK {
+			delete(s.floors, c.Name)
+		}
 		return answer(true, info), nil
 	case ConsumerProgress:
 		if info == nil {
@@ -266,6 +269,9 @@ func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCo
 	}
 	if err := b.Set(key, marshalSorted(nil, info), nil); err != nil {
 		return sm.Result{}, err
+	}
+	if s.floorsOK {
+		s.floors[c.Name] = info.Floor
 	}
 	return answer(true, info), nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
@@ -209,5 +210,105 @@ func TestConsumerSkip(t *testing.T) {
 	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 1, Floor: 3, Done: []uint64{5}, Deliveries: SeqCounts{4: 1}, Acked: 2}
 	if !reflect.DeepEqual(info, want) {
 		t.Fatalf("after the skip:\n got %+v\nwant %+v", info, want)
+	}
+}
+
+// Interest retention deletes what every consumer has behind its ack floor, and nothing while the
+// channel has no consumer; the slowest consumer holds messages back until it acks or is deleted.
+// Reopened and restored from a snapshot, a replica keeps cutting at the same floor.
+func TestInterestRetention(t *testing.T) {
+	fs := vfs.NewMem()
+	db := newMemDB(t, fs)
+	h := newHarness(t, db, 21)
+	interest := ChannelConfig{Interest: true, DedupeWindow: 1000}
+	h.apply(configure(0, interest), pub(1, "1", "2", "3", "4", "5"))
+	if st := h.state(); st.Msgs != 5 || !st.Config.Interest {
+		t.Fatalf("without consumers the messages stay: %+v", st)
+	}
+	h.apply(consCmd(2, ConsumerCommand{Kind: ConsumerCreate, Name: "fast", Config: workCfg}),
+		consCmd(2, ConsumerCommand{Kind: ConsumerCreate, Name: "slow", Config: workCfg}))
+	h.apply(consCmd(3, ConsumerCommand{Kind: ConsumerProgress, Name: "fast", Done: []uint64{1, 2, 3, 4}}))
+	if st := h.state(); st.FirstSeq != 1 || st.Msgs != 5 {
+		t.Fatalf("slow acked nothing, yet messages went: %+v", st)
+	}
+	// Acks above the floor (3) do not delete; the floor reaching 2 deletes 1 and 2.
+	h.apply(consCmd(4, ConsumerCommand{Kind: ConsumerProgress, Name: "slow", Done: []uint64{1, 3}}))
+	if st := h.state(); st.FirstSeq != 2 || st.Msgs != 4 {
+		t.Fatalf("slow's floor at 1: %+v", st)
+	}
+	h.apply(consCmd(5, ConsumerCommand{Kind: ConsumerProgress, Name: "slow", Done: []uint64{2}}))
+	if st := h.state(); st.FirstSeq != 4 || st.Msgs != 2 {
+		t.Fatalf("slow's floor at 3: %+v", st)
+	}
+
+	// The cut survives a reopen (floors reloaded from the records) and a snapshot.
+	if err := h.sm.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sm.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h = newHarness(t, newMemDB(t, fs), 21)
+	if st := h.state(); st.FirstSeq != 4 || !st.Config.Interest {
+		t.Fatalf("after reopen: %+v", st)
+	}
+	snap := saveSnapshot(t, h)
+	dst := newHarness(t, newMemDB(t, nil), 22)
+	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
+		t.Fatal(err)
+	}
+	dst.index = h.index
+	for name, r := range map[string]*harness{"reopened": h, "restored": dst} {
+		// Deleting the slow consumer leaves fast's floor (4) as the cut.
+		r.apply(consCmd(6, ConsumerCommand{Kind: ConsumerDelete, Name: "slow"}))
+		if st := r.state(); st.FirstSeq != 5 || st.Msgs != 1 || st.LastSeq != 5 {
+			t.Fatalf("%s, slow deleted: %+v", name, st)
+		}
+		// The last consumer gone, new messages stay.
+		r.apply(consCmd(7, ConsumerCommand{Kind: ConsumerDelete, Name: "fast"}), pub(8, "6"))
+		if st := r.state(); st.FirstSeq != 5 || st.Msgs != 2 {
+			t.Fatalf("%s, no consumers: %+v", name, st)
+		}
+		// Back to limits retention: a consumer's floor no longer deletes.
+		r.apply(configure(9, ChannelConfig{}), consCmd(9, ConsumerCommand{Kind: ConsumerCreate, Name: "w", Config: workCfg, Floor: 6}))
+		if st := r.state(); st.Msgs != 2 || st.Config.Interest {
+			t.Fatalf("%s, limits retention: %+v", name, st)
+		}
+	}
+}
+
+// The interest flag is encoded only when set: a config without it encodes as builds before it did,
+// and a config with an unknown flag is rejected.
+func TestConfigureInterestEncoding(t *testing.T) {
+	plain := EncodeCommand(nil, configure(1, ChannelConfig{MaxMsgs: 5}))
+	withFlag := EncodeCommand(nil, configure(1, ChannelConfig{MaxMsgs: 5, Interest: true}))
+	if len(withFlag) != len(plain)+1 || !bytes.Equal(withFlag[:len(plain)], plain) {
+		t.Fatalf("plain %x, interest %x", plain, withFlag)
+	}
+	for _, b := range [][]byte{plain, withFlag} {
+		c, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again := EncodeCommand(nil, c); !bytes.Equal(again, b) {
+			t.Fatalf("round trip %x -> %x", b, again)
+		}
+	}
+	bad := append(append([]byte{}, plain...), 4)
+	if _, err := DecodeCommand(bad); err == nil || !strings.Contains(err.Error(), "flags") {
+		t.Fatalf("unknown flag: %v", err)
+	}
+	st := shardState{FirstSeq: 1, Configured: true, Config: ChannelConfig{MaxAge: 9}}
+	if b := encodeState(nil, &st); len(b) != stateLen || b[0] != stateFormat {
+		t.Fatalf("state without flags: %d bytes, format %d", len(b), b[0])
+	}
+	st.Config.Interest = true
+	b := encodeState(nil, &st)
+	got, err := decodeState(b)
+	if err != nil || got != st {
+		t.Fatalf("state with interest: %+v %v", got, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // SMOption configures the channel state machines made by NewChannelStateMachine.
@@ -57,11 +58,21 @@ type shardState struct {
 	Config     ChannelConfig
 }
 
-const stateFormat byte = 1
-const stateLen = 1 + 8*7 + 1 + 8*4
+// A state record is format 1 (stateLen bytes) unless its config has flags (configInterest): then
+// format 2, one flags byte longer. A channel that never used a flag keeps records builds before
+// format 2 read.
+const (
+	stateFormat  byte = 1
+	stateFormat2 byte = 2
+	stateLen          = 1 + 8*7 + 1 + 8*4
+)
 
 func encodeState(dst []byte, s *shardState) []byte {
-	dst = append(dst, stateFormat)
+	format := stateFormat
+	if s.Config.Interest {
+		format = stateFormat2
+	}
+	dst = append(dst, format)
 	for _, v := range [...]uint64{s.Applied, s.FirstSeq, s.LastSeq, s.Msgs, s.Bytes, uint64(s.LastTime), uint64(s.Clock)} {
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
@@ -73,12 +84,15 @@ func encodeState(dst []byte, s *shardState) []byte {
 	for _, v := range [...]uint64{s.Config.MaxMsgs, s.Config.MaxBytes, uint64(s.Config.MaxAge), uint64(s.Config.DedupeWindow)} {
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
+	if format == stateFormat2 {
+		dst = append(dst, configInterest)
+	}
 	return dst
 }
 
 func decodeState(b []byte) (shardState, error) {
 	var s shardState
-	if len(b) != stateLen || b[0] != stateFormat {
+	if !(len(b) == stateLen && b[0] == stateFormat) && !(len(b) == stateLen+1 && b[0] == stateFormat2) {
 		return s, errors.New("store: corrupt shard state")
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[1+8*i:]) }
@@ -90,6 +104,12 @@ func decodeState(b []byte) (shardState, error) {
 	s.Config.MaxBytes = binary.BigEndian.Uint64(c[8:])
 	s.Config.MaxAge = int64(binary.BigEndian.Uint64(c[16:]))
 	s.Config.DedupeWindow = int64(binary.BigEndian.Uint64(c[24:]))
+	if b[0] == stateFormat2 {
+		if b[stateLen]&^configInterest != 0 {
+			return s, errors.New("store: corrupt shard state (unknown settings flags)")
+		}
+		s.Config.Interest = b[stateLen]&configInterest != 0
+	}
 	return s, nil
 }
 
@@ -124,6 +144,10 @@ type channelSM struct {
 	// Owned by the serialised methods only.
 	oldest     msgMeta
 	dedupeNext int64 // time of the oldest dedupe record; MaxInt64 when none
+	// floors are the consumers' ack floors by name, for interest retention; loaded from the
+	// consumer records when first needed (floorsOK), kept by applyConsumer after that.
+	floors     map[string]uint64
+	floorsOK   bool
 	items      []itemView
 	kbuf, vbuf []byte
 }
@@ -158,6 +182,7 @@ func (s *channelSM) Open(stopc <-chan struct{}) (uint64, error) {
 		}
 		st = freshState()
 		s.oldest, s.dedupeNext = msgMeta{}, math.MaxInt64
+		s.floors, s.floorsOK = nil, false
 	}
 	s.mu.Lock()
 	s.st = st
@@ -196,6 +221,7 @@ func (s *channelSM) clearLeftovers() error {
 func (s *channelSM) resetCaches() error {
 	s.oldest = msgMeta{}
 	s.dedupeNext = math.MaxInt64
+	s.floors, s.floorsOK = nil, false
 	lo, hi := kindRange(s.shardID, kindDedupeEx)
 	it, err := s.db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -407,11 +433,19 @@ func (s *channelSM) expireDedupe(b *pebble.Batch, st *shardState, cfg ChannelCon
 	return nil
 }
 
-// retain deletes the oldest messages while a limit of cfg is exceeded.
+// retain deletes the oldest messages while a limit of cfg is exceeded, and with interest retention
+// those behind every consumer's ack floor.
 func (s *channelSM) retain(b *pebble.Batch, st *shardState, cfg ChannelConfig) error {
 	ageCut, ageOn := int64(0), cfg.MaxAge > 0 && st.Clock >= math.MinInt64+cfg.MaxAge
 	if ageOn {
 		ageCut = st.Clock - cfg.MaxAge
+	}
+	interestCut := uint64(0) // every seq <= interestCut is done for every consumer
+	if cfg.Interest {
+		var err error
+		if interestCut, err = s.interestCut(b); err != nil {
+			return err
+		}
 	}
 	// One batch iterator walks the oldest messages forward: far cheaper than a
 	// point Get per deleted message. It is created lazily (after this entry's
@@ -423,7 +457,8 @@ func (s *channelSM) retain(b *pebble.Batch, st *shardState, cfg ChannelConfig) e
 		}
 	}()
 	for st.Msgs > 0 {
-		over := (cfg.MaxMsgs > 0 && st.Msgs > cfg.MaxMsgs) || (cfg.MaxBytes > 0 && st.Bytes > cfg.MaxBytes)
+		over := (cfg.MaxMsgs > 0 && st.Msgs > cfg.MaxMsgs) || (cfg.MaxBytes > 0 && st.Bytes > cfg.MaxBytes) ||
+			st.FirstSeq <= interestCut
 		if !over && !ageOn {
 			return nil
 		}
@@ -455,6 +490,39 @@ func (s *channelSM) retain(b *pebble.Batch, st *shardState, cfg ChannelConfig) e
 		st.Bytes -= m.size
 	}
 	return nil
+}
+
+// interestCut is the lowest ack floor of the channel's consumers (0 without consumers), loading the
+// floors from the consumer records as b sees them the first time it is needed.
+func (s *channelSM) interestCut(b *pebble.Batch) (uint64, error) {
+	if !s.floorsOK {
+		floors := map[string]uint64{}
+		lo, hi := kindRange(s.shardID, kindConsumer)
+		it, err := b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			return 0, err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			var info ConsumerInfo
+			if err := msgpack.Unmarshal(it.Value(), &info); err != nil {
+				_ = it.Close()
+				return 0, fmt.Errorf("store: shard %d: corrupt consumer record: %w", s.shardID, err)
+			}
+			floors[info.Name] = info.Floor
+		}
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return 0, err
+		}
+		s.floors, s.floorsOK = floors, true
+	}
+	if len(s.floors) == 0 {
+		return 0, nil
+	}
+	cut := uint64(math.MaxUint64)
+	for _, f := range s.floors {
+		cut = min(cut, f)
+	}
+	return cut, nil
 }
 
 // iterMeta reads time and size of message seq at the iterator's position.
