@@ -293,6 +293,7 @@ func (a *channelActor) Receive(ctx actor.Context) {
 	case *Evict:
 		if a.ready && !a.moving && a.pipe.idle() && !a.consumersBusy() {
 			a.log.Debug().Msg("channel passivating: too many active channels on this node")
+			a.parkMembers(ctx)
 			a.stop(ctx)
 		}
 	case *replicaCheck:
@@ -567,6 +568,7 @@ func (a *channelActor) idle(ctx actor.Context) {
 		return
 	}
 	a.log.Debug().Uint64("last_seq", a.lastSeq).Msg("channel passivating")
+	a.parkMembers(ctx)
 	a.stop(ctx)
 }
 

@@ -674,18 +674,29 @@ func (a *channelActor) onConsumerTick(ctx actor.Context, m *consumerTick) {
 	a.consumerEffects(ctx, r)
 }
 
-// consumersBusy reports whether a consumer keeps the channel from passivating: members connected,
-// or progress not recorded yet.
+// consumersBusy reports whether a consumer keeps the channel from passivating: members connected
+// while it has messages to hand out or deliveries unsettled, or progress not recorded yet.
 func (a *channelActor) consumersBusy() bool {
 	if len(a.creating) > 0 {
 		return true
 	}
 	for _, r := range a.consumers {
-		if len(r.members) > 0 || r.inflight || len(r.done) > 0 || len(r.deliveries) > 0 || len(r.deadLetters) > 0 || r.skip > 0 {
+		if (len(r.members) > 0 && !r.d.CaughtUp()) || r.inflight || len(r.done) > 0 || len(r.deliveries) > 0 ||
+			len(r.deadLetters) > 0 || r.skip > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// parkMembers tells the members of the (caught-up) consumers that the channel passivates: they join
+// again once a message is stored after a.lastSeq, rather than waking it at once.
+func (a *channelActor) parkMembers(ctx actor.Context) {
+	for _, r := range a.consumers {
+		for _, mr := range r.members {
+			sc.Send(ctx, mr.pid, &ConsumerParked{Channel: a.name, Sid: mr.sid, LastSeq: a.lastSeq, Actor: ctx.Self()})
+		}
+	}
 }
 
 func (a *channelActor) status(r *consumerRun) ConsumerStatus {

@@ -137,6 +137,16 @@ type ConsumerJoined struct {
 	Err      *protocol.Error
 }
 
+// ConsumerParked tells a member that the channel passivates with its consumer caught up to LastSeq:
+// the member joins the next activation once a message past LastSeq is stored (it learns that from its
+// node's gateway), not at once, so that a channel whose consumers wait for work can be cold.
+type ConsumerParked struct {
+	Channel string
+	Sid     uint64
+	LastSeq uint64
+	Actor   *actor.PID // the activation that passivates
+}
+
 // ConsumerDeliver hands messages to a member; Attempts[i] is the delivery count of Msgs[i].
 type ConsumerDeliver struct {
 	Channel  string
@@ -232,6 +242,7 @@ func init() {
 		"sampan.ConsumerDeliver": &ConsumerDeliver{}, "sampan.ConsumerAck": &ConsumerAck{},
 		"sampan.ConsumerAcked": &ConsumerAcked{}, "sampan.ConsumerLeave": &ConsumerLeave{},
 		"sampan.ConsumerAdmin": &ConsumerAdmin{}, "sampan.ConsumerAdminResult": &ConsumerAdminResult{},
+		"sampan.ConsumerParked": &ConsumerParked{},
 	} {
 		sc.RegisterMessage(name, m)
 	}

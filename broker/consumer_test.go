@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
@@ -614,4 +616,166 @@ func TestConsumerInterestRetention(t *testing.T) {
 	if first, last, n, _ := channelState(t, b, "jobs.eu"); first != 11 || last != 11 || n != 1 {
 		t.Fatalf("a new message: first %d, last %d, %d messages", first, last, n)
 	}
+}
+
+// channelStateName is a channel's state on b: hot, warm or cold.
+func channelStateName(t *testing.T, b *broker.Broker, channel string) string {
+	t.Helper()
+	var st struct {
+		State string `json:"state"`
+	}
+	if code := getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/"+channel, "", &st); code != 200 {
+		t.Fatalf("GET /channels/%s: %d", channel, code)
+	}
+	return st.State
+}
+
+// A channel whose consumer is caught up passivates with the member still connected; the next publish
+// wakes it and reaches the member, which joins the new activation by itself; a consumer joining a
+// cold channel wakes it.
+func TestConsumerCaughtUpPassivates(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(300 * time.Millisecond) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pub := connect(t, ctx, b)
+	publishN(t, ctx, pub, "idle.jobs", 5)
+	member := connect(t, ctx, b)
+	k, err := member.Consumer(ctx, "idle.jobs", "w", client.WithConsumerStart(client.StartEarliest()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []uint64
+	if err := k.Consume(ctx, func(d *client.Delivery) {
+		if err := d.Ack(ctx); err != nil {
+			t.Errorf("ack %d: %v", d.Seq, err)
+		}
+		mu.Lock()
+		got = append(got, d.Seq)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFloor(t, b, "idle.jobs", "w", 5)
+	tu.Eventually(t, 10*time.Second, "idle.jobs cold with its member connected", func() bool {
+		return channelStateName(t, b, "idle.jobs") == "cold"
+	})
+	for round := 1; round <= 2; round++ {
+		// Published through another connection: what wakes the channel is the publish, and the member
+		// comes back to it on its own.
+		publishN(t, ctx, pub, "idle.jobs", 1)
+		want := uint64(5 + round)
+		tu.Eventually(t, 10*time.Second, fmt.Sprintf("seq %d consumed after the wake", want), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) > 0 && got[len(got)-1] == want
+		})
+		waitFloor(t, b, "idle.jobs", "w", want)
+		tu.Eventually(t, 10*time.Second, "idle.jobs cold again", func() bool {
+			return channelStateName(t, b, "idle.jobs") == "cold"
+		})
+	}
+	mu.Lock()
+	if fmt.Sprint(got) != "[1 2 3 4 5 6 7]" {
+		t.Fatalf("consumed %v", got)
+	}
+	mu.Unlock()
+
+	// Another consumer joining the cold channel wakes it and gets what is stored.
+	other, err := connect(t, ctx, b).Consumer(ctx, "idle.jobs", "other", client.WithConsumerStart(client.StartEarliest()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if ds := fetchAll(t, ctx, other, 7, 10*time.Second); fmt.Sprint(seqsOf(ds)) != "[1 2 3 4 5 6 7]" {
+		t.Fatalf("the consumer that woke the channel got %v", seqsOf(ds))
+	}
+}
+
+// A member connected to another node than the channel's joins on the channel's node (ERR moved after
+// a ROUTE, then a connection there), so deliveries and acks skip the hop between nodes; a client
+// without routing joins through the node it is connected to.
+func TestConsumerRoutesToChannelNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ch, n = "routed.work", 40
+	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
+	hot, other := -1, -1
+	for i, b := range nodes {
+		if channelStateName(t, b, ch) == "hot" {
+			hot = i
+		} else {
+			other = i
+		}
+	}
+	if hot < 0 {
+		t.Fatal("no node runs the channel's actor")
+	}
+	deliveries := func(i int) float64 { return promtest.ToFloat64(nodes[i].Metrics.Deliveries) }
+	consume := func(name string, opts ...client.Option) {
+		t.Helper()
+		c, err := client.Connect(ctx, nodes[other].Addr(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k, err := c.Consumer(ctx, ch, name, client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		ds := fetchAll(t, ctx, k, n, 20*time.Second)
+		for _, d := range ds {
+			if d.Attempt != 1 {
+				t.Fatalf("%s: seq %d attempt %d: the move cost a redelivery", name, d.Seq, d.Attempt)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFloor(t, nodes[hot], ch, name, n)
+	}
+	hot0, other0 := deliveries(hot), deliveries(other)
+	consume("routed")
+	if got := deliveries(hot) - hot0; got != n || deliveries(other) != other0 {
+		t.Fatalf("routed member: %v deliveries written by the channel's node, %v by the one it connected to; want %d and 0",
+			got, deliveries(other)-other0, n)
+	}
+	hot0, other0 = deliveries(hot), deliveries(other)
+	consume("direct", client.WithRouting(false))
+	if got := deliveries(other) - other0; got != n || deliveries(hot) != hot0 {
+		t.Fatalf("member without routing: %v deliveries through its node, %v by the channel's; want %d and 0",
+			got, deliveries(hot)-hot0, n)
+	}
+}
+
+// A member routed to a node it cannot reach (an advertised address nobody listens on) joins through
+// the node it is connected to, asking not to be moved again.
+func TestConsumerRouteUnreachable(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *broker.Config) { c.Advertise = "127.0.0.1:1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ch, n = "unreachable.work", 10
+	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
+	for _, b := range nodes {
+		if channelStateName(t, b, ch) == "hot" {
+			continue
+		}
+		c, err := client.Connect(ctx, b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k, err := c.Consumer(ctx, ch, "w", client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if ds := fetchAll(t, ctx, k, n, 20*time.Second); len(ds) != n || ds[0].Attempt != 1 {
+			t.Fatalf("%d deliveries, the first attempt %d", len(ds), ds[0].Attempt)
+		}
+		return
+	}
+	t.Fatal("every node runs the channel's actor")
 }

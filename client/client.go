@@ -221,10 +221,10 @@ func (c *Client) up(l *link, ack *protocol.ConnAck) {
 			_ = l.send(s.resumeFrameLocked())
 		}
 	}
-	for sid, cs := range c.consumers {
-		if cs.l == nil {
+	for _, cs := range c.consumers {
+		if cs.l == nil && cs.moveTo == "" {
 			cs.l = l
-			_ = l.send(cs.k.frame(sid))
+			_ = l.send(cs.frameLocked())
 		}
 	}
 	c.mu.Unlock()
@@ -351,6 +351,9 @@ func (l *link) readLoop(r *protocol.Reader) {
 		case *protocol.SubAck:
 			c.mu.Lock()
 			cs := c.consumers[f.Sid]
+			if cs != nil {
+				cs.moves = 0 // joined: a later rejoin may follow moves again
+			}
 			c.mu.Unlock()
 			if cs != nil {
 				cs.joined(nil)
@@ -404,6 +407,12 @@ func (l *link) onErr(f *protocol.Err) {
 		}
 	case f.Sid != 0:
 		c.mu.Lock()
+		if cs := c.consumers[f.Sid]; cs != nil && e.Code == protocol.CodeMoved {
+			// Answers a CONSUME the server did not take (the first join or a rejoin): never an end.
+			c.moveLocked(cs)
+			c.mu.Unlock()
+			return
+		}
 		if cs := c.consumers[f.Sid]; cs != nil {
 			delete(c.consumers, f.Sid)
 			c.mu.Unlock()
@@ -502,7 +511,7 @@ func (c *Client) linkDown(l *link, err error) {
 			// Joined again on the primary (now, or when it is back); what it held comes again.
 			cs.l = c.link
 			if cs.l != nil {
-				_ = cs.l.send(cs.k.frame(cs.sid))
+				_ = cs.l.send(cs.frameLocked())
 			}
 		}
 	}

@@ -129,17 +129,23 @@ func (d *Delivery) Term(ctx context.Context) error {
 	return d.cs.settle(ctx, d.Seq, protocol.AckTerm, 0, true)
 }
 
-// consumerSub is a membership: one CONSUME on the primary connection (the server forwards it to the
-// channel's node), resent on the next connection after a reconnect.
+// consumerSub is a membership: one CONSUME on the connection to the channel's node when the client
+// routes (the server answers ERR moved to a CONSUME sent elsewhere, after a ROUTE), else on the primary
+// connection (which forwards it), resent on the next connection after a reconnect.
 type consumerSub struct {
-	c    *Client
-	k    *Consumer
-	sid  uint64 // (c.mu)
-	l    *link  // the connection it was sent on; nil between connections (c.mu)
-	ackc chan struct{}
-	once sync.Once
-	err  error // why joining failed (written once, before ackc closes)
-	endE error // why it ended (written once, before ended closes)
+	c   *Client
+	k   *Consumer
+	sid uint64 // (c.mu)
+	l   *link  // the connection it was sent on; nil between connections (c.mu)
+	// moveTo: the node address it waits to join on (its connection is being opened); moves counts
+	// the ERR moved it followed; direct: join through the primary, not to be moved (c.mu).
+	moveTo string
+	moves  int
+	direct bool
+	ackc   chan struct{}
+	once   sync.Once
+	err    error // why joining failed (written once, before ackc closes)
+	endE   error // why it ended (written once, before ended closes)
 
 	qmu    sync.Mutex
 	queue  []*Delivery
@@ -175,9 +181,9 @@ func (k *Consumer) join(ctx context.Context) (*consumerSub, error) {
 		c.nextSid++
 		cs.sid = c.nextSid
 		c.consumers[cs.sid] = cs
-		cs.l = c.link
+		cs.l = c.linkFor(k.channel)
 		if cs.l != nil {
-			_ = cs.l.send(k.frame(cs.sid))
+			_ = cs.l.send(cs.frameLocked())
 		}
 		c.mu.Unlock()
 		k.sub = cs
@@ -191,6 +197,69 @@ func (k *Consumer) join(ctx context.Context) (*consumerSub, error) {
 		return cs, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// frameLocked is the CONSUME that joins cs. c.mu is held.
+func (cs *consumerSub) frameLocked() *protocol.Consume {
+	f := cs.k.frame(cs.sid)
+	f.Direct = cs.direct
+	return f
+}
+
+// maxMoves bounds the ERR moved a membership follows before it joins through the primary (direct):
+// an actor moving between nodes while the member follows must not keep it from joining.
+const maxMoves = 2
+
+// moveLocked joins cs again, under a new sid, where its channel is served (the server answered ERR
+// moved after a ROUTE): on the node's connection once it is open; through the primary, direct, when
+// there is no route or the node cannot be reached. c.mu is held.
+func (c *Client) moveLocked(cs *consumerSub) {
+	delete(c.consumers, cs.sid)
+	c.nextSid++
+	cs.sid = c.nextSid
+	c.consumers[cs.sid] = cs
+	cs.moves++
+	var nc *nodeConn
+	r := c.routes[cs.k.channel]
+	if r != nil && r.addr != "" && cs.moves <= maxMoves {
+		nc = c.nodes[r.addr]
+	}
+	switch {
+	case nc != nil && nc.l != nil && nc.l.alive():
+		cs.l = nc.l
+		_ = cs.l.send(cs.frameLocked())
+	case nc != nil && (nc.dialing || !time.Now().Before(nc.retryAt)):
+		cs.l, cs.moveTo = nil, r.addr
+		c.dialLocked(r.addr)
+	default:
+		c.joinDirectLocked(cs)
+	}
+}
+
+// joinDirectLocked joins cs through the primary, not to be moved (nil primary: when it is back).
+// c.mu is held.
+func (c *Client) joinDirectLocked(cs *consumerSub) {
+	cs.direct, cs.moveTo = true, ""
+	cs.l = c.link
+	if cs.l != nil {
+		_ = cs.l.send(cs.frameLocked())
+	}
+}
+
+// movedLocked sends the joins that waited for the connection to addr: on l, or direct through the
+// primary when it could not be opened (l nil). c.mu is held.
+func (c *Client) movedLocked(addr string, l *link) {
+	for sid, cs := range c.consumers {
+		if cs.sid != sid || cs.moveTo != addr {
+			continue
+		}
+		if l == nil {
+			c.joinDirectLocked(cs)
+			continue
+		}
+		cs.moveTo, cs.l = "", l
+		_ = l.send(cs.frameLocked())
 	}
 }
 

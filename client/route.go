@@ -80,17 +80,20 @@ func (c *Client) dialNode(addr string, nc *nodeConn) {
 	switch {
 	case err != nil:
 		nc.retryAt = time.Now().Add(nodeRetry)
+		c.movedLocked(addr, nil)
 		c.mu.Unlock()
 		c.opts.log.Debug().Err(err).Str("server", addr).Msg("cannot reach a channel's node; its channels go through the primary server")
 		return
 	case c.err != nil || !l.alive():
 		// Closed meanwhile, or the connection died before it was registered (linkDown ignored it).
 		nc.retryAt = time.Now().Add(nodeRetry)
+		c.movedLocked(addr, nil)
 		c.mu.Unlock()
 		l.fail(ErrClosed)
 		return
 	}
 	nc.l = l
+	c.movedLocked(addr, l)
 	for sid, s := range c.subs {
 		if r := c.routes[s.channel]; s.sid == sid && r != nil && r.addr == addr {
 			c.placeLocked(s)

@@ -11,8 +11,8 @@
 //     in flight to whom and until when, what waits to be handed out again. It decides every delivery,
 //     redelivery and dead letter, and never blocks.
 //
-// Not wired into the broker yet: the channel actor, the protocol frames and the replication of State
-// are the next steps (docs/decisions/0022-durable-consumers.md).
+// The channel actor (package actors) runs one Dispatcher per consumer with members and carries its
+// effects out; the store replicates State (docs/decisions/0022-durable-consumers.md).
 package consumer
 
 import (
@@ -312,6 +312,12 @@ func (d *Dispatcher) Tick(now time.Time) {
 
 // Pending returns how many messages are in flight.
 func (d *Dispatcher) Pending() int { return len(d.flight) }
+
+// CaughtUp reports whether the consumer has nothing to do until a message is stored: every message up
+// to the last stored one was handed out and settled (none in flight, none waiting to go out again).
+func (d *Dispatcher) CaughtUp() bool {
+	return len(d.flight) == 0 && len(d.retries) == 0 && d.next > d.last
+}
 
 func (d *Dispatcher) exhausted(seq uint64) bool {
 	return d.cfg.MaxDeliver > 0 && d.st.Deliveries[seq] >= d.cfg.MaxDeliver

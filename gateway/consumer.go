@@ -30,6 +30,11 @@ type consumerSub struct {
 	join  *actors.ConsumerJoin
 	pid   *actor.PID // the activation it joined or is joining; nil while it waits for one
 	acked bool       // its SUBACK was sent
+	// parked: the activation passivated with the consumer caught up to parkedSeq; the member joins
+	// the next one once the gateway reports a message past it (unpark), not before.
+	parked    bool
+	parkedSeq uint64
+	direct    bool // the CONSUME asked not to be moved to the channel's node (protocol.Consume.Direct)
 }
 
 // ackWait is an ACK with a request id waiting for its answer.
@@ -58,7 +63,7 @@ func (s *session) consume(ctx actor.Context, f *protocol.Consume) {
 	if f.Mode == "exclusive" {
 		mode = consumer.Exclusive
 	}
-	cs := &consumerSub{sid: f.Sid, join: &actors.ConsumerJoin{
+	cs := &consumerSub{sid: f.Sid, direct: f.Direct, join: &actors.ConsumerJoin{
 		Channel: f.Channel, Consumer: f.Consumer,
 		Config: store.ConsumerConfig{Mode: uint8(mode), AckWait: int64(time.Duration(f.AckWait) * time.Millisecond),
 			MaxDeliver: int(f.MaxDeliver), MaxAckPending: int(f.MaxAckPending), DeadLetter: f.DeadLetter},
@@ -88,13 +93,21 @@ func (s *session) sendJoin(ctx actor.Context, cs *consumerSub) {
 		return
 	}
 	s.route(ctx, cs.join.Channel, pid)
+	if !cs.acked && !cs.direct && s.routed[cs.join.Channel] != "" {
+		// The client was just told (or knew) where the channel is served: its member joins there,
+		// saving a hop between nodes for every delivery and ack.
+		delete(s.consumers, cs.sid)
+		s.w.send(protocol.NewError(protocol.CodeMoved, "channel %s is served at %s: join there (or with direct)",
+			cs.join.Channel, s.routed[cs.join.Channel]).Frame(0, cs.sid))
+		return
+	}
 	sc.Send(ctx, pid, cs.join)
 }
 
 // joinWaiting sends the joins that waited for channel's activation (pid nil: none could be had).
 func (s *session) joinWaiting(ctx actor.Context, channel string, pid *actor.PID) {
 	for _, cs := range s.consumers {
-		if cs.pid == nil && cs.join.Channel == channel {
+		if cs.pid == nil && !cs.parked && cs.join.Channel == channel {
 			if pid != nil {
 				s.sendJoin(ctx, cs)
 			} else {
@@ -216,5 +229,55 @@ func (s *session) dropConsumer(ctx actor.Context, cs *consumerSub, leave bool) {
 	delete(s.consumers, cs.sid)
 	if leave && cs.pid != nil {
 		sc.Send(ctx, cs.pid, &actors.ConsumerLeave{Channel: cs.join.Channel, Consumer: cs.join.Consumer, Member: cs.join.Member})
+	}
+	if cs.parked {
+		s.syncInterest(ctx, cs.join.Channel)
+	}
+}
+
+// onConsumerParked parks a member whose activation passivates with its consumer caught up: it waits,
+// through the gateway's live messages of the channel, for a message past the last seq.
+func (s *session) onConsumerParked(ctx actor.Context, m *actors.ConsumerParked) {
+	cs := s.consumers[m.Sid]
+	if cs == nil || cs.join.Channel != m.Channel || cs.pid == nil || !cs.pid.Equal(m.Actor) {
+		return // left, or already joining another activation
+	}
+	cs.pid, cs.parked, cs.parkedSeq = nil, true, m.LastSeq
+	s.syncInterest(ctx, m.Channel)
+}
+
+// unpark joins the parked members of channel once it stored a message past what they were caught up
+// to (last: the channel's last seq as the gateway reports it).
+func (s *session) unpark(ctx actor.Context, channel string, last uint64) {
+	woke := false
+	for _, cs := range s.consumers {
+		if cs.parked && cs.join.Channel == channel && last > cs.parkedSeq {
+			cs.parked = false
+			woke = true
+			s.sendJoin(ctx, cs)
+		}
+	}
+	if woke {
+		s.syncInterest(ctx, channel)
+	}
+}
+
+// syncInterest tells the gateway whether this session wants channel's live messages: while it
+// subscribes to it or has a parked consumer member on it.
+// Only parked members: the gateway is asked not to register (passive), which would wake the channel.
+func (s *session) syncInterest(ctx actor.Context, channel string) {
+	subscribed := len(s.byChannel[channel]) > 0
+	want := subscribed
+	for _, cs := range s.consumers {
+		want = want || (cs.parked && cs.join.Channel == channel)
+	}
+	passive, has := s.interest[channel]
+	switch {
+	case !want && has:
+		delete(s.interest, channel)
+		ctx.Send(s.srv.gateway, &removeSub{channel: channel, session: ctx.Self()})
+	case want && (!has || (passive && subscribed)):
+		s.interest[channel] = !subscribed
+		ctx.Send(s.srv.gateway, &addSub{channel: channel, session: ctx.Self(), passive: !subscribed})
 	}
 }

@@ -24,6 +24,9 @@ const GatewayName = "gateway"
 type addSub struct {
 	channel string
 	session *actor.PID
+	// passive: do not register now but wait for the channel's next Activated (a parked consumer
+	// member: registering would wake the channel it waits on).
+	passive bool
 }
 
 type removeSub struct {
@@ -105,7 +108,7 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 			g.channels[m.channel] = ci
 		}
 		ci.sessions[m.session.String()] = m.session
-		if !ci.registered && !ci.registering {
+		if !m.passive && !ci.registered && !ci.registering {
 			g.register(ctx, m.channel, ci, nil)
 		}
 	case *removeSub:

@@ -108,7 +108,11 @@ type session struct {
 	reqs      map[uint64]*request
 	routed    map[string]string       // channel -> client address last sent in a ROUTE (routing sessions only)
 	consumers map[uint64]*consumerSub // durable consumer subscriptions by sid (consumer.go)
-	acks      map[uint64]ackWait      // ACKs with a request id, unanswered, by request id
+	// interest: the channels this session told the gateway it wants live messages of (addSub): those
+	// it subscribes to and those it has a parked consumer member on (syncInterest); true: passive
+	// (only parked members, the gateway was asked not to register).
+	interest map[string]bool
+	acks     map[uint64]ackWait // ACKs with a request id, unanswered, by request id
 	// reqTickArmed: a reqTick is scheduled (one at a time, only while requests are pending).
 	reqTickArmed bool
 	nextReq      uint64
@@ -142,6 +146,7 @@ func (s *session) Receive(ctx actor.Context) {
 		s.reqs = map[uint64]*request{}
 		s.routed = map[string]string{}
 		s.consumers = map[uint64]*consumerSub{}
+		s.interest = map[string]bool{}
 		s.acks = map[uint64]ackWait{}
 		s.armKeepalive(ctx)
 	case *keepaliveTick:
@@ -169,13 +174,15 @@ func (s *session) Receive(ctx actor.Context) {
 	case *ackFrames:
 		s.settle(ctx, m.fs)
 	case *rejoinConsume:
-		if cs := s.consumers[m.sid]; cs != nil && cs.pid == nil && !s.closed {
+		if cs := s.consumers[m.sid]; cs != nil && cs.pid == nil && !cs.parked && !s.closed {
 			s.sendJoin(ctx, cs)
 		}
 	case *actors.ConsumerJoined:
 		s.onConsumerJoined(ctx, m)
 	case *actors.ConsumerDeliver:
 		s.onConsumerDeliver(m)
+	case *actors.ConsumerParked:
+		s.onConsumerParked(ctx, m)
 	case *actors.ConsumerAcked:
 		s.onConsumerAcked(m)
 	case *actor.DeadLetterResponse:
@@ -214,11 +221,13 @@ func (s *session) Receive(ctx actor.Context) {
 			s.emit(sub, sub.cur.live(m.Msgs, m.LastSeq))
 			s.maybeFetch(ctx, sub)
 		}
+		s.unpark(ctx, m.Channel, m.LastSeq)
 	case *Tip:
 		for _, sub := range s.byChannel[m.Channel] {
 			sub.cur.seeTip(m.LastSeq)
 			s.maybeFetch(ctx, sub)
 		}
+		s.unpark(ctx, m.Channel, m.LastSeq)
 	case *connClosed:
 		s.close(ctx)
 	}
@@ -346,9 +355,9 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	s.subs[f.Sid] = sub
 	if s.byChannel[f.Channel] == nil {
 		s.byChannel[f.Channel] = map[uint64]*subscription{}
-		ctx.Send(s.srv.gateway, &addSub{channel: f.Channel, session: ctx.Self()})
 	}
 	s.byChannel[f.Channel][f.Sid] = sub
+	s.syncInterest(ctx, f.Channel)
 	s.newReq(ctx, sub, &actors.Resolve{Channel: f.Channel, Start: f.Start, Seq: f.Seq, Time: f.Time})
 }
 
@@ -387,7 +396,7 @@ func (s *session) dropSub(ctx actor.Context, sub *subscription) {
 	delete(bc, sub.sid)
 	if len(bc) == 0 {
 		delete(s.byChannel, sub.channel)
-		ctx.Send(s.srv.gateway, &removeSub{channel: sub.channel, session: ctx.Self()})
+		s.syncInterest(ctx, sub.channel)
 	}
 }
 
@@ -576,7 +585,7 @@ func (s *session) close(ctx actor.Context) {
 	for _, cs := range s.consumers {
 		s.dropConsumer(ctx, cs, true)
 	}
-	for ch := range s.byChannel {
+	for ch := range s.interest {
 		ctx.Send(s.srv.gateway, &removeSub{channel: ch, session: ctx.Self()})
 	}
 	for _, w := range s.watched {

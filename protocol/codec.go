@@ -783,6 +783,9 @@ func (f *Consume) appendBody(b []byte) ([]byte, bool) {
 	if f.Time != 0 {
 		n++
 	}
+	if f.Direct {
+		n++
+	}
 	b = appendMapHeader(b, n)
 	b = appendUint(appendStr(b, "s"), f.Sid)
 	b = appendStr(appendStr(b, "c"), f.Channel)
@@ -813,6 +816,9 @@ func (f *Consume) appendBody(b []byte) ([]byte, bool) {
 	}
 	if f.Window != 0 {
 		b = appendUint(appendStr(b, "w"), uint64(f.Window))
+	}
+	if f.Direct {
+		b = appendBool(appendStr(b, "direct"), true)
 	}
 	return b, true
 }
@@ -854,6 +860,8 @@ func (f *Consume) decodeFrom(d *decoder) error {
 			f.Time, err = d.int()
 		case "w":
 			f.Window, err = d.u32()
+		case "direct":
+			f.Direct, err = d.bool()
 		default:
 			err = d.skip()
 		}

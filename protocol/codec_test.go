@@ -213,6 +213,7 @@ type plainConsume struct {
 	Seq           uint64    `msgpack:"seq,omitempty"`
 	Time          int64     `msgpack:"time,omitempty"`
 	Window        uint32    `msgpack:"w,omitempty"`
+	Direct        bool      `msgpack:"direct,omitempty"`
 }
 
 type plainAck struct {
@@ -251,7 +252,7 @@ func TestByteCompatibleWithReflection(t *testing.T) {
 	for _, c := range []Consume{
 		{Sid: 1, Channel: "jobs", Consumer: "w"},
 		{Sid: 300, Channel: "jobs", Consumer: "w", Mode: ModeShared, AckWait: 30000, MaxDeliver: 200, DeadLetter: "dead", MaxAckPending: 70000,
-			Start: StartTime, Seq: 1 << 33, Time: -1 << 40, Window: 128},
+			Start: StartTime, Seq: 1 << 33, Time: -1 << 40, Window: 128, Direct: true},
 	} {
 		b, _ = AppendFrame(nil, &c)
 		if want := enc(plainConsume(c)); !bytes.Equal(b[HeaderLen:], want) {

@@ -65,6 +65,10 @@ const (
 	// CodeNotFound: the named thing does not exist (a durable consumer that was never created, or was
 	// removed: s set). Non-fatal.
 	CodeNotFound ErrCode = 18
+	// CodeMoved: a CONSUME from a client that asked for routes (CONNECT routes), for a channel served
+	// by another node: the ROUTE frame sent just before names it; join there, or send the CONSUME
+	// again with direct set to join through this server. s set. Non-fatal.
+	CodeMoved ErrCode = 19
 )
 
 var errCodeNames = [...]string{
@@ -86,6 +90,7 @@ var errCodeNames = [...]string{
 	CodePermissionDenied:    "permission_denied",
 	CodeLimitExceeded:       "limit_exceeded",
 	CodeNotFound:            "not_found",
+	CodeMoved:               "moved",
 }
 
 // String returns the snake_case name of the code ("malformed_frame", ...)

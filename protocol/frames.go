@@ -287,6 +287,8 @@ type Consume struct {
 	Seq           uint64    `msgpack:"seq,omitempty"`             // used with StartSeq
 	Time          int64     `msgpack:"time,omitempty"`            // unix nanoseconds, used with StartTime
 	Window        uint32    `msgpack:"w,omitempty"`               // 0: server default
+	// Direct: join through this server even when another node serves the channel (no ERR moved).
+	Direct bool `msgpack:"direct,omitempty"`
 }
 
 // AckKind says how an ACK settles a delivery.
