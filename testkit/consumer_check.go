@@ -53,9 +53,10 @@ func RedeliveryGrace(d time.Duration) CheckOption { return func(o *checkOptions)
 // delays every write, a broken inter-node stream is dialled again every 2 s with its messages
 // queued), or to the same member from an activation that stopped while its successor confirms the
 // ack by another path. A member sees when it got a delivery, not when the broker sent it, so the
-// checkable rule is a bound on that delay: the grace. An ack that a crash or a failover undid shows
-// as a redelivery after the failover (and, for what the old activation had handed out, after the
-// ack wait from the new activation's start), normally later than the grace.
+// checkable rule is a bound on that delay: the grace. The default covers TestJepsen's faults (a link
+// is blocked for at most 1.5 s, and protoactor-go redials every 2 s); a shorter grace catches an
+// undone ack sooner but may flag a delivery that was only slow. A broker that lost or ignores an ack
+// hands the message out again at every ack wait, so it is caught once that passes the grace.
 //
 // It returns every violation found (nil when none), each naming the consumer, the member where one
 // is concerned, the seq and the history around it. It is pure.
