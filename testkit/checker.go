@@ -14,11 +14,17 @@ var ErrViolation = errors.New("testkit: consistency violation")
 // Violation is a broken promise found by a checker. It names the check, the channel, the seq and, where
 // one is concerned, the replica node or the subscriber, with the history around it.
 type Violation struct {
-	Check      string // lost-ack, ack-mismatch, seq-reused, duplicate-store, replica-divergence, replica-lag, log-gap, publisher-order, subscriber-duplicate, subscriber-gap, subscriber-mismatch, subscriber-incomplete
+	// CheckHistory's: lost-ack, ack-mismatch, seq-reused, duplicate-store, replica-divergence,
+	// replica-lag, log-gap, publisher-order, subscriber-duplicate, subscriber-gap, subscriber-mismatch,
+	// subscriber-incomplete; CheckConsumers': consumer-lost, consumer-phantom, consumer-mismatch,
+	// consumer-redelivered, dead-letter-mismatch, dead-letter-duplicate.
+	Check      string
 	Channel    string
 	Seq        uint64
 	Node       NodeID // the replica concerned, 0 if none
 	Subscriber string // the subscriber concerned, "" if none
+	Consumer   string // the durable consumer concerned, "" if none
+	Member     string // the consumer's member concerned, "" if none
 	Detail     string
 	History    []string // the publishes near Seq and the events near the time it happened
 }
@@ -31,6 +37,12 @@ func (v *Violation) Error() string {
 	}
 	if v.Subscriber != "" {
 		fmt.Fprintf(&b, " subscriber %s", v.Subscriber)
+	}
+	if v.Consumer != "" {
+		fmt.Fprintf(&b, " consumer %s", v.Consumer)
+	}
+	if v.Member != "" {
+		fmt.Fprintf(&b, " member %s", v.Member)
 	}
 	fmt.Fprintf(&b, ": %s", v.Detail)
 	for _, l := range v.History {

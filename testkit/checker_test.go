@@ -85,7 +85,7 @@ func TestCheckHistoryCatches(t *testing.T) {
 			return ackedHistory("c", "a", "b"), Logs{1: {"c": logOf("a", "b", "b")}}
 		}, "duplicate-store", 3, 1},
 		{"gap in a replica's log", func() (*History, Logs) {
-			l := []Delivered{{1, "a"}, {2, "b"}, {4, "d"}}
+			l := []Delivered{{Seq: 1, Payload: "a"}, {Seq: 2, Payload: "b"}, {Seq: 4, Payload: "d"}}
 			return ackedHistory("c", "a", "b"), Logs{1: {"c": l}}
 		}, "log-gap", 4, 1},
 		{"subscriber gap", func() (*History, Logs) {

@@ -20,10 +20,14 @@
 // schedules (NewSchedule, Cluster.Run): a failing test prints its seed, and -testkit.seed=N replays it.
 //
 // Workloads record a History: Publisher publishes with idempotency keys and retries, Subscriber records
-// what a subscription delivers across reconnects. Cluster.Converge waits until replicas and subscribers
+// what a subscription delivers across reconnects, ConsumerMember records what a durable consumer
+// delivers to one member and the outcome of each of its acks. Cluster.Converge waits until replicas and subscribers
 // caught up and returns every replica's log; CheckHistory then checks Sampan's promises (every acked
 // publish on every replica at its seq, no seq reused, idempotent publishes stored once, subscribers in
 // order with no gap) and names the channel, the seq and the history around each violation.
+// Cluster.DrainConsumers waits until durable consumers settled everything; CheckConsumers then checks
+// their promises (every stored message acked or dead-lettered, no phantom delivery, no delivery long
+// after a confirmed ack).
 //
 // Cluster.ProbeGateways is a protoactor-go TestProbe that sees every message the nodes' gateway actors
 // receive, for actor-level assertions (for example: one publish reaches exactly one gateway per node

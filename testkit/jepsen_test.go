@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/internal/testutil"
 	"github.com/sampan-io/sampan/testkit"
 )
@@ -22,9 +23,11 @@ var (
 var ciSeeds = []uint64{3, 4, 6}
 
 // TestJepsen runs a three-node cluster under a seeded schedule of faults while three publishers
-// (idempotency keys, retries) and three subscribers (one per node) work on two channels; then it heals
-// everything, waits for the cluster to converge and checks the history against every replica's log.
-// -testkit.seed=N replays one schedule.
+// (idempotency keys, retries), three subscribers (one per node) and two durable consumers (a shared
+// one with a member on every node, naking some messages and dead-lettering others, and an exclusive
+// one with members on two nodes) work on two channels; then it heals everything, waits for the
+// consumers to settle everything and the cluster to converge, and checks the history against every
+// replica's log. -testkit.seed=N replays one schedule.
 func TestJepsen(t *testing.T) {
 	seeds := ciSeeds
 	if s := testkit.SeedFromFlag(); s != 0 {
@@ -110,6 +113,29 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 		}
 		subs = append(subs, s)
 	}
+	// The consumers run from before the first publish until they have settled everything.
+	mctx, stopMembers := context.WithCancel(ctx)
+	defer stopMembers()
+	var members []*testkit.ConsumerMember
+	for _, id := range c.Nodes() {
+		members = append(members, &testkit.ConsumerMember{Name: fmt.Sprintf("w%d", id), Consumer: "work", Channel: channels[0],
+			Client: c.Client(id), History: h, MaxDeliver: 4, DeadLetter: channels[0] + ".dlq",
+			NakRate: 0.1, PoisonRate: 0.02, Seed: seed})
+	}
+	for _, id := range c.Nodes()[1:] {
+		members = append(members, &testkit.ConsumerMember{Name: fmt.Sprintf("x%d", id), Consumer: "audit", Channel: channels[1],
+			Client: c.Client(id), History: h, Mode: client.Exclusive, NakRate: 0.05, Seed: seed})
+	}
+	var mwg sync.WaitGroup
+	for _, m := range members {
+		mwg.Add(1)
+		go func() {
+			defer mwg.Done()
+			if err := m.Run(mctx); err != nil {
+				t.Errorf("member %s: %v", m.Name, err)
+			}
+		}()
+	}
 	wctx, stopWork := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	acked := make([]int, len(c.Nodes()))
@@ -135,6 +161,16 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 		}
 	}
 	c.Heal()
+	dctx, dcancel := context.WithTimeout(ctx, converge)
+	defer dcancel()
+	t0 = time.Now()
+	derr := c.DrainConsumers(dctx, h, members...)
+	t.Logf("drain consumers: %v after %v", derr, time.Since(t0).Round(time.Millisecond))
+	if derr != nil {
+		t.Errorf("seed %d: %v", seed, derr) // the consumer checks below name what was not settled
+	}
+	stopMembers()
+	mwg.Wait()
 	cctx, ccancel := context.WithTimeout(ctx, converge)
 	defer ccancel()
 	t0 = time.Now()
@@ -148,6 +184,7 @@ func runJepsen(t *testing.T, seed uint64, steps int, converge time.Duration) *je
 		// last seq: the checks below name the details.
 		t.Errorf("seed %d: %v", seed, err)
 	}
-	r := &jepsenResult{seed: seed, violations: testkit.CheckHistory(h, logs)}
+	t.Logf("after the drain: %s", h.Stats())
+	r := &jepsenResult{seed: seed, violations: append(testkit.CheckHistory(h, logs), testkit.CheckConsumers(h, logs)...)}
 	return r
 }

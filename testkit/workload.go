@@ -206,7 +206,7 @@ func (c *Cluster) readLogs(ctx context.Context, channels []string) (Logs, *Conve
 					break
 				}
 				for _, m := range msgs {
-					all = append(all, Delivered{Seq: m.Seq, Payload: string(m.Payload)})
+					all = append(all, Delivered{Seq: m.Seq, Payload: string(m.Payload), Headers: m.Headers})
 				}
 				if len(msgs) < 4096 {
 					break
