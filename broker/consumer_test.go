@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
@@ -690,92 +688,4 @@ func TestConsumerCaughtUpPassivates(t *testing.T) {
 	if ds := fetchAll(t, ctx, other, 7, 10*time.Second); fmt.Sprint(seqsOf(ds)) != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("the consumer that woke the channel got %v", seqsOf(ds))
 	}
-}
-
-// A member connected to another node than the channel's joins on the channel's node (ERR moved after
-// a ROUTE, then a connection there), so deliveries and acks skip the hop between nodes; a client
-// without routing joins through the node it is connected to.
-func TestConsumerRoutesToChannelNode(t *testing.T) {
-	nodes := startCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const ch, n = "routed.work", 40
-	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
-	hot, other := -1, -1
-	for i, b := range nodes {
-		if channelStateName(t, b, ch) == "hot" {
-			hot = i
-		} else {
-			other = i
-		}
-	}
-	if hot < 0 {
-		t.Fatal("no node runs the channel's actor")
-	}
-	deliveries := func(i int) float64 { return promtest.ToFloat64(nodes[i].Metrics.Deliveries) }
-	consume := func(name string, opts ...client.Option) {
-		t.Helper()
-		c, err := client.Connect(ctx, nodes[other].Addr(), opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		k, err := c.Consumer(ctx, ch, name, client.WithConsumerStart(client.StartEarliest()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer k.Close()
-		ds := fetchAll(t, ctx, k, n, 20*time.Second)
-		for _, d := range ds {
-			if d.Attempt != 1 {
-				t.Fatalf("%s: seq %d attempt %d: the move cost a redelivery", name, d.Seq, d.Attempt)
-			}
-			if err := d.Ack(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		waitFloor(t, nodes[hot], ch, name, n)
-	}
-	hot0, other0 := deliveries(hot), deliveries(other)
-	consume("routed")
-	if got := deliveries(hot) - hot0; got != n || deliveries(other) != other0 {
-		t.Fatalf("routed member: %v deliveries written by the channel's node, %v by the one it connected to; want %d and 0",
-			got, deliveries(other)-other0, n)
-	}
-	hot0, other0 = deliveries(hot), deliveries(other)
-	consume("direct", client.WithRouting(false))
-	if got := deliveries(other) - other0; got != n || deliveries(hot) != hot0 {
-		t.Fatalf("member without routing: %v deliveries through its node, %v by the channel's; want %d and 0",
-			got, deliveries(hot)-hot0, n)
-	}
-}
-
-// A member routed to a node it cannot reach (an advertised address nobody listens on) joins through
-// the node it is connected to, asking not to be moved again.
-func TestConsumerRouteUnreachable(t *testing.T) {
-	nodes := startCluster(t, 3, func(c *broker.Config) { c.Advertise = "127.0.0.1:1" })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const ch, n = "unreachable.work", 10
-	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
-	for _, b := range nodes {
-		if channelStateName(t, b, ch) == "hot" {
-			continue
-		}
-		c, err := client.Connect(ctx, b.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		k, err := c.Consumer(ctx, ch, "w", client.WithConsumerStart(client.StartEarliest()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer k.Close()
-		if ds := fetchAll(t, ctx, k, n, 20*time.Second); len(ds) != n || ds[0].Attempt != 1 {
-			t.Fatalf("%d deliveries, the first attempt %d", len(ds), ds[0].Attempt)
-		}
-		return
-	}
-	t.Fatal("every node runs the channel's actor")
 }
