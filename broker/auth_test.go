@@ -268,6 +268,16 @@ func TestConnectionAndSubscriptionLimits(t *testing.T) {
 	if _, err := c1.Publish(ctx, "lim.0", []byte("still served")); err != nil {
 		t.Fatal(err)
 	}
+	// Headers and idempotency key over 64 KiB together: refused, the connection goes on; at the bound: stored.
+	big := map[string]string{"h": strings.Repeat("x", 64<<10)}
+	if _, err := c1.Publish(ctx, "lim.0", []byte("x"), client.WithHeaders(big)); errCode(err) != protocol.CodeInvalidArgument ||
+		!strings.Contains(err.Error(), "over the maximum 65536") {
+		t.Fatalf("a publish with 64 KiB + 1 of headers: %v, want invalid_argument", err)
+	}
+	fits := map[string]string{"h": strings.Repeat("x", 60<<10-1)} // the name counts too
+	if _, err := c1.Publish(ctx, "lim.0", []byte("x"), client.WithHeaders(fits), client.WithIdempotencyKey(strings.Repeat("k", 4<<10))); err != nil {
+		t.Fatalf("a publish with 64 KiB of headers and key: %v", err)
+	}
 	if n := testutil.ToFloat64(b.Metrics.Refused); n < 3 {
 		t.Fatalf("sampan_limit_refusals_total %v, want >= 3", n)
 	}
@@ -421,11 +431,11 @@ func (s *syncBuf) String() string {
 }
 
 // TestHostileClientsDoNotHurtOthers: while connections that never say CONNECT, stop in the middle of
-// a frame, fail their login, exceed the subscription limit and knock at a full user limit hit one
-// node, a well-behaved client there keeps publishing at a comparable rate and its subscriber gets
-// every acked message, in order.
+// a frame, fail their login, exceed the subscription limit, knock at a full user limit and publish to
+// endless new channel names hit one node, a well-behaved client there keeps publishing at a
+// comparable rate and its subscriber gets every acked message, in order.
 func TestHostileClientsDoNotHurtOthers(t *testing.T) {
-	users := []auth.User{{Name: "good", Password: mustHash(t, "pw")}, {Name: "bad", Password: mustHash(t, "pw")}}
+	users := []auth.User{{Name: "good", Password: mustHash(t, "pw")}, {Name: "bad", Password: mustHash(t, "pw"), MaxChannels: 20}}
 	b := start(t, func(c *broker.Config) {
 		c.Auth = auth.Config{Users: users}
 		c.Limits.MaxSubscriptions, c.Limits.MaxUserConnections = 4, 2
@@ -514,6 +524,15 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 			t.Errorf("hostile subscribe: %v", err)
 		}
 	})
+	var made, creates atomic.Int64
+	hostile(func() { // publishing to endless new names: a Raft group each, up to the user's max_channels
+		switch _, err := bad2.Publish(ctx, fmt.Sprintf("spam.%d", creates.Add(1)), []byte("x")); {
+		case err == nil:
+			made.Add(1)
+		case errCode(err) != protocol.CodeLimitExceeded:
+			t.Errorf("hostile create: %v", err)
+		}
+	})
 	baseline, under := 0, 0
 	for phase := 0; phase < 5; phase++ {
 		attacking.Store(false)
@@ -524,7 +543,13 @@ func TestHostileClientsDoNotHurtOthers(t *testing.T) {
 	baseline, under = baseline*2/3, under*2/3 // per second
 	close(stop)
 	wg.Wait()
-	t.Logf("good client: %d publishes/s alone, %d/s under attack; %d subscriptions tried past the limit", baseline, under, subs.Load())
+	t.Logf("good client: %d publishes/s alone, %d/s under attack; %d subscriptions tried past the limit; %d channels created of %d tried",
+		baseline, under, subs.Load(), made.Load(), creates.Load())
+	// Its four accepted subscriptions own four channels at most; a SUB refused over max_subscriptions
+	// must not create (and count) one.
+	if m := made.Load(); m > 20 || (creates.Load() > m && m < 16) {
+		t.Fatalf("the hostile user created %d channels of %d tried by publishing; its max_channels is 20", m, creates.Load())
+	}
 	if under < baseline/3 {
 		t.Fatalf("the good client did %d publishes/s under attack, against %d alone", under, baseline)
 	}

@@ -104,6 +104,9 @@ type session struct {
 	watched   map[string]*watchedPID // by cluster.PIDKey: the activations this session watches
 	pubs      map[string]*pubPipe    // by channel
 	subs      map[uint64]*subscription
+	// nsubs is len(subs), written by the session actor; the reader reads it to refuse a SUB over
+	// limits.max_subscriptions before mayCreate registers its channel against the user's total.
+	nsubs     atomic.Int64
 	byChannel map[string]map[uint64]*subscription
 	reqs      map[uint64]*request
 	routed    map[string]string       // channel -> client address last sent in a ROUTE (routing sessions only)
@@ -353,6 +356,7 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	win = min(win, int(s.srv.cfg.MaxWindow))
 	sub := &subscription{sid: f.Sid, channel: f.Channel, cur: newCursor(win)}
 	s.subs[f.Sid] = sub
+	s.nsubs.Store(int64(len(s.subs)))
 	if s.byChannel[f.Channel] == nil {
 		s.byChannel[f.Channel] = map[uint64]*subscription{}
 	}
@@ -387,6 +391,7 @@ func (s *session) unsubscribe(ctx actor.Context, sid uint64) {
 
 func (s *session) dropSub(ctx actor.Context, sub *subscription) {
 	delete(s.subs, sub.sid)
+	s.nsubs.Store(int64(len(s.subs)))
 	for id, r := range s.reqs {
 		if r.sub == sub {
 			delete(s.reqs, id) // a late answer must not reach a new subscription reusing the sid
@@ -792,6 +797,12 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				continue
 			}
 			if user != nil {
+				if max := s.srv.cfg.MaxSubscriptions; max > 0 && s.nsubs.Load() >= int64(max) {
+					// The session actor refuses it too; refused here, it creates no channel.
+					s.srv.metrics.Refused.Inc()
+					s.refuse(protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max).Frame(0, f.Sid))
+					continue
+				}
 				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
 					s.refuse(e.Frame(0, f.Sid))
 					continue
