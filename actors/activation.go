@@ -50,6 +50,7 @@ type activation struct {
 	session      *client.Session
 	lastSeq      uint64
 	lastTime     int64
+	epoch        uint64    // the channel's epoch its settings made (store.StateResult.Epoch)
 	leader       uint64    // the shard's leader replica when the job ended
 	pulledAt     time.Time // when it asked for the leadership to come here (zero: it did not)
 	mine         uint64
@@ -154,7 +155,7 @@ func (a *channelActor) onActivated(ctx actor.Context, j *activation) {
 func (a *channelActor) adopt(j *activation) {
 	a.job = nil
 	a.shardID, a.replicas, a.members, a.lagging, a.started = j.shardID, j.replicas, j.members, j.lagging, j.started
-	a.session, a.lastSeq, a.lastTime = j.session, j.lastSeq, j.lastTime
+	a.session, a.lastSeq, a.lastTime, a.epoch = j.session, j.lastSeq, j.lastTime, j.epoch
 }
 
 // stopActivation runs when the actor stops while its activation runs: it cancels the job, which undoes
@@ -311,7 +312,7 @@ func (j *activation) run() error {
 	if err != nil {
 		return fmt.Errorf("channel settings: %w", err)
 	}
-	j.lastSeq, j.lastTime = st.LastSeq, max(j.lastTime, st.LastTime, st.Clock)
+	j.lastSeq, j.lastTime, j.epoch = st.LastSeq, max(j.lastTime, st.LastTime, st.Clock), st.Epoch
 	j.phases.mark("settings")
 	j.leadHere(mine)
 	j.phases.mark("lead-here")

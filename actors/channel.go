@@ -198,6 +198,8 @@ type channelActor struct {
 	moving      bool      // a replica move runs (no passivation or hand-off meanwhile)
 	movingSince time.Time
 	stopping    bool // ctx.Stop was called
+	// seqCheckArmed: a lastSeqCheck is armed (a publish was answered "may or may not have been stored")
+	seqCheckArmed bool
 	// job is the activation while it runs (nil after): publishes wait in the pipeline, requests in stash.
 	job   *activation
 	stash []stashed // requests that came while activating, in order
@@ -209,7 +211,11 @@ type channelActor struct {
 	log      zerolog.Logger
 
 	// Durable consumers (consumers.go): the ones loaded, the creates and removals waiting to commit,
-	// and the member sessions watched (by PID key).
+	// and the member sessions watched (by PID key). epoch fences this activation's consumer commands
+	// (store.ConsumerCommand.Epoch); superseded: the state machine refused one, a newer activation
+	// runs the consumers, and this one stops.
+	epoch      uint64
+	superseded bool
 	consumers  map[string]*consumerRun
 	creating   map[string]*pendingCreate
 	removing   map[string][]*actor.PID
@@ -290,6 +296,11 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.onDLQRetry(m)
 	case *idleCheck:
 		a.idle(ctx)
+	case *lastSeqCheck:
+		a.seqCheckArmed = false
+		if a.ready {
+			_ = a.adoptLastSeq(ctx)
+		}
 	case *Evict:
 		if a.ready && !a.moving && a.pipe.idle() && !a.consumersBusy() {
 			a.log.Debug().Msg("channel passivating: too many active channels on this node")

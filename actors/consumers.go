@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -210,6 +211,7 @@ func (a *channelActor) createConsumer(name string, cfg store.ConsumerConfig, sta
 }
 
 func (a *channelActor) proposeConsumer(cp *consProp, cmd *store.ConsumerCommand) {
+	cmd.Epoch = a.epoch
 	p := &proposal{cons: cp, time: a.nextTime()}
 	p.cmd = store.EncodeCommand(nil, &store.Command{Op: store.OpConsumer, Time: p.time, Consumer: cmd})
 	a.pipe.publish(time.Now(), a.leaderNow(), p)
@@ -332,7 +334,7 @@ func (a *channelActor) consumerAck(ctx actor.Context, m *ConsumerAck) {
 // flushProgress proposes what is done (and delivered) and not proposed yet, unless a progress
 // proposal is in flight: what comes meanwhile goes in the next one (acks batch themselves under load).
 func (a *channelActor) flushProgress(r *consumerRun) {
-	if r.inflight || (len(r.done) == 0 && len(r.deliveries) == 0 && r.skip == 0) || !a.ready {
+	if r.inflight || (len(r.done) == 0 && len(r.deliveries) == 0 && r.skip == 0) || !a.ready || a.superseded {
 		return
 	}
 	cp := &consProp{name: r.name, kind: store.ConsumerProgress, done: r.done, dl: r.deadLettered, deliv: r.deliveries, skip: r.skip, replies: r.replies}
@@ -393,8 +395,9 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 }
 
 // sendDeliveries reads the messages of the deliveries from the local replica and sends each member
-// its own, in the dispatcher's order. It returns the seqs no longer stored.
-// It returns the seqs no longer stored and the channel's first stored seq.
+// its own, in the dispatcher's order. It returns the seqs no longer stored and the channel's first
+// stored seq. It sends nothing when the replica shows a newer activation's epoch: this one's view of
+// the consumer may miss what that one recorded, so it stops instead (supersede).
 func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver []consumer.Effect) (gone []uint64, first uint64) {
 	seqs := make([]uint64, 0, len(deliver))
 	for _, e := range deliver {
@@ -411,6 +414,10 @@ func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver
 		v, err := a.env.NodeHost.StaleRead(a.shardID, &store.FetchQuery{From: seqs[i], MaxMsgs: j - i, MaxBytes: 64 << 20})
 		if err == nil {
 			res := v.(*store.FetchResult)
+			if res.Epoch > a.epoch {
+				a.supersede(ctx)
+				return nil, 0
+			}
 			first = max(first, res.FirstSeq)
 			for _, m := range res.Msgs {
 				msgs[m.Seq] = m
@@ -440,7 +447,7 @@ func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver
 		}
 		d := out[e.Member]
 		if d == nil {
-			d = &ConsumerDeliver{Channel: a.name, Sid: mr.sid}
+			d = &ConsumerDeliver{Channel: a.name, Sid: mr.sid, Actor: ctx.Self()}
 			out[e.Member] = d
 		}
 		d.Msgs = append(d.Msgs, m)
@@ -557,7 +564,11 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 		perr = proposeError(p.err)
 	case p.code == codeCommitted:
 		var err error
-		if info, err = store.DecodeConsumerResult(p.result); err != nil {
+		switch info, err = store.DecodeConsumerResult(p.result); {
+		case errors.Is(err, store.ErrSuperseded):
+			perr = protocol.NewError(protocol.CodeUnavailable, "consumer %s of %s moved to another activation; retry", cp.name, a.name)
+			a.supersede(ctx)
+		case err != nil:
 			perr = protocol.NewError(protocol.CodeInvalidArgument, "%v", err)
 		}
 	default:
@@ -604,7 +615,7 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 			for _, rep := range cp.replies {
 				sc.Send(ctx, rep.pid, &ConsumerAcked{Channel: a.name, Req: rep.req})
 			}
-		} else if a.pipe.stopping {
+		} else if a.pipe.stopping || a.superseded {
 			for _, rep := range cp.replies {
 				sc.Send(ctx, rep.pid, &ConsumerAcked{Channel: a.name, Req: rep.req, Err: perr})
 			}
@@ -637,6 +648,28 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 		}
 		delete(a.removing, cp.name)
 	}
+}
+
+// supersede stops an activation whose consumer command the state machine refused as superseded: a
+// newer activation of the channel (on another node, after a partition or a node taken for dead)
+// proposed its settings since, and runs from what is committed. This one's consumer state is in its
+// memory only and goes stale, so it stops: its members, which watch it, join the current one; what
+// it handed out and nobody acked there goes out again after its ack wait.
+func (a *channelActor) supersede(ctx actor.Context) {
+	if a.superseded {
+		return
+	}
+	a.superseded = true
+	a.env.Metrics.ConsumerSuperseded.Inc()
+	a.log.Warn().Uint64("epoch", a.epoch).Msg("channel activation superseded by a newer one; stopping")
+	gone := protocol.NewError(protocol.CodeUnavailable, "channel %s moved to another activation; the delivery will come again", a.name)
+	for _, r := range a.consumers {
+		for _, rep := range r.replies {
+			sc.Send(ctx, rep.pid, &ConsumerAcked{Channel: a.name, Req: rep.req, Err: gone})
+		}
+		r.replies, r.done, r.deadLettered, r.deliveries, r.skip = nil, nil, nil, map[uint64]int{}, 0
+	}
+	a.stop(ctx)
 }
 
 // failConsumerProposal answers what waited for a consumer command that was never proposed.
@@ -726,6 +759,8 @@ func (a *channelActor) consumerAdmin(ctx actor.Context, m *ConsumerAdmin) {
 		sc.Respond(ctx, res)
 		return
 	}
+	// The last seq a status reports is the stored one, also when this activation missed a result.
+	_ = a.adoptLastSeq(ctx)
 	switch m.Op {
 	case ConsumerList:
 		v, err := a.env.NodeHost.StaleRead(a.shardID, store.ConsumersQuery{})

@@ -147,12 +147,14 @@ type ConsumerParked struct {
 	Actor   *actor.PID // the activation that passivates
 }
 
-// ConsumerDeliver hands messages to a member; Attempts[i] is the delivery count of Msgs[i].
+// ConsumerDeliver hands messages to a member; Attempts[i] is the delivery count of Msgs[i]. Actor is
+// the activation that hands them out: a member takes deliveries only from the one it joined.
 type ConsumerDeliver struct {
 	Channel  string
 	Sid      uint64
 	Msgs     []store.Message
 	Attempts []int
+	Actor    *actor.PID
 }
 
 // ConsumerAck settles one delivery. With Req set it is answered with ConsumerAcked: for an ack or a

@@ -255,6 +255,11 @@ func (a *channelActor) finish(ctx actor.Context, p *proposal, deliver []store.Me
 		perr = errNotStored
 	}
 	if perr != nil {
+		if perr.Code == protocol.CodeTimeout && !a.seqCheckArmed {
+			// It may still commit, unseen by this activation: look at the stored last seq soon.
+			a.seqCheckArmed = true
+			sendLater(a.root, a.self, time.Second, &lastSeqCheck{})
+		}
 		for i := range m.Items {
 			res.Results[i] = PubResult{Req: m.Reqs[i], Err: perr}
 		}

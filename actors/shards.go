@@ -276,6 +276,27 @@ func errString(err error) string {
 
 // stopRemoteReplicas unloads the other replicas after the channel passivated (best effort: a replica
 // that missed it keeps running until its node restarts).
+// lastSeqCheck makes the actor adopt the stored last seq (adoptLastSeq).
+type lastSeqCheck struct{}
+
+// adoptLastSeq takes the last seq from the local replica when it is past the one this activation
+// knows: entries it did not see the result of (another activation's, or a proposal it answered
+// "timeout" that committed after all). Its consumers learn of them too.
+func (a *channelActor) adoptLastSeq(ctx actor.Context) error {
+	if a.env.DB == nil {
+		return nil
+	}
+	st, ok, err := a.env.DB.ShardState(a.shardID)
+	if err != nil || !ok || st.LastSeq <= a.lastSeq {
+		return err
+	}
+	a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
+	if len(a.consumers) > 0 {
+		a.consumerStored(ctx)
+	}
+	return nil
+}
+
 func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
 	stopRemoteReplicas(ctx, a.env, ctx.Self(), a.shardID, a.replicas)
 }
@@ -414,12 +435,8 @@ func (a *channelActor) checkReplicas(ctx actor.Context) {
 		// (the answer to their periodic Register carries it) and their sessions fetch them. Otherwise a
 		// subscriber on the node that ran the second activation receives nothing for as long as the
 		// publisher keeps publishing through the first.
-		st, ok, err := a.env.DB.ShardState(a.shardID)
-		if err == nil {
+		if a.adoptLastSeq(ctx) == nil {
 			a.stateSeen = seen
-		}
-		if err == nil && ok && st.LastSeq > a.lastSeq {
-			a.lastSeq, a.lastTime = st.LastSeq, max(a.lastTime, st.LastTime, st.Clock)
 		}
 	}
 	a.pullLeadership()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
@@ -687,5 +689,98 @@ func TestConsumerCaughtUpPassivates(t *testing.T) {
 	defer other.Close()
 	if ds := fetchAll(t, ctx, other, 7, 10*time.Second); fmt.Sprint(seqsOf(ds)) != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("the consumer that woke the channel got %v", seqsOf(ds))
+	}
+}
+
+// A second activation of a channel (here: its settings proposed behind the running one's back, as an
+// activation started on another node after a partition does) fences the running one: the running
+// one's next consumer command is refused, so the ack it carries is not confirmed, and it stops. Its
+// member joins the current activation and the consumer goes on from what is committed: the message
+// whose ack was confirmed never comes again, the others do and are acked there.
+func TestConsumerSupersededActivation(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "fence", 4)
+	k, err := c.Consumer(ctx, "fence", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ds := fetchAll(t, ctx, k, 4, 10*time.Second)
+	if err := ds[0].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ActAsNewerActivation(ctx, "fence"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ds[1].Ack(ctx); !errors.Is(err, client.ErrUnavailable) && !errors.Is(err, client.ErrTimeout) {
+		t.Fatalf("an ack through the superseded activation: %v, want unavailable (not confirmed)", err)
+	}
+	if n := testutil.ToFloat64(b.Metrics.ConsumerSuperseded); n != 1 {
+		t.Fatalf("sampan_consumer_superseded_total %v, want 1", n)
+	}
+	acked := map[uint64]bool{1: true}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(acked) < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("acked %v after the fence, want 1-4", acked)
+		}
+		got, err := fetchWithin(ctx, k, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if d.Seq == 1 {
+				t.Fatalf("seq 1 came again (attempt %d) after its ack was confirmed", d.Attempt)
+			}
+			if err := d.Ack(ctx); err == nil {
+				acked[d.Seq] = true
+			}
+		}
+	}
+	if got, _ := fetchWithin(ctx, k, 700*time.Millisecond); len(got) != 0 {
+		t.Fatalf("more after every ack was confirmed: %v", seqsOf(got))
+	}
+	waitFloor(t, b, "fence", "w", 4)
+}
+
+// A message stored behind the activation's back (a publish it answered "timeout" that committed after
+// all, or another activation's) reaches its consumers once the activation reads the stored last seq,
+// here at a consumer status request (also: a second after such a timeout, and at every replica check
+// of a replicated channel).
+func TestConsumerGetsWhatItsActivationMissed(t *testing.T) {
+	b := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "missed", 2)
+	k, err := c.Consumer(ctx, "missed", "w", client.WithConsumerStart(client.StartEarliest()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	for _, d := range fetchAll(t, ctx, k, 2, 10*time.Second) {
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFloor(t, b, "missed", "w", 2)
+	if err := b.PublishBehindActor(ctx, "missed", []byte("behind")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fetchWithin(ctx, k, 300*time.Millisecond); len(got) != 0 {
+		t.Fatalf("delivered %v before the activation could know of seq 3", seqsOf(got))
+	}
+	var st struct {
+		LastSeq uint64 `json:"last_seq"`
+	}
+	if code := getJSON(t, "GET", "http://"+b.HTTPAddr()+"/channels/missed/consumers/w", "", &st); code != 200 || st.LastSeq != 3 {
+		t.Fatalf("consumer status: %d, last seq %d, want 3", code, st.LastSeq)
+	}
+	ds := fetchAll(t, ctx, k, 1, 10*time.Second)
+	if ds[0].Seq != 3 || string(ds[0].Payload) != "behind" {
+		t.Fatalf("delivered seq %d %q, want seq 3", ds[0].Seq, ds[0].Payload)
 	}
 }

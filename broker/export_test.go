@@ -76,3 +76,30 @@ func (b *Broker) Config() Config { return b.cfg }
 func (b *Broker) MetaReplicas() (legacy, registry bool) {
 	return b.nh.HasNodeInfo(store.LegacyMetaShardID, b.cfg.NodeID), b.nh.HasNodeInfo(store.RegistryShardID, b.cfg.NodeID)
 }
+
+// PublishBehindActor stores payload in channel through its shard directly, as a publish whose
+// result its activation never saw does (another activation's, or one answered "timeout" that
+// committed after all).
+func (b *Broker) PublishBehindActor(ctx context.Context, channel string, payload []byte) error {
+	info, err := b.metaPtr.Load().Channel(ctx, channel, false)
+	if err != nil {
+		return err
+	}
+	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpPublish, Time: time.Now().UnixNano(), Msgs: []store.PublishItem{{Payload: payload}}})
+	_, err = b.nh.SyncPropose(ctx, b.nh.GetNoOPSession(info.ShardID), cmd)
+	return err
+}
+
+// ActAsNewerActivation proposes channel's settings to its shard directly, as a second activation of
+// the channel (started elsewhere, say after a partition) does when it starts: the channel's epoch
+// moves on, and the running activation's next consumer command is refused as superseded.
+func (b *Broker) ActAsNewerActivation(ctx context.Context, channel string) error {
+	info, err := b.metaPtr.Load().Channel(ctx, channel, false)
+	if err != nil {
+		return err
+	}
+	cfg := b.env.Settings(channel)
+	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpConfigure, Time: time.Now().UnixNano(), Config: &cfg})
+	_, err = b.nh.SyncPropose(ctx, b.nh.GetNoOPSession(info.ShardID), cmd)
+	return err
+}

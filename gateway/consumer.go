@@ -134,10 +134,17 @@ func (s *session) onConsumerJoined(ctx actor.Context, m *actors.ConsumerJoined) 
 	}
 }
 
-func (s *session) onConsumerDeliver(m *actors.ConsumerDeliver) {
+func (s *session) onConsumerDeliver(ctx actor.Context, m *actors.ConsumerDeliver) {
 	cs := s.consumers[m.Sid]
 	if cs == nil || cs.join.Channel != m.Channel {
 		return // left: the actor hands them out again when their ack wait ends
+	}
+	if m.Actor != nil && (cs.pid == nil || !cs.pid.Equal(m.Actor)) {
+		// From an activation the member is not joined to (two can run for a while after a partition):
+		// its acks would go to the other, so this one would hand the messages out again and again.
+		// Leave it; what it handed out goes out again from the current one after its ack wait.
+		sc.Send(ctx, m.Actor, &actors.ConsumerLeave{Channel: cs.join.Channel, Consumer: cs.join.Consumer, Member: cs.join.Member})
+		return
 	}
 	s.srv.metrics.Deliveries.Add(float64(len(m.Msgs)))
 	for i := range m.Msgs {

@@ -183,7 +183,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actors.ConsumerJoined:
 		s.onConsumerJoined(ctx, m)
 	case *actors.ConsumerDeliver:
-		s.onConsumerDeliver(m)
+		s.onConsumerDeliver(ctx, m)
 	case *actors.ConsumerParked:
 		s.onConsumerParked(ctx, m)
 	case *actors.ConsumerAcked:

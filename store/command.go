@@ -73,6 +73,14 @@ type PublishItem struct {
 // (as a no-op), so the shard does not halt on a bad proposal.
 const ResultRejected uint64 = math.MaxUint64
 
+// ResultSuperseded is the sm.Result.Value of a consumer command refused because its epoch is older
+// than the channel's (a newer activation proposed its settings since): the activation that proposed
+// it is not the channel's current one and must stop.
+const ResultSuperseded uint64 = math.MaxUint64 - 1
+
+// ErrSuperseded is what DecodeConsumerResult answers for a ResultSuperseded entry.
+var ErrSuperseded = errors.New("store: a newer activation of the channel runs its consumers")
+
 const cmdFormat byte = 1
 
 // Command wire format (all integers big endian or uvarint):
@@ -430,11 +438,16 @@ type StateResult struct {
 	LastSeq  uint64
 	LastTime int64
 	Clock    int64
+	Epoch    uint64 // shardState.Epoch: an OpConfigure's own log index
 }
 
 func stateResult(st *shardState) sm.Result {
-	d := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(st.LastTime))
-	return sm.Result{Value: st.LastSeq, Data: binary.BigEndian.AppendUint64(d, uint64(st.Clock))}
+	d := binary.BigEndian.AppendUint64(make([]byte, 0, 24), uint64(st.LastTime))
+	d = binary.BigEndian.AppendUint64(d, uint64(st.Clock))
+	if st.Epoch != 0 {
+		d = binary.BigEndian.AppendUint64(d, st.Epoch)
+	}
+	return sm.Result{Value: st.LastSeq, Data: d}
 }
 
 // DecodeStateResult decodes the result of an OpConfigure or OpTick entry.
@@ -442,9 +455,13 @@ func DecodeStateResult(r sm.Result) (StateResult, error) {
 	if r.Value == ResultRejected {
 		return StateResult{}, fmt.Errorf("store: command rejected: %s", r.Data)
 	}
-	if len(r.Data) != 16 {
+	if len(r.Data) != 16 && len(r.Data) != 24 {
 		return StateResult{}, errors.New("store: corrupt state result")
 	}
-	return StateResult{LastSeq: r.Value, LastTime: int64(binary.BigEndian.Uint64(r.Data)),
-		Clock: int64(binary.BigEndian.Uint64(r.Data[8:]))}, nil
+	res := StateResult{LastSeq: r.Value, LastTime: int64(binary.BigEndian.Uint64(r.Data)),
+		Clock: int64(binary.BigEndian.Uint64(r.Data[8:]))}
+	if len(r.Data) == 24 {
+		res.Epoch = binary.BigEndian.Uint64(r.Data[16:])
+	}
+	return res, nil
 }

@@ -71,6 +71,9 @@ type ConsumerCommand struct {
 	DeadLettered []uint64       `msgpack:"x,omitempty"`
 	Deliveries   SeqCounts      `msgpack:"v,omitempty"`
 	Skip         uint64         `msgpack:"s,omitempty"` // progress: every seq <= Skip is done
+	// Epoch is the proposing activation's (StateResult.Epoch of its settings): a command with an
+	// epoch older than the channel's is refused with ResultSuperseded. 0: not fenced.
+	Epoch uint64 `msgpack:"e,omitempty"`
 }
 
 // SeqCounts counts something per seq (a consumer's deliveries). It encodes its keys in order, so
@@ -184,6 +187,9 @@ func DecodeConsumerResult(r sm.Result) (*ConsumerInfo, error) {
 	if r.Value == ResultRejected {
 		return nil, fmt.Errorf("store: consumer command rejected: %s", r.Data)
 	}
+	if r.Value == ResultSuperseded {
+		return nil, ErrSuperseded
+	}
 	var info ConsumerInfo
 	if err := msgpack.Unmarshal(r.Data, &info); err != nil {
 		return nil, fmt.Errorf("store: corrupt consumer result: %w", err)
@@ -220,6 +226,11 @@ func rejected(format string, args ...any) sm.Result {
 // applyConsumer applies an OpConsumer command. The result's Value is 1 when the command changed the
 // record, 0 when it did not (an existing consumer on create, an absent one on delete).
 func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCommand) (sm.Result, error) {
+	if c.Epoch != 0 && c.Epoch < st.Epoch {
+		// Two activations can run for a while (a partition, a node taken for dead): consumer state
+		// is kept in the activation's memory, so only the newest may change it.
+		return sm.Result{Value: ResultSuperseded, Data: fmt.Appendf(nil, "epoch %d, the channel's is %d", c.Epoch, st.Epoch)}, nil
+	}
 	key := consumerKey(nil, s.shardID, c.Name)
 	info, err := getConsumer(b, key)
 	if err != nil {

@@ -29,6 +29,7 @@ type FetchQuery struct {
 type FetchResult struct {
 	Msgs              []Message
 	FirstSeq, LastSeq uint64
+	Epoch             uint64 // the channel's epoch as this replica has applied it (shardState.Epoch)
 }
 
 // StateQuery asks for the ChannelState.
@@ -155,7 +156,7 @@ func (s *channelSM) fetch(q FetchQuery) (*FetchResult, error) {
 		return nil, err
 	}
 	defer it.Close()
-	res := &FetchResult{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}
+	res := &FetchResult{FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Epoch: st.Epoch}
 	from := max(q.From, st.FirstSeq)
 	if from > st.LastSeq {
 		return res, nil

@@ -56,20 +56,27 @@ type shardState struct {
 	Clock      int64  // max Command.Time applied; message times, retention and dedupe use it
 	Configured bool   // an OpConfigure has been applied; Config is authoritative
 	Config     ChannelConfig
+	// Epoch is the log index of the last OpConfigure applied (0: none by a build that records it).
+	// Every activation proposes one, so it names the newest activation; consumer commands carrying an
+	// older epoch come from an activation that was superseded and are refused (ResultSuperseded).
+	Epoch uint64
 }
 
 // A state record is format 1 (stateLen bytes) unless its config has flags (configInterest): then
-// format 2, one flags byte longer. A channel that never used a flag keeps records builds before
-// format 2 read.
+// format 2, one flags byte longer; with an epoch, format 3: the flags byte and the epoch (8 bytes).
 const (
 	stateFormat  byte = 1
 	stateFormat2 byte = 2
+	stateFormat3 byte = 3
 	stateLen          = 1 + 8*7 + 1 + 8*4
 )
 
 func encodeState(dst []byte, s *shardState) []byte {
 	format := stateFormat
-	if s.Config.Interest {
+	switch {
+	case s.Epoch != 0:
+		format = stateFormat3
+	case s.Config.Interest:
 		format = stateFormat2
 	}
 	dst = append(dst, format)
@@ -84,15 +91,23 @@ func encodeState(dst []byte, s *shardState) []byte {
 	for _, v := range [...]uint64{s.Config.MaxMsgs, s.Config.MaxBytes, uint64(s.Config.MaxAge), uint64(s.Config.DedupeWindow)} {
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
-	if format == stateFormat2 {
-		dst = append(dst, configInterest)
+	if format != stateFormat {
+		flags := byte(0)
+		if s.Config.Interest {
+			flags = configInterest
+		}
+		dst = append(dst, flags)
+	}
+	if format == stateFormat3 {
+		dst = binary.BigEndian.AppendUint64(dst, s.Epoch)
 	}
 	return dst
 }
 
 func decodeState(b []byte) (shardState, error) {
 	var s shardState
-	if !(len(b) == stateLen && b[0] == stateFormat) && !(len(b) == stateLen+1 && b[0] == stateFormat2) {
+	if !(len(b) == stateLen && b[0] == stateFormat) && !(len(b) == stateLen+1 && b[0] == stateFormat2) &&
+		!(len(b) == stateLen+9 && b[0] == stateFormat3) {
 		return s, errors.New("store: corrupt shard state")
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[1+8*i:]) }
@@ -104,11 +119,14 @@ func decodeState(b []byte) (shardState, error) {
 	s.Config.MaxBytes = binary.BigEndian.Uint64(c[8:])
 	s.Config.MaxAge = int64(binary.BigEndian.Uint64(c[16:]))
 	s.Config.DedupeWindow = int64(binary.BigEndian.Uint64(c[24:]))
-	if b[0] == stateFormat2 {
+	if b[0] != stateFormat {
 		if b[stateLen]&^configInterest != 0 {
 			return s, errors.New("store: corrupt shard state (unknown settings flags)")
 		}
 		s.Config.Interest = b[stateLen]&configInterest != 0
+	}
+	if b[0] == stateFormat3 {
+		s.Epoch = binary.BigEndian.Uint64(b[stateLen+1:])
 	}
 	return s, nil
 }
@@ -258,7 +276,7 @@ func (s *channelSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if e.Index <= st.Applied {
 			continue
 		}
-		res, err := s.apply(b, &st, e.Cmd)
+		res, err := s.apply(b, &st, e.Index, e.Cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +300,7 @@ func (s *channelSM) Update(entries []sm.Entry) ([]sm.Entry, error) {
 // apply applies one command to st, writing into b. A malformed command is
 // rejected (no-op result) rather than failing the shard; an error return means
 // storage failure and halts the replica.
-func (s *channelSM) apply(b *pebble.Batch, st *shardState, cmd []byte) (sm.Result, error) {
+func (s *channelSM) apply(b *pebble.Batch, st *shardState, index uint64, cmd []byte) (sm.Result, error) {
 	if len(cmd) == 0 {
 		return sm.Result{}, nil
 	}
@@ -298,7 +316,7 @@ func (s *channelSM) apply(b *pebble.Batch, st *shardState, cmd []byte) (sm.Resul
 		st.Clock = h.time
 	}
 	if h.op == OpConfigure {
-		st.Config, st.Configured = h.cfg, true
+		st.Config, st.Configured, st.Epoch = h.cfg, true, index
 	}
 	cfg := s.config(st)
 	if err := s.expireDedupe(b, st, cfg); err != nil {

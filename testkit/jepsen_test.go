@@ -16,9 +16,7 @@ import (
 var (
 	soak      = flag.Int("testkit.soak", 0, "TestSoak: run this many random schedules (0: skip)")
 	soakSteps = flag.Int("testkit.soak-steps", 12, "TestSoak: faults per schedule")
-	// Off in `go test ./...` while the checker's consumer-redelivered finding (testkit/README.md,
-	// "Still open") is not fixed: it fails some runs of seeds 2, 4, 8 and 9.
-	withConsumers = flag.Bool("testkit.consumers", false, "TestJepsen, TestSoak: run the durable consumer workload and CheckConsumers")
+	withConsumers = flag.Bool("testkit.consumers", true, "TestJepsen, TestSoak: run the durable consumer workload and CheckConsumers (=false: publishers and subscribers only)")
 )
 
 // ciSeeds are the schedules `go test ./...` runs: partitions, isolations, crashes with power loss,

@@ -28,6 +28,7 @@ type Metrics struct {
 	ConsumerRedeliveries prometheus.Counter // deliveries after the first of the same message
 	ConsumerAcks         prometheus.Counter // acks and terms received
 	ConsumerDeadLetters  prometheus.Counter // messages dead-lettered (published to a dead-letter channel, or dropped)
+	ConsumerSuperseded   prometheus.Counter // channel activations stopped because a newer one runs the consumers
 }
 
 // New creates the collectors and registers them on reg.
@@ -63,9 +64,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Acks and terms of durable consumer deliveries."}),
 		ConsumerDeadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_dead_letters_total",
 			Help: "Messages a durable consumer gave up on after max_deliver (dead-lettered or dropped)."}),
+		ConsumerSuperseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_superseded_total",
+			Help: "Channel activations on this node stopped because a newer activation of the channel runs its durable consumers."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
-		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters)
+		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters,
+		m.ConsumerSuperseded)
 	return m
 }
