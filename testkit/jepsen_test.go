@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	soak      = flag.Int("testkit.soak", 0, "TestSoak: run this many random schedules (0: skip)")
-	soakSteps = flag.Int("testkit.soak-steps", 12, "TestSoak: faults per schedule")
+	soak          = flag.Int("testkit.soak", 0, "TestSoak: run this many random schedules (0: skip)")
+	soakSteps     = flag.Int("testkit.soak-steps", 12, "TestSoak: faults per schedule")
 	withConsumers = flag.Bool("testkit.consumers", true, "TestJepsen, TestSoak: run the durable consumer workload and CheckConsumers (=false: publishers and subscribers only)")
 )
 
