@@ -80,7 +80,10 @@ type Env struct {
 	// Mover, when set, lets channel actors move replicas off draining nodes (MoveReplica).
 	Mover   Mover
 	Metrics *metrics.Metrics
-	Log     zerolog.Logger
+	// ConsumerSeries, when set, returns the labeled metric series of a consumer the configuration names
+	// (nil: the consumer is counted only in the node-wide totals).
+	ConsumerSeries func(channel, consumer string) *metrics.ConsumerSeries
+	Log            zerolog.Logger
 	// MaxActive bounds the channel shard replicas resident on this node, whether their channel's actor
 	// runs here or on another node; 0: no bound.
 	MaxActive int
@@ -589,6 +592,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	a.stopActivation()
 	a.failStash(ctx)
 	a.drain(ctx)
+	a.consumersStopped()
 	if a.env.Leaders != nil {
 		a.env.Leaders.unregister(a.shardID, ctx.Self())
 	}

@@ -11,6 +11,7 @@ import (
 
 	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/consumer"
+	"github.com/sampan-io/sampan/internal/metrics"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
 )
@@ -54,6 +55,8 @@ type consumerRun struct {
 	inflight           bool           // a progress proposal is in the pipeline
 	flushArmed         bool           // a consumerFlush is armed
 	deadLetters        map[uint64]int // seq -> deliveries: being published to the dead-letter channel
+
+	series *metrics.ConsumerSeries // labeled metrics (Env.ConsumerSeries); nil: totals only
 }
 
 type memberRef struct {
@@ -131,6 +134,9 @@ func (a *channelActor) newRun(info *store.ConsumerInfo) *consumerRun {
 	}
 	r := &consumerRun{name: info.Name, info: *info, st: st, members: map[string]memberRef{},
 		deliveries: map[uint64]int{}, deadLetters: map[uint64]int{}}
+	if a.env.ConsumerSeries != nil {
+		r.series = a.env.ConsumerSeries(a.name, info.Name)
+	}
 	r.d = consumer.NewDispatcher(dispatcherConfig(info.Config), st, a.lastSeq, time.Now())
 	if a.consumers == nil {
 		a.consumers = map[string]*consumerRun{}
@@ -313,6 +319,9 @@ func (a *channelActor) consumerAck(ctx actor.Context, m *ConsumerAck) {
 				r.d.Ack(now, it.Seq)
 			}
 			a.env.Metrics.ConsumerAcks.Inc()
+			if r.series != nil {
+				r.series.Acks.Inc()
+			}
 			r.done = append(r.done, it.Seq)
 			if it.Req != 0 && m.ReplyTo != nil {
 				r.replies = append(r.replies, ackReply{pid: m.ReplyTo, req: it.Req})
@@ -346,6 +355,9 @@ func (a *channelActor) flushProgress(r *consumerRun) {
 
 // consumerEffects carries out what the dispatcher decided, until it decides nothing more.
 func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
+	if r.series != nil {
+		defer a.gauge(r)
+	}
 	for round := 0; round < 4; round++ {
 		effects := r.d.Take()
 		if len(effects) == 0 {
@@ -360,6 +372,9 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 				r.deliveries[e.Seq] = e.Attempt
 				if e.Attempt > 1 {
 					a.env.Metrics.ConsumerRedeliveries.Inc()
+					if r.series != nil {
+						r.series.Redeliveries.Inc()
+					}
 				}
 			case consumer.DeadLetter:
 				a.deadLetter(ctx, r, e.Seq, e.Attempt)
@@ -383,6 +398,9 @@ func (a *channelActor) consumerEffects(ctx actor.Context, r *consumerRun) {
 				}
 			}
 			a.env.Metrics.ConsumerDeliveries.Add(float64(len(deliver)))
+			if r.series != nil {
+				r.series.Deliveries.Add(float64(len(deliver)))
+			}
 		}
 		if len(r.deliveries) > 0 && !r.flushArmed {
 			r.flushArmed = true
@@ -463,6 +481,9 @@ func (a *channelActor) sendDeliveries(ctx actor.Context, r *consumerRun, deliver
 // one it is recorded done (dropped) at once. Both are counted.
 func (a *channelActor) deadLetter(ctx actor.Context, r *consumerRun, seq uint64, deliveries int) {
 	a.env.Metrics.ConsumerDeadLetters.Inc()
+	if r.series != nil {
+		r.series.DeadLetters.Inc()
+	}
 	dlq := r.info.Config.DeadLetter
 	if dlq == "" {
 		r.done = append(r.done, seq)
@@ -634,6 +655,9 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 		r := a.consumers[cp.name]
 		if perr == nil && r != nil {
 			delete(a.consumers, cp.name)
+			if r.series != nil {
+				r.series.Stopped()
+			}
 			gone := protocol.NewError(protocol.CodeNotFound, "consumer %s of %s was removed", cp.name, a.name)
 			for _, mr := range r.members {
 				sc.Send(ctx, mr.pid, &ConsumerJoined{Channel: a.name, Sid: mr.sid, Err: gone})
@@ -685,6 +709,23 @@ func (a *channelActor) consumerStored(ctx actor.Context) {
 		if len(r.members) > 0 {
 			r.d.Stored(now, a.lastSeq)
 			a.consumerEffects(ctx, r)
+		} else if r.series != nil {
+			a.gauge(r)
+		}
+	}
+}
+
+// gauge sets a labeled consumer's lag and pending gauges.
+func (a *channelActor) gauge(r *consumerRun) {
+	r.series.Lag.Set(float64(a.lastSeq - min(a.lastSeq, r.st.Floor)))
+	r.series.Pending.Set(float64(r.d.Pending()))
+}
+
+// consumersStopped removes the gauges of the labeled consumers: the activation stops.
+func (a *channelActor) consumersStopped() {
+	for _, r := range a.consumers {
+		if r.series != nil {
+			r.series.Stopped()
 		}
 	}
 }

@@ -111,6 +111,10 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if err != nil {
 		return b, err
 	}
+	consumerSeries, err := cfg.Metrics.consumerSeries(b.Metrics, b.log)
+	if err != nil {
+		return b, err
+	}
 	var gwPID *actor.PID
 	env := &actors.Env{
 		NodeHost: b.nh, DB: b.db, NodeID: cfg.NodeID, Registry: registry{b},
@@ -130,6 +134,7 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 		Tick:            time.Duration(cfg.Tuning.RTTMillisecond) * time.Millisecond,
 		Mover:           registry{b},
 		Metrics:         b.Metrics,
+		ConsumerSeries:  consumerSeries,
 		Log:             log.With().Str("component", "channel").Logger(),
 	}
 	b.env = env

@@ -72,3 +72,24 @@ channels:
 		}
 	}
 }
+
+// Wrong metrics.consumers rules stop the start with an error naming the setting.
+func TestConsumerMetricsConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    MetricsConfig
+		want string
+	}{
+		{"bad pattern", MetricsConfig{Consumers: []ConsumerMetricsRule{{Channel: "a.>.b", Consumer: "w"}}}, "metrics.consumers[0].channel"},
+		{"no channel", MetricsConfig{Consumers: []ConsumerMetricsRule{{Consumer: "w"}}}, "metrics.consumers[0].channel"},
+		{"no consumer", MetricsConfig{Consumers: []ConsumerMetricsRule{{Channel: "a"}}}, "metrics.consumers[0].consumer"},
+		{"negative bound", MetricsConfig{MaxConsumerSeries: -1}, "metrics.max_consumer_series"},
+	} {
+		c := DefaultConfig()
+		c.Data = t.TempDir()
+		c.Metrics = tc.m
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}

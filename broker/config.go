@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/lni/dragonboat/v4/config"
+	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sampan-io/sampan/auth"
@@ -77,6 +78,7 @@ type Config struct {
 	TLS     TLSConfig     `yaml:"tls"`     // the client and HTTP listeners' TLS; empty: plain TCP
 	Cluster ClusterConfig `yaml:"cluster"` // between nodes: mutual TLS
 	Auth    auth.Config   `yaml:"auth"`    // users and permissions; none: no login, everything allowed
+	Metrics MetricsConfig `yaml:"metrics"` // per-consumer series (consumer_metrics.go)
 
 	// Hooks are seams for the testkit (package testkit) to put faults between nodes and under the disks.
 	// They are not configuration: no YAML key or flag sets them, and the zero value is production.
@@ -273,6 +275,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := c.Auth.Compile(); err != nil {
+		return err
+	}
+	if _, err := c.Metrics.consumerSeries(nil, zerolog.Nop()); err != nil {
 		return err
 	}
 	for _, a := range []struct{ name, v string }{{"listen", c.Listen}, {"http", c.HTTP}, {"raft", c.Raft}, {"actor", c.Actor}} {

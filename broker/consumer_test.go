@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -782,5 +784,61 @@ func TestConsumerGetsWhatItsActivationMissed(t *testing.T) {
 	ds := fetchAll(t, ctx, k, 1, 10*time.Second)
 	if ds[0].Seq != 3 || string(ds[0].Payload) != "behind" {
 		t.Fatalf("delivered seq %d %q, want seq 3", ds[0].Seq, ds[0].Payload)
+	}
+}
+
+// metrics.consumers gives the consumers it names series of their own on /metrics, up to
+// metrics.max_consumer_series; the others are counted in the node-wide totals only.
+func TestConsumerMetricSeries(t *testing.T) {
+	b := start(t, func(c *broker.Config) {
+		c.Metrics = broker.MetricsConfig{Consumers: []broker.ConsumerMetricsRule{{Channel: "lab.*", Consumer: "w"}}, MaxConsumerSeries: 1}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	for _, ch := range []string{"lab.a", "lab.b", "other"} {
+		publishN(t, ctx, c, ch, 3)
+	}
+	consume := func(channel, name string, ack int) {
+		k, err := c.Consumer(ctx, channel, name, client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range fetchAll(t, ctx, k, 3, 10*time.Second)[:ack] {
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	consume("lab.a", "w", 2) // named: series
+	consume("lab.a", "x", 3) // another name
+	consume("lab.b", "w", 3) // named, past max_consumer_series
+	consume("other", "w", 3) // another channel
+	metricsText := func() string {
+		resp, err := http.Get("http://" + b.HTTPAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	labels := `{channel="lab.a",consumer="w"}`
+	tu.Eventually(t, 10*time.Second, "lab.a/w's series", func() bool {
+		text := metricsText()
+		for _, want := range []string{"sampan_consumer_channel_deliveries_total" + labels + " 3", "sampan_consumer_channel_acks_total" + labels + " 2",
+			"sampan_consumer_channel_lag" + labels + " 1", "sampan_consumer_channel_pending" + labels + " 1"} {
+			if !strings.Contains(text, want+"\n") {
+				return false
+			}
+		}
+		return true
+	})
+	text := metricsText()
+	if n := strings.Count(text, "sampan_consumer_channel_deliveries_total{"); n != 1 {
+		t.Fatalf("%d consumers with series, want 1 (lab.a/w):\n%s", n, text)
+	}
+	if !strings.Contains(text, "sampan_consumer_acks_total 11\n") {
+		t.Fatalf("the node-wide total lacks some acks:\n%s", text)
 	}
 }

@@ -29,6 +29,8 @@ type Metrics struct {
 	ConsumerAcks         prometheus.Counter // acks and terms received
 	ConsumerDeadLetters  prometheus.Counter // messages dead-lettered (published to a dead-letter channel, or dropped)
 	ConsumerSuperseded   prometheus.Counter // channel activations stopped because a newer one runs the consumers
+
+	consumers *consumerVecs // per-consumer series (Consumer), for the consumers the config names
 }
 
 // New creates the collectors and registers them on reg.
@@ -71,5 +73,61 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
 		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters,
 		m.ConsumerSuperseded)
+	m.consumers = newConsumerVecs(reg)
 	return m
+}
+
+// Per-consumer series, for the consumers the configuration names (metrics.consumers): the node-wide
+// consumer counters above have no labels, so that a node with many consumers keeps a bounded number
+// of series.
+type consumerVecs struct {
+	deliveries, redeliveries, acks, deadLetters *prometheus.CounterVec
+	lag, pending                                *prometheus.GaugeVec
+}
+
+// ConsumerSeries are one consumer's labeled collectors (labels channel and consumer). Owned by the
+// channel actor that runs the consumer; the collectors themselves are safe for concurrent use.
+type ConsumerSeries struct {
+	Deliveries, Redeliveries, Acks, DeadLetters prometheus.Counter
+	Lag, Pending                                prometheus.Gauge
+	vecs                                        *consumerVecs
+	labels                                      []string
+}
+
+func newConsumerVecs(reg prometheus.Registerer) *consumerVecs {
+	labels := []string{"channel", "consumer"}
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	v := &consumerVecs{
+		deliveries:   counter("sampan_consumer_channel_deliveries_total", "Deliveries of one durable consumer (metrics.consumers), redeliveries included."),
+		redeliveries: counter("sampan_consumer_channel_redeliveries_total", "Deliveries of one durable consumer of a message delivered before."),
+		acks:         counter("sampan_consumer_channel_acks_total", "Acks and terms of one durable consumer's deliveries."),
+		deadLetters:  counter("sampan_consumer_channel_dead_letters_total", "Messages one durable consumer gave up on after max_deliver."),
+		lag:          gauge("sampan_consumer_channel_lag", "Last seq minus ack floor of one durable consumer, while its channel is active on this node."),
+		pending:      gauge("sampan_consumer_channel_pending", "Deliveries of one durable consumer handed out and not settled, while its channel is active on this node."),
+	}
+	reg.MustRegister(v.deliveries, v.redeliveries, v.acks, v.deadLetters, v.lag, v.pending)
+	return v
+}
+
+// Consumer returns the labeled series of one consumer (counters accumulate over activations).
+func (m *Metrics) Consumer(channel, consumer string) *ConsumerSeries {
+	v := m.consumers
+	return &ConsumerSeries{
+		Deliveries: v.deliveries.WithLabelValues(channel, consumer), Redeliveries: v.redeliveries.WithLabelValues(channel, consumer),
+		Acks: v.acks.WithLabelValues(channel, consumer), DeadLetters: v.deadLetters.WithLabelValues(channel, consumer),
+		Lag: v.lag.WithLabelValues(channel, consumer), Pending: v.pending.WithLabelValues(channel, consumer),
+		vecs: v, labels: []string{channel, consumer},
+	}
+}
+
+// Stopped removes the consumer's gauges: its channel is no longer active on this node (another node's,
+// or the next activation's, are the current ones).
+func (s *ConsumerSeries) Stopped() {
+	s.vecs.lag.DeleteLabelValues(s.labels...)
+	s.vecs.pending.DeleteLabelValues(s.labels...)
 }
