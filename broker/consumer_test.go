@@ -386,7 +386,7 @@ func TestConsumerClusterFailover(t *testing.T) {
 	}
 	defer k.Close()
 	var mu sync.Mutex
-	confirmed := map[uint64]bool{}
+	confirmed, unknown := map[uint64]bool{}, map[uint64]bool{}
 	var bad []string
 	if err := k.Consume(ctx, func(d *client.Delivery) {
 		mu.Lock()
@@ -399,7 +399,12 @@ func TestConsumerClusterFailover(t *testing.T) {
 			return
 		}
 		if err := d.Ack(ctx); err != nil {
-			return // not known to be recorded: it may come again, which is allowed
+			// Not known to be recorded: it may come again, which is allowed, or it was recorded
+			// (the connection to the stopping node went before its answer) and does not.
+			mu.Lock()
+			unknown[d.Seq] = true
+			mu.Unlock()
+			return
 		}
 		mu.Lock()
 		confirmed[d.Seq] = true
@@ -428,17 +433,24 @@ func TestConsumerClusterFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tu.Eventually(t, 60*time.Second, "every message acked", func() bool { return count() == n })
+	survivor := "http://" + nodes[(hot+1)%3].HTTPAddr() + "/channels/" + ch + "/consumers/w"
+	tu.Eventually(t, 60*time.Second, "every message acked (the ack floor at the last seq)", func() bool {
+		var st struct {
+			AckFloor uint64 `json:"ack_floor"`
+		}
+		return getJSON(t, "GET", survivor, "", &st) == 200 && st.AckFloor == n
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(bad) > 0 {
 		t.Fatal(strings.Join(bad, "\n"))
 	}
 	for s := uint64(1); s <= n; s++ {
-		if !confirmed[s] {
-			t.Fatalf("seq %d never acked", s)
+		if !confirmed[s] && !unknown[s] {
+			t.Fatalf("seq %d recorded done though no ack of it was sent", s)
 		}
 	}
+	t.Logf("%d acks confirmed, %d with the outcome unknown", len(confirmed), len(unknown))
 }
 
 // Consume hands the handler everything that arrived, also when one wake-up stands for more deliveries

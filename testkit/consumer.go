@@ -233,7 +233,7 @@ func outcomeOf(err error) Outcome {
 type DrainError struct {
 	Channel, Consumer string
 	Status            actors.ConsumerStatus // as last seen (zero if never read)
-	Last              uint64                // the highest seq the history has acked on the channel
+	Last              uint64                // the highest seq acked in the history or stored on a running node
 	Settling          map[string]int        // members with settlements in flight
 	Err               string                // why the status could not be read, if it could not
 }
@@ -281,7 +281,13 @@ func (c *Cluster) DrainConsumers(ctx context.Context, h *History, members ...*Co
 		}
 	}
 	drained := func(g *group) *DrainError {
-		e := &DrainError{Channel: g.channel, Consumer: g.name, Last: acked[g.channel]}
+		// Everything stored counts, also a publish answered "timeout" that committed after all: the
+		// highest last seq a running node's replica holds.
+		last := acked[g.channel]
+		for _, id := range c.Running() {
+			last = max(last, c.storedLastSeq(id, g.channel))
+		}
+		e := &DrainError{Channel: g.channel, Consumer: g.name, Last: last}
 		for _, m := range g.members {
 			if n := m.Settling(); n > 0 {
 				if e.Settling == nil {

@@ -274,6 +274,20 @@ func (c *Cluster) replicaView(id NodeID, channel string, n int) ReplicaView {
 	return v
 }
 
+// storedLastSeq is the last seq node id's replica of channel holds (0 when it cannot tell).
+func (c *Cluster) storedLastSeq(id NodeID, channel string) uint64 {
+	r, err := http.Get("http://" + c.Node(id).HTTPAddr() + "/channels/" + channel)
+	if err != nil {
+		return 0
+	}
+	defer r.Body.Close()
+	var cs broker.ChannelStatus
+	if json.NewDecoder(r.Body).Decode(&cs) != nil {
+		return 0
+	}
+	return cs.LastSeq
+}
+
 // ReplicaView returns node id's view of channel (GET /channels/NAME on that node).
 func (c *Cluster) ReplicaView(id NodeID, channel string) ReplicaView {
 	return c.replicaView(id, channel, -1)
