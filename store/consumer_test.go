@@ -243,15 +243,7 @@ func TestInterestRetention(t *testing.T) {
 	}
 
 	// The cut survives a reopen (floors reloaded from the records) and a snapshot.
-	if err := h.sm.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sm.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeAll()
 	h = newHarness(t, newMemDB(t, fs), 21)
 	if st := h.state(); st.FirstSeq != 4 || !st.Config.Interest {
 		t.Fatalf("after reopen: %+v", st)
@@ -354,15 +346,7 @@ func TestConsumerEpochFence(t *testing.T) {
 		t.Fatalf("floor %d, want 1", info.Floor)
 	}
 	// The epoch survives a reopen and a snapshot: the old activation stays fenced.
-	if err := h.sm.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sm.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeAll()
 	h = newHarness(t, newMemDB(t, fs), 31)
 	snap := saveSnapshot(t, h)
 	dst := newHarness(t, newMemDB(t, nil), 32)

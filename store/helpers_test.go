@@ -40,6 +40,20 @@ func newHarness(t testing.TB, db *DB, shard uint64, opts ...SMOption) *harness {
 	return &harness{t: t, db: db, sm: s, index: idx}
 }
 
+// closeAll syncs and closes the state machine and its DB, as a clean stop does (reopen the DB's fs).
+func (h *harness) closeAll() {
+	h.t.Helper()
+	if err := h.sm.Sync(); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.sm.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.db.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // entries encodes cmds as consecutive entries after the harness's index.
 func (h *harness) entries(cmds ...*Command) []sm.Entry {
 	es := make([]sm.Entry, len(cmds))

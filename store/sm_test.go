@@ -246,15 +246,7 @@ func TestReopenReturnsAppliedIndex(t *testing.T) {
 	h.apply(pubKeys(5, "a", "b"), pub(6, "c"))
 	h.apply(tick(7))
 	before := h.state()
-	if err := h.sm.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sm.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeAll()
 
 	db2 := newMemDB(t, fs)
 	defer db2.Close()
