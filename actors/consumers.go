@@ -633,6 +633,9 @@ func (a *channelActor) finishConsumer(ctx actor.Context, p *proposal) {
 		r.inflight = false
 		if perr == nil {
 			r.info = *info
+			if r.series != nil {
+				a.gauge(r)
+			}
 			for _, rep := range cp.replies {
 				sc.Send(ctx, rep.pid, &ConsumerAcked{Channel: a.name, Req: rep.req})
 			}
@@ -717,7 +720,7 @@ func (a *channelActor) consumerStored(ctx actor.Context) {
 
 // gauge sets a labeled consumer's lag and pending gauges.
 func (a *channelActor) gauge(r *consumerRun) {
-	r.series.Lag.Set(float64(a.lastSeq - min(a.lastSeq, r.st.Floor)))
+	r.series.Lag.Set(float64(a.lastSeq - min(a.lastSeq, r.info.Floor)))
 	r.series.Pending.Set(float64(r.d.Pending()))
 }
 
@@ -780,10 +783,10 @@ func (a *channelActor) status(r *consumerRun) ConsumerStatus {
 		mode = "exclusive"
 	}
 	s := ConsumerStatus{Name: r.name, Mode: mode, AckWait: time.Duration(c.AckWait).String(), MaxDeliver: c.MaxDeliver,
-		MaxAckPending: c.MaxAckPending, DeadLetter: c.DeadLetter, AckFloor: r.st.Floor, LastSeq: a.lastSeq,
+		MaxAckPending: c.MaxAckPending, DeadLetter: c.DeadLetter, AckFloor: r.info.Floor, LastSeq: a.lastSeq,
 		Pending: r.d.Pending(), Acked: r.info.Acked, DeadLettered: r.info.DeadLettered, Members: len(r.members)}
-	if a.lastSeq > r.st.Floor {
-		s.Lag = a.lastSeq - r.st.Floor
+	if a.lastSeq > r.info.Floor {
+		s.Lag = a.lastSeq - r.info.Floor
 	}
 	for _, n := range r.st.Deliveries {
 		if n > 1 {

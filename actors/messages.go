@@ -220,7 +220,7 @@ type ConsumerStatus struct {
 	MaxDeliver    int    `json:"max_deliver"`
 	MaxAckPending int    `json:"max_ack_pending"`
 	DeadLetter    string `json:"dead_letter,omitempty"`
-	AckFloor      uint64 `json:"ack_floor"`
+	AckFloor      uint64 `json:"ack_floor"` // as committed: every seq up to it is durably done
 	LastSeq       uint64 `json:"last_seq"`
 	Lag           uint64 `json:"lag"`     // last seq minus ack floor
 	Pending       int    `json:"pending"` // deliveries unsettled now

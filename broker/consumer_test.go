@@ -854,3 +854,102 @@ func TestConsumerMetricSeries(t *testing.T) {
 		t.Fatalf("the node-wide total lacks some acks:\n%s", text)
 	}
 }
+
+// A member connected to another node than the channel's joins on the channel's node (ERR moved after
+// a ROUTE, then a connection there), so deliveries and acks skip the hop between nodes; a client
+// without routing joins through the node it is connected to.
+func TestConsumerRoutesToChannelNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ch = "routed.work"
+	n := 40
+	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
+	hot, other := -1, -1
+	for i, b := range nodes {
+		if channelStateName(t, b, ch) == "hot" {
+			hot = i
+		} else {
+			other = i
+		}
+	}
+	if hot < 0 {
+		t.Fatal("no node runs the channel's actor")
+	}
+	// The node learns the others' client addresses from the metadata within a moment of being ready:
+	// publish through it until it routes.
+	probe := connect(t, ctx, nodes[other])
+	tu.Eventually(t, 20*time.Second, "a ROUTE to the channel's node", func() bool {
+		if _, err := probe.Publish(ctx, ch, []byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		return probe.Route(ch) == nodes[hot].Addr()
+	})
+	deliveries := func(i int) float64 { return testutil.ToFloat64(nodes[i].Metrics.Deliveries) }
+	consume := func(name string, opts ...client.Option) {
+		t.Helper()
+		c, err := client.Connect(ctx, nodes[other].Addr(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k, err := c.Consumer(ctx, ch, name, client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		ds := fetchAll(t, ctx, k, n, 20*time.Second)
+		for _, d := range ds {
+			if d.Attempt != 1 {
+				t.Fatalf("%s: seq %d attempt %d: the move cost a redelivery", name, d.Seq, d.Attempt)
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFloor(t, nodes[hot], ch, name, uint64(n))
+	}
+	hot0, other0 := deliveries(hot), deliveries(other)
+	consume("routed")
+	if got := deliveries(hot) - hot0; got != float64(n) || deliveries(other) != other0 {
+		t.Fatalf("routed member: %v deliveries written by the channel's node, %v by the one it connected to; want %d and 0",
+			got, deliveries(other)-other0, n)
+	}
+	hot0, other0 = deliveries(hot), deliveries(other)
+	consume("direct", client.WithRouting(false))
+	if got := deliveries(other) - other0; got != float64(n) || deliveries(hot) != hot0 {
+		t.Fatalf("member without routing: %v deliveries through its node, %v by the channel's; want %d and 0",
+			got, deliveries(hot)-hot0, n)
+	}
+}
+
+// A member routed to a node it cannot reach (an advertised address nobody listens on) joins through
+// the node it is connected to, asking not to be moved again.
+func TestConsumerRouteUnreachable(t *testing.T) {
+	nodes := startCluster(t, 3, func(c *broker.Config) { c.Advertise = "127.0.0.1:1" })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ch, n = "unreachable.work", 10
+	publishN(t, ctx, connect(t, ctx, nodes[0]), ch, n)
+	for _, b := range nodes {
+		if channelStateName(t, b, ch) == "hot" {
+			continue
+		}
+		c, err := client.Connect(ctx, b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		k, err := c.Consumer(ctx, ch, "w", client.WithConsumerStart(client.StartEarliest()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if ds := fetchAll(t, ctx, k, n, 20*time.Second); len(ds) != n || ds[0].Attempt != 1 {
+			t.Fatalf("%d deliveries, the first attempt %d", len(ds), ds[0].Attempt)
+		}
+		return
+	}
+	t.Fatal("every node runs the channel's actor")
+}

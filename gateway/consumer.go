@@ -34,6 +34,7 @@ type consumerSub struct {
 	// the next one once the gateway reports a message past it (unpark), not before.
 	parked    bool
 	parkedSeq uint64
+	direct    bool // the CONSUME asked not to be moved to the channel's node (protocol.Consume.Direct)
 }
 
 // ackWait is an ACK with a request id waiting for its answer.
@@ -62,7 +63,7 @@ func (s *session) consume(ctx actor.Context, f *protocol.Consume) {
 	if f.Mode == "exclusive" {
 		mode = consumer.Exclusive
 	}
-	cs := &consumerSub{sid: f.Sid, join: &actors.ConsumerJoin{
+	cs := &consumerSub{sid: f.Sid, direct: f.Direct, join: &actors.ConsumerJoin{
 		Channel: f.Channel, Consumer: f.Consumer,
 		Config: store.ConsumerConfig{Mode: uint8(mode), AckWait: int64(time.Duration(f.AckWait) * time.Millisecond),
 			MaxDeliver: int(f.MaxDeliver), MaxAckPending: int(f.MaxAckPending), DeadLetter: f.DeadLetter},
@@ -92,6 +93,14 @@ func (s *session) sendJoin(ctx actor.Context, cs *consumerSub) {
 		return
 	}
 	s.route(ctx, cs.join.Channel, pid)
+	if addr := s.routed[cs.join.Channel]; !cs.acked && !cs.direct && addr != "" {
+		// The client was just told (or knew) where the channel is served: its member joins there,
+		// saving a hop between nodes for every delivery and ack.
+		delete(s.consumers, cs.sid)
+		s.w.send(protocol.NewError(protocol.CodeMoved, "channel %s is served at %s: join there (or with direct)",
+			cs.join.Channel, addr).Frame(0, cs.sid))
+		return
+	}
 	sc.Send(ctx, pid, cs.join)
 }
 
