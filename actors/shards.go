@@ -274,8 +274,6 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// stopRemoteReplicas unloads the other replicas after the channel passivated (best effort: a replica
-// that missed it keeps running until its node restarts).
 // lastSeqCheck makes the actor adopt the stored last seq (adoptLastSeq).
 type lastSeqCheck struct{}
 
@@ -297,6 +295,8 @@ func (a *channelActor) adoptLastSeq(ctx actor.Context) error {
 	return nil
 }
 
+// stopRemoteReplicas unloads the other replicas after the channel passivated (best effort: a replica
+// that missed it keeps running until its node restarts).
 func (a *channelActor) stopRemoteReplicas(ctx actor.Context) {
 	stopRemoteReplicas(ctx, a.env, ctx.Self(), a.shardID, a.replicas)
 }

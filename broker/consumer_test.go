@@ -30,6 +30,17 @@ func publishN(t *testing.T, ctx context.Context, c *client.Client, channel strin
 	}
 }
 
+// joinConsumer returns a handle on consumer name of channel through c, closed when the test ends.
+func joinConsumer(t *testing.T, ctx context.Context, c *client.Client, channel, name string, opts ...client.ConsumerOption) *client.Consumer {
+	t.Helper()
+	k, err := c.Consumer(ctx, channel, name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
 // fetchAll fetches until it holds n deliveries or the deadline passes.
 func fetchAll(t *testing.T, ctx context.Context, k *client.Consumer, n int, d time.Duration) []*client.Delivery {
 	t.Helper()
@@ -63,11 +74,7 @@ func TestConsumerAckNakTermRedeliver(t *testing.T) {
 	defer cancel()
 	c := connect(t, ctx, b)
 	publishN(t, ctx, c, "work", 6)
-	k, err := c.Consumer(ctx, "work", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(400*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, c, "work", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(400*time.Millisecond))
 	ds := fetchAll(t, ctx, k, 6, 10*time.Second)
 	if got := seqsOf(ds); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
 		t.Fatalf("first deliveries %v", got)
@@ -380,11 +387,7 @@ func TestConsumerClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mc.Close()
-	k, err := mc.Consumer(ctx, ch, "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, mc, ch, "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(2*time.Second))
 	var mu sync.Mutex
 	confirmed, unknown := map[uint64]bool{}, map[uint64]bool{}
 	var bad []string
@@ -461,11 +464,7 @@ func TestConsumerConsumeDrainsItsQueue(t *testing.T) {
 	defer cancel()
 	c := connect(t, ctx, b)
 	publishN(t, ctx, c, "burst", 300)
-	k, err := c.Consumer(ctx, "burst", "all", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, c, "burst", "all", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(time.Minute))
 	var mu sync.Mutex
 	seen := map[uint64]bool{}
 	if err := k.Consume(ctx, func(d *client.Delivery) {
@@ -503,11 +502,7 @@ func TestConsumerSkipsWhatRetentionRemoved(t *testing.T) {
 	if _, err := last.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	k, err := c.Consumer(ctx, "trimmed", "w")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, c, "trimmed", "w")
 	ds := fetchAll(t, ctx, k, 10, 10*time.Second)
 	sort.Slice(ds, func(i, j int) bool { return ds[i].Seq < ds[j].Seq })
 	if ds[0].Seq != 2991 || ds[9].Seq != 3000 || ds[0].Attempt != 1 {
@@ -606,11 +601,7 @@ func TestConsumerInterestRetention(t *testing.T) {
 
 	b = tu.StartBroker(t, cfg)
 	c = connect(t, ctx, b)
-	slow, err := c.Consumer(ctx, "jobs.eu", "slow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow = joinConsumer(t, ctx, c, "jobs.eu", "slow")
 	// After the restart, slow gets the 6 it had not acked again (their ack wait passed with the node)
 	// and acks them: nothing is left.
 	for _, d := range fetchAll(t, ctx, slow, 6, 60*time.Second) {
@@ -696,11 +687,7 @@ func TestConsumerCaughtUpPassivates(t *testing.T) {
 	mu.Unlock()
 
 	// Another consumer joining the cold channel wakes it and gets what is stored.
-	other, err := connect(t, ctx, b).Consumer(ctx, "idle.jobs", "other", client.WithConsumerStart(client.StartEarliest()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := joinConsumer(t, ctx, connect(t, ctx, b), "idle.jobs", "other", client.WithConsumerStart(client.StartEarliest()))
 	if ds := fetchAll(t, ctx, other, 7, 10*time.Second); fmt.Sprint(seqsOf(ds)) != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("the consumer that woke the channel got %v", seqsOf(ds))
 	}
@@ -717,11 +704,7 @@ func TestConsumerSupersededActivation(t *testing.T) {
 	defer cancel()
 	c := connect(t, ctx, b)
 	publishN(t, ctx, c, "fence", 4)
-	k, err := c.Consumer(ctx, "fence", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, c, "fence", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(500*time.Millisecond))
 	ds := fetchAll(t, ctx, k, 4, 10*time.Second)
 	if err := ds[0].Ack(ctx); err != nil {
 		t.Fatal(err)
@@ -770,11 +753,7 @@ func TestConsumerGetsWhatItsActivationMissed(t *testing.T) {
 	defer cancel()
 	c := connect(t, ctx, b)
 	publishN(t, ctx, c, "missed", 2)
-	k, err := c.Consumer(ctx, "missed", "w", client.WithConsumerStart(client.StartEarliest()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := joinConsumer(t, ctx, c, "missed", "w", client.WithConsumerStart(client.StartEarliest()))
 	for _, d := range fetchAll(t, ctx, k, 2, 10*time.Second) {
 		if err := d.Ack(ctx); err != nil {
 			t.Fatal(err)

@@ -51,7 +51,7 @@ func (s *session) consume(ctx actor.Context, f *protocol.Consume) {
 	}
 	if max := s.srv.cfg.MaxSubscriptions; max > 0 && len(s.subs)+len(s.consumers) >= max {
 		s.srv.metrics.Refused.Inc()
-		s.protoErr(protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max), 0, f.Sid)
+		s.protoErr(tooManySubs(max), 0, f.Sid)
 		return
 	}
 	win := int(f.Window)
@@ -256,6 +256,9 @@ func (s *session) onConsumerParked(ctx actor.Context, m *actors.ConsumerParked) 
 // unpark joins the parked members of channel once it stored a message past what they were caught up
 // to (last: the channel's last seq as the gateway reports it).
 func (s *session) unpark(ctx actor.Context, channel string, last uint64) {
+	if len(s.consumers) == 0 {
+		return // the common case on the delivery path: a session with subscriptions only
+	}
 	woke := false
 	for _, cs := range s.consumers {
 		if cs.parked && cs.join.Channel == channel && last > cs.parkedSeq {

@@ -339,6 +339,11 @@ func (s *session) route(ctx actor.Context, channel string, pid *actor.PID) {
 	s.w.send(&protocol.Route{Channel: channel, Node: r.ID, Addr: r.Client})
 }
 
+// tooManySubs refuses a SUB or CONSUME over limits.max_subscriptions.
+func tooManySubs(max int) *protocol.Error {
+	return protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max)
+}
+
 func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	if _, dup := s.subs[f.Sid]; dup || f.Sid == 0 {
 		s.protoErr(protocol.NewError(protocol.CodeInvalidArgument, "subscription id %d is zero or already in use", f.Sid), 0, f.Sid)
@@ -346,7 +351,7 @@ func (s *session) subscribe(ctx actor.Context, f *protocol.Sub) {
 	}
 	if max := s.srv.cfg.MaxSubscriptions; max > 0 && len(s.subs) >= max {
 		s.srv.metrics.Refused.Inc()
-		s.protoErr(protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max), 0, f.Sid)
+		s.protoErr(tooManySubs(max), 0, f.Sid)
 		return
 	}
 	win := int(f.Window)
@@ -800,7 +805,7 @@ func (s *session) readLoop(self *actor.PID, root *actor.RootContext) {
 				if max := s.srv.cfg.MaxSubscriptions; max > 0 && s.nsubs.Load() >= int64(max) {
 					// The session actor refuses it too; refused here, it creates no channel.
 					s.srv.metrics.Refused.Inc()
-					s.refuse(protocol.NewError(protocol.CodeLimitExceeded, "the connection holds its maximum of %d subscriptions", max).Frame(0, f.Sid))
+					s.refuse(tooManySubs(max).Frame(0, f.Sid))
 					continue
 				}
 				if e := s.srv.mayCreate(user, f.Channel, known); e != nil {
