@@ -129,7 +129,7 @@ func (a *channelActor) newRun(info *store.ConsumerInfo) *consumerRun {
 	for _, s := range info.Done {
 		st.Done[s] = true
 	}
-	for s, n := range info.Deliveries {
+	for s, n := range info.DeliveryCounts() {
 		st.Deliveries[s] = n
 	}
 	r := &consumerRun{name: info.Name, info: *info, st: st, members: map[string]memberRef{},

@@ -32,17 +32,45 @@ type ConsumerConfig struct {
 }
 
 // ConsumerInfo is a consumer's replicated state. Every seq <= Floor is done (acked, terminated or
-// dead-lettered); Done lists the done seqs above it, ascending; Deliveries counts the recorded
-// deliveries of seqs above the floor that are not done.
+// dead-lettered); Done lists the done seqs above it, ascending. Every seq up to Delivered was handed
+// out at least once (deliveries go out in seq order); Deliveries counts the recorded deliveries of
+// seqs above the floor that are not done and went out more than once (a count of 1 may be there too,
+// in records written before Delivered existed). DeliveryCounts gives every count.
+//
+// First deliveries are kept as the one number Delivered, not a count per seq, so that applying a
+// progress command costs what the command holds and not what is pending: the record is read and
+// written whole by every ack batch.
 type ConsumerInfo struct {
 	Name         string         `msgpack:"name"`
 	Config       ConsumerConfig `msgpack:"config"`
 	Created      int64          `msgpack:"created"` // channel clock when it was created (unix ns)
 	Floor        uint64         `msgpack:"floor"`
 	Done         []uint64       `msgpack:"done,omitempty"`
+	Delivered    uint64         `msgpack:"delivered,omitempty"`
 	Deliveries   SeqCounts      `msgpack:"deliveries,omitempty"`
 	Acked        uint64         `msgpack:"acked"`         // seqs made done by an ack or a term
 	DeadLettered uint64         `msgpack:"dead_lettered"` // seqs made done by dead-lettering
+}
+
+// DeliveryCounts returns the recorded delivery count of every seq above the floor that is not done
+// and was handed out.
+func (i *ConsumerInfo) DeliveryCounts() map[uint64]int {
+	out := make(map[uint64]int, len(i.Deliveries))
+	done := make(map[uint64]bool, len(i.Done))
+	for _, seq := range i.Done {
+		done[seq] = true
+	}
+	for seq := i.Floor + 1; seq <= i.Delivered; seq++ {
+		if !done[seq] {
+			out[seq] = 1
+		}
+	}
+	for seq, n := range i.Deliveries {
+		if seq > i.Floor && !done[seq] {
+			out[seq] = max(out[seq], n)
+		}
+	}
+	return out
 }
 
 // ConsumerOpKind is what an OpConsumer command does.
@@ -182,7 +210,8 @@ func (c *ConsumerCommand) validate() error {
 	return nil
 }
 
-// DecodeConsumerResult decodes the result of an OpConsumer entry.
+// DecodeConsumerResult decodes the result of an OpConsumer entry. The answer to a ConsumerProgress
+// leaves Done and Deliveries out.
 func DecodeConsumerResult(r sm.Result) (*ConsumerInfo, error) {
 	if r.Value == ResultRejected {
 		return nil, fmt.Errorf("store: consumer command rejected: %s", r.Data)
@@ -284,6 +313,13 @@ func (s *channelSM) applyConsumer(b *pebble.Batch, st *shardState, c *ConsumerCo
 	if s.floorsOK {
 		s.floors[c.Name] = info.Floor
 	}
+	if c.Kind == ConsumerProgress {
+		// The proposer keeps the done and delivered seqs itself: answering them (up to
+		// MaxConsumerWindow each) would cost an encode and a decode per ack batch.
+		short := *info
+		short.Done, short.Deliveries = nil, nil
+		return answer(true, &short), nil
+	}
 	return answer(true, info), nil
 }
 
@@ -338,7 +374,8 @@ func progress(info *ConsumerInfo, c *ConsumerCommand) string {
 	}
 	slices.Sort(info.Done)
 	for seq, n := range c.Deliveries {
-		if seq > info.Floor && !done[seq] && n > info.Deliveries[seq] {
+		info.Delivered = max(info.Delivered, seq)
+		if n > 1 && seq > info.Floor && !done[seq] && n > info.Deliveries[seq] {
 			if info.Deliveries == nil {
 				info.Deliveries = SeqCounts{}
 			}
@@ -349,6 +386,9 @@ func progress(info *ConsumerInfo, c *ConsumerCommand) string {
 		if seq <= info.Floor || done[seq] {
 			delete(info.Deliveries, seq)
 		}
+	}
+	if info.Delivered <= info.Floor {
+		info.Delivered = 0
 	}
 	if len(info.Done) == 0 {
 		info.Done = nil

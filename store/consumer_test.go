@@ -76,14 +76,17 @@ func TestConsumerLifecycle(t *testing.T) {
 	h.apply(consCmd(201, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{6, 8},
 		Deliveries: SeqCounts{5: 1, 6: 1, 7: 2, 8: 1}}))
 	info = h.consumer("w")
-	if info.Floor != 4 || !reflect.DeepEqual(info.Done, []uint64{6, 8}) || !reflect.DeepEqual(info.Deliveries, SeqCounts{5: 1, 7: 2}) || info.Acked != 2 {
+	if info.Floor != 4 || !reflect.DeepEqual(info.Done, []uint64{6, 8}) || info.Delivered != 8 || !reflect.DeepEqual(info.Deliveries, SeqCounts{7: 2}) || info.Acked != 2 {
 		t.Fatalf("after acking 6 and 8: %+v", info)
+	}
+	if got := info.DeliveryCounts(); !reflect.DeepEqual(got, map[uint64]int{5: 1, 7: 2}) {
+		t.Fatalf("delivery counts after acking 6 and 8: %v", got)
 	}
 	// 5 acked, 7 dead-lettered: the floor reaches 8. Lower delivery counts never lower a count.
 	r = h.apply(consCmd(202, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{5, 7}, DeadLettered: []uint64{7},
 		Deliveries: SeqCounts{9: 1}}))
 	info = consResult(t, r[0])
-	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 100, Floor: 8, Deliveries: SeqCounts{9: 1}, Acked: 3, DeadLettered: 1}
+	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 100, Floor: 8, Delivered: 9, Acked: 3, DeadLettered: 1}
 	if !reflect.DeepEqual(info, want) || !reflect.DeepEqual(h.consumer("w"), want) {
 		t.Fatalf("after 5 and 7:\n got %+v\nwant %+v", info, want)
 	}
@@ -207,9 +210,8 @@ func TestConsumerSkip(t *testing.T) {
 		t.Fatalf("skipping over stored seq 4 answered %d %q", r[0].Value, r[0].Data)
 	}
 	r = h.apply(consCmd(5, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Skip: 3, Done: []uint64{5}}))
-	info := consResult(t, r[0])
-	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 1, Floor: 3, Done: []uint64{5}, Deliveries: SeqCounts{4: 1}, Acked: 2}
-	if !reflect.DeepEqual(info, want) {
+	want := &ConsumerInfo{Name: "w", Config: workCfg, Created: 1, Floor: 3, Done: []uint64{5}, Delivered: 4, Acked: 2}
+	if info := h.consumer("w"); r[0].Value != 1 || !reflect.DeepEqual(info, want) {
 		t.Fatalf("after the skip:\n got %+v\nwant %+v", info, want)
 	}
 }
@@ -368,5 +370,24 @@ func TestConsumerEpochFence(t *testing.T) {
 	b := encodeState(nil, &st)
 	if got, err := decodeState(b); err != nil || got != st || b[0] != stateFormat3 {
 		t.Fatalf("state with an epoch: %+v %v (format %d)", got, err, b[0])
+	}
+}
+
+// DeliveryCounts reads first deliveries from Delivered and more from Deliveries, and a record
+// written before Delivered existed (a count of 1 per seq) the same way.
+func TestDeliveryCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		info ConsumerInfo
+		want map[uint64]int
+	}{
+		{"none", ConsumerInfo{Floor: 5}, map[uint64]int{}},
+		{"first deliveries", ConsumerInfo{Floor: 2, Done: []uint64{4}, Delivered: 6}, map[uint64]int{3: 1, 5: 1, 6: 1}},
+		{"redelivered", ConsumerInfo{Floor: 2, Delivered: 4, Deliveries: SeqCounts{3: 3}}, map[uint64]int{3: 3, 4: 1}},
+		{"earlier record", ConsumerInfo{Floor: 2, Done: []uint64{4}, Deliveries: SeqCounts{3: 1, 4: 1, 5: 2}}, map[uint64]int{3: 1, 5: 2}},
+	} {
+		if got := tc.info.DeliveryCounts(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
