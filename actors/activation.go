@@ -51,6 +51,8 @@ type activation struct {
 	lastSeq      uint64
 	lastTime     int64
 	epoch        uint64    // the channel's epoch its settings made (store.StateResult.Epoch)
+	free         bool      // the activation before released the channel (store.StateResult.Free)
+	settled      time.Time // when the settings' answer came
 	leader       uint64    // the shard's leader replica when the job ended
 	pulledAt     time.Time // when it asked for the leadership to come here (zero: it did not)
 	mine         uint64
@@ -156,6 +158,10 @@ func (a *channelActor) adopt(j *activation) {
 	a.job = nil
 	a.shardID, a.replicas, a.members, a.lagging, a.started = j.shardID, j.replicas, j.members, j.lagging, j.started
 	a.session, a.lastSeq, a.lastTime, a.epoch = j.session, j.lastSeq, j.lastTime, j.epoch
+	a.lease = newLease(j.settled, j.free)
+	if !j.free && j.err == nil {
+		a.env.Metrics.LeaseWaits.Inc()
+	}
 }
 
 // stopActivation runs when the actor stops while its activation runs: it cancels the job, which undoes
@@ -313,6 +319,7 @@ func (j *activation) run() error {
 		return fmt.Errorf("channel settings: %w", err)
 	}
 	j.lastSeq, j.lastTime, j.epoch = st.LastSeq, max(j.lastTime, st.LastTime, st.Clock), st.Epoch
+	j.free, j.settled = st.Free, time.Now()
 	j.phases.mark("settings")
 	j.leadHere(mine)
 	j.phases.mark("lead-here")

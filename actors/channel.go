@@ -219,6 +219,8 @@ type channelActor struct {
 	// runs the consumers, and this one stops.
 	epoch      uint64
 	superseded bool
+	lease      lease // when this activation may hand out messages (lease.go)
+	leaseTick  bool  // a leaseTick is armed
 	consumers  map[string]*consumerRun
 	creating   map[string]*pendingCreate
 	removing   map[string][]*actor.PID
@@ -288,6 +290,10 @@ func (a *channelActor) Receive(ctx actor.Context) {
 		a.consumerAdmin(ctx, m)
 	case *consumerTick:
 		a.onConsumerTick(ctx, m)
+	case *leaseTick:
+		a.onLeaseTick(ctx)
+	case *leaseRead:
+		a.onLeaseRead(ctx, m)
 	case *consumerFlush:
 		if r := a.consumers[m.name]; r != nil {
 			r.flushArmed = false
@@ -596,6 +602,7 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	if a.env.Leaders != nil {
 		a.env.Leaders.unregister(a.shardID, ctx.Self())
 	}
+	a.release()
 	if a.shardStarted {
 		a.env.setHot(a.name, -1)
 		a.env.Metrics.ActiveChannels.Dec()
@@ -606,6 +613,24 @@ func (a *channelActor) shutdown(ctx actor.Context) {
 	a.log.Debug().Uint64("last_seq", a.lastSeq).Bool("shard_started", a.shardStarted).Msg("channel actor stopped")
 	a.ready, a.shardStarted = false, false
 }
+
+// release records in the channel that this activation hands out nothing any more, so that the next
+// one need not wait out its consumer lease (lease.go). Best effort, bounded by releaseTimeout: without
+// it the next activation waits leaseWait before delivering.
+func (a *channelActor) release() {
+	if !a.ready || !a.shardStarted || a.superseded || a.epoch == 0 || a.session == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	cmd := store.EncodeCommand(nil, &store.Command{Op: store.OpTick, Time: a.nextTime(), Release: a.epoch})
+	if _, err := a.env.NodeHost.SyncPropose(ctx, a.session, cmd); err != nil {
+		a.log.Debug().Err(err).Msg("channel release not recorded: the next activation waits out the lease")
+	}
+}
+
+// releaseTimeout bounds release, which runs while the actor stops.
+const releaseTimeout = 500 * time.Millisecond
 
 // stop stops the actor (once).
 func (a *channelActor) stop(ctx actor.Context) {

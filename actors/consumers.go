@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,7 +138,9 @@ func (a *channelActor) newRun(info *store.ConsumerInfo) *consumerRun {
 	if a.env.ConsumerSeries != nil {
 		r.series = a.env.ConsumerSeries(a.name, info.Name)
 	}
-	r.d = consumer.NewDispatcher(dispatcherConfig(info.Config), st, a.lastSeq, time.Now())
+	now := time.Now()
+	r.d = consumer.NewDispatcher(dispatcherConfig(info.Config), st, a.lastSeq, now)
+	r.d.Allow(now, a.lease.from, a.lease.until)
 	if a.consumers == nil {
 		a.consumers = map[string]*consumerRun{}
 	}
@@ -237,6 +240,89 @@ func (a *channelActor) addMember(ctx actor.Context, r *consumerRun, m *ConsumerJ
 	r.d.Stored(time.Now(), a.lastSeq) // a run without members is not told of publishes (consumerStored)
 	r.d.Join(time.Now(), m.Member, window)
 	a.consumerEffects(ctx, r)
+	a.renewLease(ctx)
+}
+
+// Lease events (lease.go).
+type (
+	leaseTick struct{}
+	leaseRead struct {
+		start time.Time // when the read began
+		epoch uint64    // the channel's epoch it found
+		err   error
+	}
+)
+
+// renewLease starts a lease read when one is due, and keeps a leaseTick armed while members are
+// connected.
+func (a *channelActor) renewLease(ctx actor.Context) {
+	if !a.ready || a.stopping || a.superseded || !a.hasMembers() {
+		return
+	}
+	now := time.Now()
+	if a.lease.due(now) {
+		a.lease.reading = true
+		self, root, nh, shard := ctx.Self(), a.root, a.env.NodeHost, a.shardID
+		a.env.active.Add(1) // the read uses the NodeHost
+		go func() {
+			defer a.env.active.Done()
+			c, cancel := context.WithTimeout(context.Background(), leaseReadTimeout)
+			v, err := nh.SyncRead(c, shard, &store.StateQuery{})
+			cancel()
+			m := &leaseRead{start: now, err: err}
+			if st, ok := v.(store.ChannelState); ok {
+				m.epoch = st.Epoch
+			}
+			root.Send(self, m)
+		}()
+	}
+	if !a.leaseTick {
+		a.leaseTick = true
+		next := leaseRenew
+		if wait := a.lease.from.Sub(now); wait > 0 && wait < next {
+			next = wait // deliveries may start then
+		}
+		sendLater(a.root, ctx.Self(), next, &leaseTick{})
+	}
+}
+
+func (a *channelActor) onLeaseTick(ctx actor.Context) {
+	a.leaseTick = false
+	a.allowDeliveries(ctx)
+	a.renewLease(ctx)
+}
+
+func (a *channelActor) onLeaseRead(ctx actor.Context, m *leaseRead) {
+	a.lease.reading = false
+	switch {
+	case !a.ready || a.stopping || a.superseded:
+	case m.err != nil:
+		a.log.Debug().Err(m.err).Msg("consumer lease read failed")
+	case m.epoch > a.epoch:
+		a.supersede(ctx)
+	case m.epoch == a.epoch:
+		a.lease.confirmed(m.start)
+		a.allowDeliveries(ctx)
+	}
+}
+
+// allowDeliveries gives every consumer's dispatcher the current lease and carries out what it hands
+// out.
+func (a *channelActor) allowDeliveries(ctx actor.Context) {
+	now := time.Now()
+	for _, r := range a.consumers {
+		r.d.Allow(now, a.lease.from, a.lease.until)
+		a.consumerEffects(ctx, r)
+	}
+}
+
+func (a *channelActor) hasMembers() bool {
+	for _, r := range a.consumers {
+		if len(r.members) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // watchMember watches a member's session once, so that its end (or its node's) removes its members.

@@ -685,6 +685,9 @@ func TestConsumerCaughtUpPassivates(t *testing.T) {
 		t.Fatalf("consumed %v", got)
 	}
 	mu.Unlock()
+	if n := testutil.ToFloat64(b.Metrics.LeaseWaits); n != 0 {
+		t.Fatalf("sampan_consumer_lease_waits_total %v: a wake after a clean passivation waited", n)
+	}
 
 	// Another consumer joining the cold channel wakes it and gets what is stored.
 	other := joinConsumer(t, ctx, connect(t, ctx, b), "idle.jobs", "other", client.WithConsumerStart(client.StartEarliest()))
@@ -741,6 +744,46 @@ func TestConsumerSupersededActivation(t *testing.T) {
 		t.Fatalf("more after every ack was confirmed: %v", seqsOf(got))
 	}
 	waitFloor(t, b, "fence", "w", 4)
+}
+
+// An activation learns of a newer one by its lease reads alone, without proposing anything, and
+// stops; the next activation finds the channel not released and hands out nothing before the older
+// one's lease ran out (leaseWait after its settings). A clean passivation releases the channel: the
+// activation after it delivers at once.
+func TestConsumerLease(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.Channels.IdleTimeout = broker.Duration(300 * time.Millisecond) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, ctx, b)
+	publishN(t, ctx, c, "lease", 2)
+	k := joinConsumer(t, ctx, c, "lease", "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(300*time.Millisecond))
+	fetchAll(t, ctx, k, 2, 10*time.Second) // handed out, never acked
+	if err := b.ActAsNewerActivation(ctx, "lease"); err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 5*time.Second, "the activation superseded by its lease read", func() bool {
+		return testutil.ToFloat64(b.Metrics.ConsumerSuperseded) == 1
+	})
+	seen := time.Now()
+	ds := fetchAll(t, ctx, k, 2, 20*time.Second)
+	if waited := time.Since(seen); waited < 1900*time.Millisecond {
+		t.Fatalf("redelivered %v after the older activation stopped, before its lease could have run out", waited)
+	}
+	if n := testutil.ToFloat64(b.Metrics.LeaseWaits); n != 1 {
+		t.Fatalf("sampan_consumer_lease_waits_total %v, want 1", n)
+	}
+	for _, d := range ds {
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFloor(t, b, "lease", "w", 2)
+	tu.Eventually(t, 10*time.Second, "lease cold", func() bool { return channelStateName(t, b, "lease") == "cold" })
+	publishN(t, ctx, c, "lease", 1)
+	fetchAll(t, ctx, k, 1, 10*time.Second)
+	if n := testutil.ToFloat64(b.Metrics.LeaseWaits); n != 1 {
+		t.Fatalf("sampan_consumer_lease_waits_total %v after a clean passivation, want still 1", n)
+	}
 }
 
 // A message stored behind the activation's back (a publish it answered "timeout" that committed after

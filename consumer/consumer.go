@@ -130,6 +130,9 @@ type Dispatcher struct {
 	retries []retry // handed out again once due, lowest seq first
 	effects []Effect
 	armed   time.Time // the earliest Wake asked for since the last Tick (zero: none)
+	// Once leased (Allow), messages go out only at times in [from, until): the activation's lease.
+	leased      bool
+	from, until time.Time
 }
 
 // NewDispatcher starts dispatching, at now, for a consumer with state st on a channel whose last
@@ -158,6 +161,14 @@ func NewDispatcher(cfg Config, st *State, last uint64, now time.Time) *Dispatche
 		d.arm(now.Add(cfg.AckWait))
 	}
 	return d
+}
+
+// Allow lets messages go out only at times in [from, until) from now on (before a first Allow: at
+// any time) and hands out what it can now. Outside it nothing is handed out; acks, naks and ack waits
+// go on.
+func (d *Dispatcher) Allow(now, from, until time.Time) {
+	d.leased, d.from, d.until = true, from, until
+	d.dispatch(now)
 }
 
 // Take returns the effects recorded since the last Take.
@@ -386,6 +397,9 @@ func (d *Dispatcher) target() string {
 // has credit and the consumer is under max-ack-pending. In exclusive mode nothing newer goes out while
 // an older seq waits to be handed out again, so the active member sees seq order.
 func (d *Dispatcher) dispatch(now time.Time) {
+	if d.leased && (now.Before(d.from) || !now.Before(d.until)) {
+		return
+	}
 	for len(d.flight) < d.cfg.maxPending() {
 		m := d.target()
 		if m == "" {

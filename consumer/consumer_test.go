@@ -140,6 +140,27 @@ func TestInProgressAndTick(t *testing.T) {
 	}
 }
 
+func allow(from, until time.Duration) func(*Dispatcher, time.Time) {
+	return func(d *Dispatcher, now time.Time) { d.Allow(now, t0.Add(from), t0.Add(until)) }
+}
+
+// Outside the lease's window nothing goes out: not at join, store, ack or an ack wait's end; acks and
+// ack waits go on, and what waited goes out when the window opens again.
+func TestAllowWindow(t *testing.T) {
+	cfg := Config{Mode: Shared, AckWait: 10 * time.Second}
+	d := NewDispatcher(cfg, NewState(1), 3, t0)
+	run(t, "lease", d, []step{
+		{0, allow(2*time.Second, 5*time.Second), ""}, // held: a previous activation may still deliver
+		{0, join("a", 2), ""},                        // nothing before the window
+		{2 * time.Second, allow(2*time.Second, 5*time.Second), "deliver a 1#1, deliver a 2#1"}, // opens
+		{4 * time.Second, ack(1), "deliver a 3#1"},                                             // still inside
+		{5 * time.Second, ack(2), ""},                                                          // the lease ran out: 4 waits
+		{5 * time.Second, stored(4), ""},
+		{14 * time.Second, tick(), ""},                                               // 3's ack wait ended: it waits too
+		{15 * time.Second, allow(0, 16*time.Second), "deliver a 3#2, deliver a 4#1"}, // renewed
+	})
+}
+
 func TestMaxAckPending(t *testing.T) {
 	cfg := Config{Mode: Shared, AckWait: time.Minute, MaxAckPending: 2}
 	d := NewDispatcher(cfg, NewState(1), 5, t0)

@@ -45,7 +45,8 @@ const (
 	// OpConfigure replaces the channel's config with *Command.Config (nil means
 	// the zero config: everything unlimited, dedupe off).
 	OpConfigure Op = 2
-	// OpTick only advances the channel clock: applies age retention and dedupe expiry.
+	// OpTick only advances the channel clock: applies age retention and dedupe expiry. With
+	// Command.Release it also records that the activation of that epoch stopped handing out messages.
 	OpTick Op = 3
 	// OpConsumer creates, deletes or records the progress of a durable consumer (*Command.Consumer).
 	OpConsumer Op = 4
@@ -59,6 +60,9 @@ type Command struct {
 	Msgs     []PublishItem    // OpPublish
 	Config   *ChannelConfig   // OpConfigure
 	Consumer *ConsumerCommand // OpConsumer
+	// Release (OpTick, optional) is the epoch of an activation that stopped: when it is still the
+	// channel's epoch, the next activation need not wait for its consumer lease to run out.
+	Release uint64
 }
 
 // PublishItem is one message of an OpPublish. An empty IdemKey means no dedupe.
@@ -89,7 +93,7 @@ const cmdFormat byte = 1
 //	OpPublish:   uvarint(n) then n x { uvarint(len) idemKey | headers | uvarint(len) payload }
 //	OpConfigure: uvarint MaxMsgs | uvarint MaxBytes | varint MaxAge | varint DedupeWindow
 //	             [| uvarint flags (configInterest), only when not zero]
-//	OpTick:      nothing
+//	OpTick:      [uvarint Release, only when not zero]
 //	OpConsumer:  msgpack ConsumerCommand (map keys sorted)
 //
 // headers is uvarint(count) then count x { uvarint(len) key | uvarint(len) value },
@@ -136,6 +140,10 @@ func EncodeCommand(dst []byte, c *Command) []byte {
 		dst = binary.AppendVarint(dst, cfg.DedupeWindow)
 		if cfg.Interest {
 			dst = binary.AppendUvarint(dst, configInterest)
+		}
+	case OpTick:
+		if c.Release != 0 {
+			dst = binary.AppendUvarint(dst, c.Release)
 		}
 	case OpConsumer:
 		var cc ConsumerCommand
@@ -234,7 +242,8 @@ type cmdHeader struct {
 	op   Op
 	time int64
 	cfg  ChannelConfig
-	cons *ConsumerCommand // OpConsumer
+	cons    *ConsumerCommand // OpConsumer
+	release uint64           // OpTick
 }
 
 // parseCommand decodes b without copying: items alias b and are appended to
@@ -279,6 +288,9 @@ func parseCommand(b []byte, items []itemView) (cmdHeader, []itemView, error) {
 			}
 		}
 	case OpTick:
+		if len(r.b) > 0 {
+			h.release = r.uvarint()
+		}
 	case OpConsumer:
 		var cc ConsumerCommand
 		if err := msgpack.Unmarshal(r.b, &cc); err != nil {
@@ -322,6 +334,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 		c.Config = &cfg
 	case OpConsumer:
 		c.Consumer = h.cons
+	case OpTick:
+		c.Release = h.release
 	}
 	return c, nil
 }
@@ -439,13 +453,19 @@ type StateResult struct {
 	LastTime int64
 	Clock    int64
 	Epoch    uint64 // shardState.Epoch: an OpConfigure's own log index
+	// Free (OpConfigure): the activation before this epoch released the channel when it stopped, or
+	// there was none, so no other activation can still hand out its consumers' messages.
+	Free bool
 }
 
-func stateResult(st *shardState) sm.Result {
-	d := binary.BigEndian.AppendUint64(make([]byte, 0, 24), uint64(st.LastTime))
+func stateResult(st *shardState, free bool) sm.Result {
+	d := binary.BigEndian.AppendUint64(make([]byte, 0, 25), uint64(st.LastTime))
 	d = binary.BigEndian.AppendUint64(d, uint64(st.Clock))
 	if st.Epoch != 0 {
 		d = binary.BigEndian.AppendUint64(d, st.Epoch)
+		if free {
+			d = append(d, 1)
+		}
 	}
 	return sm.Result{Value: st.LastSeq, Data: d}
 }
@@ -455,13 +475,14 @@ func DecodeStateResult(r sm.Result) (StateResult, error) {
 	if r.Value == ResultRejected {
 		return StateResult{}, fmt.Errorf("store: command rejected: %s", r.Data)
 	}
-	if len(r.Data) != 16 && len(r.Data) != 24 {
+	if len(r.Data) != 16 && len(r.Data) != 24 && !(len(r.Data) == 25 && r.Data[24] == 1) {
 		return StateResult{}, errors.New("store: corrupt state result")
 	}
 	res := StateResult{LastSeq: r.Value, LastTime: int64(binary.BigEndian.Uint64(r.Data)),
 		Clock: int64(binary.BigEndian.Uint64(r.Data[8:]))}
-	if len(r.Data) == 24 {
+	if len(r.Data) >= 24 {
 		res.Epoch = binary.BigEndian.Uint64(r.Data[16:])
+		res.Free = len(r.Data) == 25
 	}
 	return res, nil
 }

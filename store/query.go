@@ -41,8 +41,9 @@ type ChannelState struct {
 	LastTime                       int64         // Time of message LastSeq (0 before the first publish)
 	Config                         ChannelConfig // effective config (the default until configured)
 	Applied                        uint64
-	Clock                          int64 // largest command time applied (ticks included)
-	Configured                     bool  // an OpConfigure has been applied
+	Clock                          int64  // largest command time applied (ticks included)
+	Configured                     bool   // an OpConfigure has been applied
+	Epoch                          uint64 // the last OpConfigure's log index (shardState.Epoch)
 }
 
 // SeqForTimeQuery asks for the first stored seq whose Time >= Time, or
@@ -93,7 +94,7 @@ func (s *channelSM) channelState(st *shardState) ChannelState {
 	return ChannelState{
 		FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Msgs: st.Msgs, Bytes: st.Bytes,
 		LastTime: st.LastTime, Config: s.config(st), Applied: st.Applied,
-		Clock: st.Clock, Configured: st.Configured,
+		Clock: st.Clock, Configured: st.Configured, Epoch: st.Epoch,
 	}
 }
 

@@ -60,14 +60,19 @@ type shardState struct {
 	// Every activation proposes one, so it names the newest activation; consumer commands carrying an
 	// older epoch come from an activation that was superseded and are refused (ResultSuperseded).
 	Epoch uint64
+	// Released: the activation of Epoch stopped and released the channel (OpTick with Release).
+	Released bool
 }
 
 // A state record is format 1 (stateLen bytes) unless its config has flags (configInterest): then
 // format 2, one flags byte longer; with an epoch, format 3: the flags byte and the epoch (8 bytes).
+// The flags byte holds configInterest and stateReleased (format 3 only).
 const (
 	stateFormat  byte = 1
 	stateFormat2 byte = 2
 	stateFormat3 byte = 3
+
+	stateReleased byte = 2 // shardState.Released
 	stateLen          = 1 + 8*7 + 1 + 8*4
 )
 
@@ -96,6 +101,9 @@ func encodeState(dst []byte, s *shardState) []byte {
 		if s.Config.Interest {
 			flags = configInterest
 		}
+		if s.Released {
+			flags |= stateReleased
+		}
 		dst = append(dst, flags)
 	}
 	if format == stateFormat3 {
@@ -120,10 +128,11 @@ func decodeState(b []byte) (shardState, error) {
 	s.Config.MaxAge = int64(binary.BigEndian.Uint64(c[16:]))
 	s.Config.DedupeWindow = int64(binary.BigEndian.Uint64(c[24:]))
 	if b[0] != stateFormat {
-		if b[stateLen]&^configInterest != 0 {
+		if b[stateLen]&^(configInterest|stateReleased) != 0 || (b[stateLen]&stateReleased != 0 && b[0] != stateFormat3) {
 			return s, errors.New("store: corrupt shard state (unknown settings flags)")
 		}
 		s.Config.Interest = b[stateLen]&configInterest != 0
+		s.Released = b[stateLen]&stateReleased != 0
 	}
 	if b[0] == stateFormat3 {
 		s.Epoch = binary.BigEndian.Uint64(b[stateLen+1:])
@@ -315,8 +324,15 @@ func (s *channelSM) apply(b *pebble.Batch, st *shardState, index uint64, cmd []b
 	if h.time > st.Clock {
 		st.Clock = h.time
 	}
-	if h.op == OpConfigure {
-		st.Config, st.Configured, st.Epoch = h.cfg, true, index
+	free := false
+	switch {
+	case h.op == OpConfigure:
+		// No earlier epoch (a new channel, or one last run by a build before epochs: upgrading to
+		// this one stops every node) or a released one: no other activation hands out messages.
+		free = st.Epoch == 0 || st.Released
+		st.Config, st.Configured, st.Epoch, st.Released = h.cfg, true, index, false
+	case h.op == OpTick && h.release != 0 && h.release == st.Epoch:
+		st.Released = true
 	}
 	cfg := s.config(st)
 	if err := s.expireDedupe(b, st, cfg); err != nil {
@@ -348,7 +364,7 @@ func (s *channelSM) apply(b *pebble.Batch, st *shardState, index uint64, cmd []b
 		return sm.Result{}, err
 	}
 	if h.op == OpConfigure || h.op == OpTick {
-		res = stateResult(st)
+		res = stateResult(st, free)
 	}
 	return res, nil
 }

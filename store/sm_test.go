@@ -393,7 +393,7 @@ func TestSettingsAnswerTheChannelState(t *testing.T) {
 	h := newHarness(t, newMemDB(t, nil), 7)
 	h.apply(pub(100, "a", "b"), pub(200, "c"))
 	res := h.apply(configure(150, ChannelConfig{DedupeWindow: 60e9}), tick(300))
-	for i, want := range []StateResult{{LastSeq: 3, LastTime: 200, Clock: 200, Epoch: 3}, {LastSeq: 3, LastTime: 200, Clock: 300, Epoch: 3}} {
+	for i, want := range []StateResult{{LastSeq: 3, LastTime: 200, Clock: 200, Epoch: 3, Free: true}, {LastSeq: 3, LastTime: 200, Clock: 300, Epoch: 3}} {
 		got, err := DecodeStateResult(res[i])
 		if err != nil || got != want {
 			t.Fatalf("result %d: %+v, %v; want %+v", i, got, err, want)

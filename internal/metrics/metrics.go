@@ -29,6 +29,7 @@ type Metrics struct {
 	ConsumerAcks         prometheus.Counter // acks and terms received
 	ConsumerDeadLetters  prometheus.Counter // messages dead-lettered (published to a dead-letter channel, or dropped)
 	ConsumerSuperseded   prometheus.Counter // channel activations stopped because a newer one runs the consumers
+	LeaseWaits           prometheus.Counter // activations whose consumers wait out an earlier activation's lease
 
 	consumers *consumerVecs // per-consumer series (Consumer), for the consumers the config names
 }
@@ -68,11 +69,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Messages a durable consumer gave up on after max_deliver (dead-lettered or dropped)."}),
 		ConsumerSuperseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_superseded_total",
 			Help: "Channel activations on this node stopped because a newer activation of the channel runs its durable consumers."}),
+		LeaseWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_lease_waits_total",
+			Help: "Channel activations that found the one before had not released the channel (a crash, a partition, a node taken for dead): their durable consumers deliver only once its lease ran out."}),
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
 		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters,
-		m.ConsumerSuperseded)
+		m.ConsumerSuperseded, m.LeaseWaits)
 	m.consumers = newConsumerVecs(reg)
 	return m
 }
