@@ -245,17 +245,10 @@ func TestInterestRetention(t *testing.T) {
 	}
 
 	// The cut survives a reopen (floors reloaded from the records) and a snapshot.
-	h.closeAll()
-	h = newHarness(t, newMemDB(t, fs), 21)
+	h, dst := reopenAndRestore(t, h, fs, 21, 22)
 	if st := h.state(); st.FirstSeq != 4 || !st.Config.Interest {
 		t.Fatalf("after reopen: %+v", st)
 	}
-	snap := saveSnapshot(t, h)
-	dst := newHarness(t, newMemDB(t, nil), 22)
-	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
-		t.Fatal(err)
-	}
-	dst.index = h.index
 	for name, r := range map[string]*harness{"reopened": h, "restored": dst} {
 		// Deleting the slow consumer leaves fast's floor (4) as the cut.
 		r.apply(consCmd(6, ConsumerCommand{Kind: ConsumerDelete, Name: "slow"}))
@@ -348,14 +341,7 @@ func TestConsumerEpochFence(t *testing.T) {
 		t.Fatalf("floor %d, want 1", info.Floor)
 	}
 	// The epoch survives a reopen and a snapshot: the old activation stays fenced.
-	h.closeAll()
-	h = newHarness(t, newMemDB(t, fs), 31)
-	snap := saveSnapshot(t, h)
-	dst := newHarness(t, newMemDB(t, nil), 32)
-	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
-		t.Fatal(err)
-	}
-	dst.index = h.index
+	h, dst := reopenAndRestore(t, h, fs, 31, 32)
 	for name, r := range map[string]*harness{"reopened": h, "restored": dst} {
 		res := r.apply(consCmd(6, ConsumerCommand{Kind: ConsumerProgress, Name: "w", Done: []uint64{2}, Epoch: first}))
 		if _, err := DecodeConsumerResult(res[0]); !errors.Is(err, ErrSuperseded) {
@@ -420,14 +406,7 @@ func TestEpochRelease(t *testing.T) {
 	}
 	cur := h.sm.st.Epoch
 	h.apply(&Command{Op: OpTick, Time: 5, Release: cur})
-	h.closeAll()
-	h = newHarness(t, newMemDB(t, fs), 41)
-	snap := saveSnapshot(t, h)
-	dst := newHarness(t, newMemDB(t, nil), 42)
-	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
-		t.Fatal(err)
-	}
-	dst.index = h.index
+	h, dst := reopenAndRestore(t, h, fs, 41, 42)
 	for name, r := range map[string]*harness{"reopened": h, "restored": dst} {
 		st, err := DecodeStateResult(r.apply(configure(6, ChannelConfig{}))[0])
 		if err != nil || !st.Free {
@@ -442,4 +421,19 @@ func TestEpochRelease(t *testing.T) {
 	if got, err := decodeState(encodeState(nil, &st)); err != nil || got != st {
 		t.Fatalf("released state decoded as %+v %v", got, err)
 	}
+}
+
+// reopenAndRestore closes h (shard, on fs) and opens it again, and restores a snapshot of it into a
+// fresh DB as shard restored: the two replicas a test checks that state survived into.
+func reopenAndRestore(t *testing.T, h *harness, fs vfs.FS, shard, restored uint64) (reopened, dst *harness) {
+	t.Helper()
+	h.closeAll()
+	reopened = newHarness(t, newMemDB(t, fs), shard)
+	snap := saveSnapshot(t, reopened)
+	dst = newHarness(t, newMemDB(t, nil), restored)
+	if err := dst.sm.RecoverFromSnapshot(bytes.NewReader(snap), nil); err != nil {
+		t.Fatal(err)
+	}
+	dst.index = reopened.index
+	return reopened, dst
 }
