@@ -239,9 +239,9 @@ type itemView struct {
 
 // cmdHeader is the decoded fixed part of a command.
 type cmdHeader struct {
-	op   Op
-	time int64
-	cfg  ChannelConfig
+	op      Op
+	time    int64
+	cfg     ChannelConfig
 	cons    *ConsumerCommand // OpConsumer
 	release uint64           // OpTick
 }

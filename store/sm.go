@@ -73,7 +73,7 @@ const (
 	stateFormat3 byte = 3
 
 	stateReleased byte = 2 // shardState.Released
-	stateLen          = 1 + 8*7 + 1 + 8*4
+	stateLen           = 1 + 8*7 + 1 + 8*4
 )
 
 func encodeState(dst []byte, s *shardState) []byte {
