@@ -5,6 +5,7 @@ package testutil
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,8 +21,21 @@ import (
 
 // FreePort returns a 127.0.0.1 address whose port was free a moment ago. Dragonboat needs a fixed Raft
 // port (it is the node's identity), so port 0 cannot be used there.
+//
+// The port is below Linux's ephemeral range (32768 and up by default): a node that a test kills and
+// starts again on the same ports would otherwise find one taken, now and then, by the local end of
+// some outgoing connection made meanwhile.
 func FreePort(t testing.TB) string {
 	t.Helper()
+	for i := 0; i < 200; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
