@@ -357,6 +357,16 @@ export class Client {
     return this.link?.addr ?? "";
   }
 
+  /** Publishes sent and not yet answered. */
+  get inflight(): number {
+    return this.pubs.size;
+  }
+
+  /** Publishes waiting for a free slot or a connection. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
   /** Listens to an event; returns a function that stops listening. */
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
     let set = this.listeners[event] as Set<ClientEvents[K]> | undefined;

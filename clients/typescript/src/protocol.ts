@@ -106,7 +106,7 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-const encoder = new Encoder({ ignoreUndefined: true });
+const encoder = new Encoder({ ignoreUndefined: true, useBigInt64: true });
 
 /** One frame: 4-byte big-endian length, type, msgpack body. Keys in the order of §5, zeros omitted by the caller. */
 export function encodeFrame(type: number, body: Record<string, unknown>): Uint8Array {

@@ -1,0 +1,179 @@
+// Test helpers: build the sampan binary (once: go build leaves an up-to-date binary alone), run
+// `sampan serve` on a temp data dir and free ports, wait for /readyz, stop it.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+/** clients/typescript (this file is dist/test/helpers.js there). */
+export const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const repoRoot = resolve(pkgDir, "..", "..");
+
+let binary: string | undefined;
+
+/** Path of a sampan binary built from this checkout (SAMPAN_BIN overrides). */
+export function sampanBinary(): string {
+  if (binary) return binary;
+  if (process.env.SAMPAN_BIN) return (binary = process.env.SAMPAN_BIN);
+  const dir = join(tmpdir(), "sampan-ts-client-test");
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, "sampan");
+  execFileSync("go", ["build", "-o", out, "./cmd/sampan"], { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"], timeout: 300_000 });
+  return (binary = out);
+}
+
+let wsSupport: boolean | undefined;
+
+/** Whether this checkout's server has the WebSocket listener (serve --ws). */
+export function serverHasWebSocket(): boolean {
+  if (wsSupport === undefined) {
+    const help = execFileSync(sampanBinary(), ["serve", "--help"], { encoding: "utf8" });
+    wsSupport = /--ws\b/.test(help);
+  }
+  return wsSupport;
+}
+
+/** The transports to run the client tests over: TCP, and WebSocket when the server has it. */
+export function transports(): ("tcp" | "ws")[] {
+  return serverHasWebSocket() ? ["tcp", "ws"] : ["tcp"];
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface ServerOptions {
+  /** YAML config file contents (passed with --config). */
+  config?: string;
+  /** Reuse the data dir and ports of an earlier server (a restart). */
+  like?: Server;
+}
+
+export class Server {
+  proc: ChildProcess | undefined;
+  exited: Promise<number | null> = Promise.resolve(null);
+  constructor(
+    readonly dir: string,
+    readonly ports: { listen: number; http: number; raft: number; ws: number },
+    readonly configPath: string | undefined,
+  ) {}
+
+  get tcpAddr(): string {
+    return `127.0.0.1:${this.ports.listen}`;
+  }
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.ports.ws}`;
+  }
+  /** The server address for a transport. */
+  addr(t: "tcp" | "ws"): string {
+    return t === "ws" ? this.wsUrl : this.tcpAddr;
+  }
+  get logPath(): string {
+    return join(this.dir, "server.log");
+  }
+  log(): string {
+    try {
+      return readFileSync(this.logPath, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  async start(): Promise<void> {
+    const args = [
+      "serve",
+      "--data", join(this.dir, "data"),
+      "--listen", this.tcpAddr,
+      "--http", `127.0.0.1:${this.ports.http}`,
+      "--raft", `127.0.0.1:${this.ports.raft}`,
+      "--log-level", "warn",
+      "--log-json",
+    ];
+    if (this.configPath) args.push("--config", this.configPath);
+    if (serverHasWebSocket()) args.push("--ws", `127.0.0.1:${this.ports.ws}`);
+    const fd = openSync(this.logPath, "a");
+    const proc = spawn(sampanBinary(), args, { stdio: ["ignore", fd, fd] });
+    closeSync(fd);
+    this.proc = proc;
+    this.exited = new Promise((r) => proc.once("exit", (code) => r(code)));
+    let gone = false;
+    void this.exited.then(() => (gone = true));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (gone) throw new Error(`sampan serve exited before it was ready:\n${this.log()}`);
+      try {
+        const r = await fetch(`http://127.0.0.1:${this.ports.http}/readyz`, { signal: AbortSignal.timeout(1000) });
+        await r.arrayBuffer();
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`sampan serve not ready within 30 s:\n${this.log()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within the deadline. */
+  async stop(deadlineMs = 15_000): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill("SIGTERM");
+    const t = setTimeout(() => p.kill("SIGKILL"), deadlineMs);
+    await this.exited;
+    clearTimeout(t);
+    this.proc = undefined;
+  }
+
+  /** Stops the server and removes its data dir. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Starts a server on a new temp dir and free ports (or, with like, on the same ones: a restart). */
+export async function startServer(o: ServerOptions = {}): Promise<Server> {
+  let s: Server;
+  if (o.like) s = new Server(o.like.dir, o.like.ports, o.like.configPath);
+  else {
+    const dir = mkdtempSync(join(tmpdir(), "sampan-ts-"));
+    let configPath: string | undefined;
+    if (o.config) {
+      configPath = join(dir, "sampan.yaml");
+      writeFileSync(configPath, o.config);
+    }
+    s = new Server(dir, { listen: await freePort(), http: await freePort(), raft: await freePort(), ws: await freePort() }, configPath);
+  }
+  await s.start();
+  return s;
+}
+
+/** Resolves when cond() holds, polling; rejects after timeoutMs with what. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let uniq = 0;
+/** A channel name not used before in this process. */
+export function channel(prefix: string): string {
+  return `${prefix}.${process.pid}-${++uniq}`;
+}
