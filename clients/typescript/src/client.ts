@@ -404,8 +404,8 @@ export class Client {
       try {
         const l = await this.dialServer(this.servers[i]!);
         this.serverIdx = i;
-        this.up(l);
-        return;
+        if (this.up(l)) return;
+        errs.push(lost(`${l.addr}: connection closed right after the handshake`));
       } catch (e) {
         errs.push(e as SampanError);
       }
@@ -462,12 +462,13 @@ export class Client {
   }
 
   /** Makes l the current connection: resumes every subscription on it and sends waiting publishes. */
-  private up(l: Link): void {
+  private up(l: Link): boolean {
     if (this.closedErr) {
       l.stop();
       l.t.close();
-      return;
+      return true;
     }
+    if (l.dead) return false; // it broke between its handshake and now
     this.link = l;
     this.limits = l.ack;
     const want = this.opts.maxInflight && this.opts.maxInflight > 0 ? this.opts.maxInflight : 1024;
@@ -483,6 +484,7 @@ export class Client {
     }
     this.setStatus("connected");
     this.pump();
+    return true;
   }
 
   private onFrame(l: Link, type: number, body: Uint8Array): void {
@@ -569,7 +571,7 @@ export class Client {
   /** Sends waiting publishes while there are free slots and a connection. */
   private pump(): void {
     const l = this.link;
-    if (!l) return;
+    if (!l || l.dead) return;
     while (this.pubs.size < this.window && this.queue.length > 0) {
       const p = this.queue.shift()!;
       const r = ++this.nextReq;
@@ -620,9 +622,11 @@ export class Client {
             return;
           }
           this.serverIdx = idx;
-          this.up(l);
-          this.emit("reconnect", l.addr);
-          return;
+          if (this.up(l)) {
+            this.emit("reconnect", l.addr);
+            return;
+          }
+          cause = lost(`${l.addr}: connection closed right after the handshake`);
         } catch (e) {
           cause = e as SampanError;
         }

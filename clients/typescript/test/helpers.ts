@@ -140,6 +140,10 @@ export class Server {
   /** Stops the server and removes its data dir. */
   async destroy(): Promise<void> {
     await this.stop();
+    if (process.env.SAMPAN_TEST_KEEP) {
+      console.log(`# kept ${this.dir}`);
+      return;
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
