@@ -240,6 +240,7 @@ func (b *Broker) handler() http.Handler {
 	mux.HandleFunc("GET /metrics", b.readable(promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}).ServeHTTP))
 	b.adminRoutes(mux)
 	mux.HandleFunc("GET /bridges", b.readable(b.httpBridges))
+	b.consoleRoutes(mux)
 	if b.cfg.PProf {
 		// Off by default: profiles expose internals and cost CPU while taken; the HTTP listener is
 		// meant for operators (127.0.0.1 by default).
