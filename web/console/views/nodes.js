@@ -54,7 +54,7 @@ export function render(root, ctx) {
       h('td', h('b', `#${n.id}`), n.id === st.node_id ? h('span.muted', ' (this)') : ''),
       h('td', n.removed || n.state === 'pending' ? badge('–', 'muted') : badge(n.up ? 'up' : 'down', n.up ? 'ok' : 'bad')),
       h('td', stateBadge(n)),
-      h('td', n.meta || h('span.muted', '–'), n.id === st.meta_leader ? badge('leader', 'info') : ''),
+      h('td', n.meta || h('span.muted', '–'), n.id === st.meta_leader ? [' ', badge('leader', 'info')] : ''),
       h('td.num', fmtInt(n.replicas)),
       h('td.num', fmtInt(n.channels_led)),
       h('td.mono', n.client), h('td.mono', n.http), h('td.mono', n.raft),
