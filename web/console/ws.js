@@ -5,6 +5,10 @@ import { auth } from './api.js';
 let info = null;
 let pending = null; // Promise of the client
 let mod = null;
+const statusListeners = new Set();
+
+/** f(status) on each change of the connection: "connected", "reconnecting", "closed". */
+export function onStatus(f) { statusListeners.add(f); return () => statusListeners.delete(f); }
 
 export function setInfo(i) { info = i; }
 
@@ -24,13 +28,20 @@ export function client() {
   if (!pending) {
     const url = wsURL();
     if (!url) return Promise.reject(new Error('this node has no WebSocket listener'));
-    pending = (async () => {
+    const p = (async () => {
       mod ??= await import('./lib/sampan-client.js');
       const opts = { servers: [url] };
       if (auth.signedIn) { opts.user = auth.user; opts.password = auth.password; }
-      return mod.connect(opts);
+      const c = await mod.connect(opts);
+      // Events are the bundle's extra (on(event, f)): used when there.
+      if (typeof c.on === 'function') {
+        c.on('status', (st) => statusListeners.forEach((f) => f(st)));
+        c.on('close', () => { if (pending === p) pending = null; }); // gave up: the next use connects anew
+      }
+      return c;
     })();
-    pending.catch(() => { pending = null; }); // the next call tries again
+    pending = p;
+    p.catch(() => { if (pending === p) pending = null; }); // the next call tries again
   }
   return pending;
 }

@@ -146,6 +146,11 @@ export function render(root, ctx, name) {
       h('div.panel-head', h('h2', 'Live tail'), tailState, counter, h('span.spacer'), startSel, seqInput, pauseBtn, clearBtn),
       tailErr, list)));
 
+  const offStatus = ws.onStatus((st) => {
+    if (!sub) return;
+    const [text, kind] = { connected: ['live', 'ok'], reconnecting: ['reconnecting…', 'warn'], closed: ['closed', 'bad'] }[st] ?? [st, 'muted'];
+    tailState.textContent = text; tailState.className = `badge ${kind}`;
+  });
   const stopStatus = every(3000, async () => {
     try {
       status.replaceChildren(statusView(await get('/channels/' + encodeURIComponent(name))));
@@ -158,6 +163,7 @@ export function render(root, ctx, name) {
   subscribe();
   return () => {
     stopStatus();
+    offStatus();
     gen++;
     if (sub) sub.unsubscribe().catch(() => {});
   };
