@@ -38,6 +38,12 @@ func (b *Broker) httpConsoleInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, ConsoleInfo{Node: b.cfg.NodeID, WS: ws, WSTLS: wsTLS, Auth: b.auth != nil})
 }
 
-// consoleWS is the WebSocket listener's address and whether it speaks TLS. The listener is not in this
-// build yet: "" (the console then says tail and publish need it).
-func (b *Broker) consoleWS() (addr string, tls bool) { return "", false }
+// consoleWS is the WebSocket listener's address ("" without one: the console then says tail and
+// publish need it) and whether it speaks TLS (it does with the listeners' TLS, as the client
+// listener does).
+func (b *Broker) consoleWS() (addr string, tls bool) {
+	if addr = b.WSAddr(); addr == "" {
+		return "", false
+	}
+	return addr, b.tlsCfg != nil
+}

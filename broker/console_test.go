@@ -49,13 +49,26 @@ func TestConsoleServed(t *testing.T) {
 	if err := json.Unmarshal(body, &info); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /console/info: %s %v\n%s", resp.Status, err, body)
 	}
-	if info.Node != 1 || info.Auth {
-		t.Fatalf("console info %+v, want node 1 without auth", info)
+	if info.Node != 1 || info.Auth || info.WS != "" || info.WSTLS {
+		t.Fatalf("console info %+v, want node 1 without auth or WebSocket listener", info)
 	}
 	for _, k := range []string{`"node"`, `"ws"`, `"ws_tls"`, `"auth"`} {
 		if !strings.Contains(string(body), k) {
 			t.Fatalf("console info lacks %s: %s", k, body)
 		}
+	}
+}
+
+// /console/info names the WebSocket listener the console's tail and publish connect to.
+func TestConsoleInfoWS(t *testing.T) {
+	b := start(t, func(c *broker.Config) { c.WS = "127.0.0.1:0" })
+	_, body := httpGet(t, b, "/console/info", "", "")
+	var info broker.ConsoleInfo
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.WS == "" || info.WS != b.WSAddr() || info.WSTLS {
+		t.Fatalf("console info %+v, want ws %s without TLS", info, b.WSAddr())
 	}
 }
 
