@@ -32,11 +32,16 @@ export function fmtNumber(v) {
  * lineChart(container, {title, unit, series: [{name, color, points: [{t: ms, v: number|null}]}],
  * span: ms}) draws into container (replacing what it held). Null values break the line.
  */
-export function lineChart(container, { title, unit = '', series, span = 5 * 60e3, height = 180 }) {
+export function lineChart(container, { title, unit = '', series, span: maxSpan = 5 * 60e3, height = 180 }) {
   const width = Math.max(280, Math.floor(container.clientWidth || 480));
   const pad = { l: 48, r: 12, t: 12, b: 24 };
   const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
-  const now = Date.now(), t0 = now - span;
+  const now = Date.now();
+  // Young data gets a shorter span (down to a minute) instead of a squeeze at the right edge.
+  let first = now;
+  for (const s of series) if (s.points.length && s.points[0].t < first) first = s.points[0].t;
+  const span = Math.min(maxSpan, Math.max(60e3, Math.ceil((now - first) / 60e3) * 60e3));
+  const t0 = now - span;
   let max = 0;
   for (const s of series) for (const p of s.points) if (p.t >= t0 && p.v > max) max = p.v;
   const top = niceMax(max);
@@ -49,18 +54,35 @@ export function lineChart(container, { title, unit = '', series, span = 5 * 60e3
     svg.append(el('line', { x1: pad.l, x2: pad.l + w, y1: yy, y2: yy, class: i === 0 ? 'axis' : 'grid' }));
     svg.append(el('text', { x: pad.l - 6, y: yy + 4, 'text-anchor': 'end', class: 'tick' }, fmtNumber(v)));
   }
-  for (let m = 0; m * 60e3 <= span; m++) {
-    const xx = x(now - m * 60e3);
-    svg.append(el('text', { x: xx, y: height - 6, 'text-anchor': m === 0 ? 'end' : 'middle', class: 'tick' }, m === 0 ? 'now' : `-${m}m`));
+  const step = [15e3, 30e3, 60e3, 120e3, 300e3].find((st) => span / st <= 6) ?? 600e3;
+  for (let k = 0; k * step <= span; k++) {
+    const ago = k * step, xx = x(now - ago);
+    const label = k === 0 ? 'now' : ago % 60e3 === 0 ? `-${ago / 60e3}m` : `-${ago / 1e3}s`;
+    svg.append(el('text', { x: xx, y: height - 6, 'text-anchor': k === 0 ? 'end' : 'middle', class: 'tick' }, label));
   }
   for (const s of series) {
-    let d = '', pen = false;
+    // Runs of consecutive values become paths; a run of one (a value between gaps) a dot, as is the
+    // last value.
+    const runs = [];
+    let run = [];
     for (const p of s.points) {
-      if (p.t < t0 || p.v === null || p.v === undefined || Number.isNaN(p.v)) { pen = false; continue; }
-      d += `${pen ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
-      pen = true;
+      if (p.t < t0 || p.v === null || p.v === undefined || Number.isNaN(p.v)) {
+        if (run.length) runs.push(run);
+        run = [];
+      } else run.push(p);
     }
-    if (d) svg.append(el('path', { d, class: 'line', stroke: s.color }));
+    if (run.length) runs.push(run);
+    runs.forEach((r, i) => {
+      if (r.length > 1) {
+        const d = r.map((p, j) => `${j ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
+        svg.append(el('path', { d, class: 'line', stroke: s.color }));
+      }
+      const lastRun = i === runs.length - 1 && r.at(-1) === s.points.at(-1);
+      if (r.length === 1 || lastRun) {
+        const p = r.at(-1);
+        svg.append(el('circle', { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 3, fill: s.color, class: 'dot' }));
+      }
+    });
   }
 
   const legend = document.createElement('div');

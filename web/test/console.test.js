@@ -213,6 +213,8 @@ describe('console', { skip }, () => {
       assert.deepEqual(got.headers, { source: 'console' });
       // The page's own tail shows it too.
       await page.locator(`li.msg[data-seq="${seq}"]`, { hasText: text }).waitFor({ timeout: 15e3 });
+      // And the status catches up with it.
+      await page.locator('dl.facts', { hasText: `1 – ${seq}` }).waitFor({ timeout: 15e3 });
     } finally {
       sub.kill();
       if (subErr) t.diagnostic(`sampan sub: ${subErr}`);
@@ -226,8 +228,11 @@ describe('console', { skip }, () => {
   test('the metrics view draws charts from /metrics', async () => {
     await page.click('nav a[data-nav=metrics]');
     await page.locator('[data-testid=chart-rate] svg.chart').waitFor({ timeout: 15e3 });
-    // Two samples (3 s apart) give the first rate point.
-    await until('a rate line', 15e3, async () => (await page.locator('[data-testid=chart-rate] path.line').count()) > 0);
+    // Some traffic while it samples: 300 publishes from stdin, then a line of at least two rate
+    // points (three samples, 3 s apart).
+    execFileSync(bin, ['pub', '-s', node.client, 'console.load'], { input: Array.from({ length: 300 }, (_, i) => `m${i}`).join('\n') + '\n', timeout: 30e3 });
+    await until('a rate line', 20e3, async () =>
+      (await page.locator('[data-testid=chart-rate] path.line').evaluateAll((ps) => ps.some((p) => p.getAttribute('d').includes('L')))));
     assert.match(await page.locator('[data-testid=chart-rate] .legend').textContent(), /published/);
     await page.screenshot({ path: join(artifacts, 'metrics.png'), fullPage: true });
   });

@@ -61,7 +61,12 @@ export function render(root, ctx, name) {
   let sub = null, paused = false, gen = 0, count = 0;
   const counter = h('span.muted', '0 messages');
 
+  // The status follows what the page sees happen, soon after (at most every 500 ms), besides every 3 s.
+  let soon = 0;
+  const refreshSoon = () => { if (!soon) soon = setTimeout(() => { soon = 0; loadStatus(); }, 500); };
+
   const addRow = (m) => {
+    refreshSoon();
     count++;
     counter.textContent = `${fmtInt(count)} message${count === 1 ? '' : 's'}`;
     if (paused) return;
@@ -124,6 +129,7 @@ export function render(root, ctx, name) {
       pubResult.className = 'pub-result ok';
       pubResult.textContent = `Published: seq ${ack.seq}`;
       pubResult.dataset.seq = String(ack.seq);
+      refreshSoon();
       dataIn.value = '';
       dataIn.focus();
     } catch (e) {
@@ -151,7 +157,7 @@ export function render(root, ctx, name) {
     const [text, kind] = { connected: ['live', 'ok'], reconnecting: ['reconnecting…', 'warn'], closed: ['closed', 'bad'] }[st] ?? [st, 'muted'];
     tailState.textContent = text; tailState.className = `badge ${kind}`;
   });
-  const stopStatus = every(3000, async () => {
+  const loadStatus = async () => {
     try {
       status.replaceChildren(statusView(await get('/channels/' + encodeURIComponent(name))));
     } catch (e) {
@@ -159,11 +165,13 @@ export function render(root, ctx, name) {
         ? notice('No such channel yet: publishing to it creates it.')
         : failure(e, ctx));
     }
-  });
+  };
+  const stopStatus = every(3000, loadStatus);
   subscribe();
   return () => {
     stopStatus();
     offStatus();
+    clearTimeout(soon);
     gen++;
     if (sub) sub.unsubscribe().catch(() => {});
   };
