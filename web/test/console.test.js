@@ -180,6 +180,23 @@ describe('console', { skip }, () => {
     assert.match(await page.locator('dl.facts').textContent(), /Last|Seq range\s*1 – 1|1/);
   });
 
+  test('the channel list pages by name', async () => {
+    for (let i = 0; i < 12; i++) cli(node, ['pub', `page.c${String(i).padStart(2, '0')}`, 'x']);
+    await page.click('nav a[data-nav=channels]');
+    await page.fill('input[type=search]', 'page.');
+    await page.selectOption('select[name=limit]', '10');
+    const names = () => page.locator('a.chan').allTextContents();
+    await until('page 1 of 10', 15e3, async () => (await names()).length === 10 && (await names())[0] === 'page.c00');
+    await page.click('button:has-text("Next")');
+    await until('page 2', 15e3, async () => (await names()).join() === 'page.c10,page.c11');
+    assert.ok(await page.locator('button:has-text("Next")').isDisabled());
+    await page.click('button:has-text("Previous")');
+    await until('page 1 again', 15e3, async () => (await names())[9] === 'page.c09');
+    await page.selectOption('select[name=limit]', '50');
+    await page.goto(node.base + '/#/channels/' + CHANNEL);
+    await page.locator('dl.facts').waitFor({ timeout: 15e3 });
+  });
+
   test('the channel page tails a message published while it is open', async (t) => {
     if (wsSkip) {
       // The page must say why instead of failing silently.
@@ -273,6 +290,16 @@ describe('console with protect_reads', { skip }, () => {
     await page.locator('a.chan', { hasText: CHANNEL }).waitFor({ timeout: 15e3 });
     assert.equal(await page.locator('#user-badge').textContent(), 'ops');
     assert.match(await page.locator('#node-badge').textContent(), /node #1/);
+  });
+
+  test('the signed-in user publishes over the WebSocket (credentials in CONNECT)', async (t) => {
+    if (wsSkip) { t.skip(wsSkip); return; }
+    await page.locator('a.chan', { hasText: CHANNEL }).click();
+    await page.locator('.panel-head .badge', { hasText: 'live' }).waitFor({ timeout: 15e3 });
+    await page.fill('#publish textarea[name=data]', 'signed in');
+    await page.click('#publish button[type=submit]');
+    await page.locator('#publish-result.ok', { hasText: 'seq 2' }).waitFor({ timeout: 15e3 });
+    await page.locator('li.msg[data-seq="2"]', { hasText: 'signed in' }).waitFor({ timeout: 15e3 });
   });
 });
 

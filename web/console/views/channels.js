@@ -3,9 +3,8 @@ import { get } from '../api.js';
 import { h, badge, fmtBytes, fmtInt } from '../dom.js';
 import { failure, every } from './common.js';
 
-const PAGE = 50;
-// The view's place, kept across visits: the prefix and the stack of ?after= values of the pages.
-const place = { prefix: '', afters: [''] };
+// The view's place, kept across visits: the prefix, the page size and the stack of ?after= values.
+const place = { prefix: '', limit: 50, afters: [''] };
 
 export function stateBadge(state) {
   return badge(state, { hot: 'hot', warm: 'warm', cold: 'cold' }[state] ?? '');
@@ -19,13 +18,16 @@ export function render(root, ctx) {
   const prev = h('button.secondary', { type: 'button' }, '← Previous');
   const next = h('button.secondary', { type: 'button' }, 'Next →');
   const pageLabel = h('span.muted');
+  const sizeSel = h('select', { 'aria-label': 'Page size', name: 'limit' },
+    [10, 50, 200, 1000].map((n) => h('option', { value: String(n), selected: n === place.limit }, `${n} a page`)));
+  sizeSel.addEventListener('change', () => { place.limit = Number(sizeSel.value); place.afters = ['']; restart(); });
   let nextAfter = '';
   let seq = 0; // drops answers to older requests
 
   const load = async () => {
     const my = ++seq;
     const after = place.afters[place.afters.length - 1];
-    const q = new URLSearchParams({ prefix: place.prefix, after, limit: String(PAGE) });
+    const q = new URLSearchParams({ prefix: place.prefix, after, limit: String(place.limit) });
     let page;
     try {
       page = await get('/channels?' + q);
@@ -68,7 +70,7 @@ export function render(root, ctx) {
 
   root.replaceChildren(h('section',
     h('h1', 'Channels'),
-    h('div.toolbar', input, h('div.pager', prev, pageLabel, next)),
+    h('div.toolbar', input, h('div.pager', sizeSel, prev, pageLabel, next)),
     body));
   restart();
   return () => { stop(); clearTimeout(debounce); };
