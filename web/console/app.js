@@ -66,7 +66,7 @@ function header() {
   ub.className = 'badge info';
   ub.textContent = auth.user;
   const nb = $('node-badge');
-  nb.textContent = info ? `node #${info.node}` : 'node ?';
+  nb.textContent = info && !info.unknown ? `node #${info.node}` : 'node ?';
   nb.title = info ? (info.ws ? `WebSocket ${ws.wsURL(info)}` : 'no WebSocket listener') : '';
 }
 

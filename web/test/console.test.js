@@ -284,6 +284,7 @@ describe('console with protect_reads', { skip }, () => {
     await page.fill('#login input[name=password]', 'wrong');
     await page.click('#login-submit');
     await page.locator('#login-error', { hasText: 'Wrong user or password' }).waitFor({ timeout: 10e3 });
+    await page.screenshot({ path: join(artifacts, 'login.png') });
     await page.fill('#login input[name=password]', 'ops-pw');
     await page.click('#login-submit');
     await page.locator('dialog#login').waitFor({ state: 'hidden', timeout: 10e3 });

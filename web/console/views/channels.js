@@ -15,8 +15,8 @@ export function channelHref(name) { return '#/channels/' + encodeURIComponent(na
 export function render(root, ctx) {
   const input = h('input', { type: 'search', placeholder: 'Channel name prefix', value: place.prefix, 'aria-label': 'Prefix', spellcheck: false });
   const body = h('div', h('p.muted', 'Loading…'));
-  const prev = h('button.secondary', { type: 'button' }, '← Previous');
-  const next = h('button.secondary', { type: 'button' }, 'Next →');
+  const prev = h('button.secondary', { type: 'button', disabled: true }, '← Previous');
+  const next = h('button.secondary', { type: 'button', disabled: true }, 'Next →');
   const pageLabel = h('span.muted');
   const sizeSel = h('select', { 'aria-label': 'Page size', name: 'limit' },
     [10, 50, 200, 1000].map((n) => h('option', { value: String(n), selected: n === place.limit }, `${n} a page`)));
