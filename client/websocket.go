@@ -26,10 +26,10 @@ func dialWebSocket(ctx context.Context, url string, tlsCfg *tls.Config) (net.Con
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var nd net.Dialer
 			conn, err := nd.DialContext(ctx, network, addr)
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetNoDelay(true)
+			if err != nil {
+				return nil, err
 			}
-			return conn, err
+			return wsframe.Cork(conn), nil
 		}}
 	ws, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
@@ -42,14 +42,13 @@ func dialWebSocket(ctx context.Context, url string, tlsCfg *tls.Config) (net.Con
 		_ = resp.Body.Close()
 	}
 	// Until CONNACK announces the server's max_frame (setReadLimit).
-	ws.SetReadLimit(int64(protocol.DefaultMaxFrame) + 5)
-	return wsframe.New(ws), nil
+	return wsframe.New(ws, protocol.DefaultMaxFrame), nil
 }
 
-// setReadLimit bounds a WebSocket connection's messages by the frame size the server announced (a
-// frame, its prefix, and the byte that shows a second one); TCP connections have no such limit.
+// setReadLimit bounds a WebSocket connection's frames by the size the server announced (on TCP the
+// protocol reader's own limit does).
 func setReadLimit(conn net.Conn, maxFrame uint32) {
 	if wc, ok := conn.(*wsframe.Conn); ok {
-		wc.WebSocket().SetReadLimit(int64(maxFrame) + 5)
+		wc.SetMaxFrame(maxFrame)
 	}
 }

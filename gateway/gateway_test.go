@@ -57,7 +57,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc.ws, rc.conn = ws, wsframe.New(ws)
+		rc.ws, rc.conn = ws, wsframe.New(ws, protocol.DefaultMaxFrame)
 	} else {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

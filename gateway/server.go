@@ -191,6 +191,7 @@ func (s *Server) listenWS() error {
 		return fmt.Errorf("sampan: listen on %s (ws): %w", s.cfg.WSAddr, err)
 	}
 	s.wsLn = ln
+	ln = wsframe.Listener(ln)
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
@@ -251,11 +252,7 @@ func (s *Server) serveWS(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	if err != nil {
 		return // Upgrade answered the request with the reason
 	}
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	ws.SetReadLimit(int64(s.cfg.MaxFrame) + 5) // a frame, its prefix, and the byte that shows a second one
-	s.startSession(wsframe.New(ws))
+	s.startSession(wsframe.New(ws, s.cfg.MaxFrame))
 }
 
 // tapMiddleware shows every received message to tap; it runs after UnwrapMiddleware (decoded values).
