@@ -135,9 +135,10 @@ type Server struct {
 
 	// ws serves the WebSocket listener (nil without one); wsUp counts its handlers between their check
 	// of draining (under mu) and their session's start, so that Drain waits for them.
-	ws   *http.Server
-	wsLn net.Listener
-	wsUp sync.WaitGroup
+	ws        *http.Server
+	wsLn      net.Listener
+	wsUp      sync.WaitGroup
+	wsPending atomic.Int64 // the WebSocket listener's connections not upgraded yet (wsConnState)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -198,7 +199,8 @@ func (s *Server) listenWS() error {
 	up := &websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10, HandshakeTimeout: s.cfg.HandshakeTimeout,
 		CheckOrigin: s.originAllowed}
 	s.ws = &http.Server{ReadHeaderTimeout: s.cfg.HandshakeTimeout, MaxHeaderBytes: 16 << 10,
-		ErrorLog: log.New(io.Discard, "", 0), // a failed upgrade is answered to its client; nothing to log
+		ErrorLog:  log.New(io.Discard, "", 0), // a failed upgrade is answered to its client; nothing to log
+		ConnState: s.wsConnState,
 		Handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWS(up, w, r) })}
 	s.accept.Add(1)
 	go func() {
@@ -243,7 +245,7 @@ func (s *Server) serveWS(up *websocket.Upgrader, w http.ResponseWriter, r *http.
 	s.wsUp.Add(1)
 	s.mu.Unlock()
 	defer s.wsUp.Done()
-	if s.full() {
+	if s.fullWS() {
 		s.metrics.Refused.Inc()
 		http.Error(w, fmt.Sprintf("sampan: the server holds its maximum of %d connections", s.cfg.MaxConnections), http.StatusServiceUnavailable)
 		return
@@ -349,14 +351,47 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// full reports whether the node holds its maximum of connections.
+// full reports whether the node holds its maximum of connections: sessions and WebSocket
+// connections not upgraded yet.
 func (s *Server) full() bool {
 	if s.cfg.MaxConnections <= 0 {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions) >= s.cfg.MaxConnections
+	return len(s.sessions)+int(s.wsPending.Load()) >= s.cfg.MaxConnections
+}
+
+// fullWS is full for a WebSocket connection being upgraded, not counting itself.
+func (s *Server) fullWS() bool {
+	if s.cfg.MaxConnections <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)+int(s.wsPending.Load())-1 >= s.cfg.MaxConnections
+}
+
+// wsConnState counts the WebSocket listener's connections until their upgrade (net/http's serving
+// goroutine of each), and closes a new one at once over the node's bound: a flood of connections
+// that never upgrade holds no more than the bound, each for the handshake timeout at most.
+func (s *Server) wsConnState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		if s.full() {
+			// Answered like the TCP listener's refusal: why, when there is no TLS handshake to pay for.
+			s.metrics.Refused.Inc()
+			if s.cfg.TLS == nil {
+				msg := fmt.Sprintf("sampan: the server holds its maximum of %d connections\n", s.cfg.MaxConnections)
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
+			}
+			_ = c.Close() // net/http then reports it closed
+		}
+		s.wsPending.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		s.wsPending.Add(-1)
+	}
 }
 
 // refuse closes a connection over the node's bound; a plain one is told why first (a TLS one would

@@ -2,8 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +117,26 @@ func TestWebSocketMaxConnections(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("second connection: %v %v, want HTTP 503", resp, err)
 	}
+	// A connection that never sends its upgrade request is answered and closed at once, not held
+	// for the handshake timeout.
+	raw, err := net.Dial("tcp", b.WSAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	answer, err := io.ReadAll(raw)
+	if errors.Is(err, os.ErrDeadlineExceeded) || !strings.HasPrefix(string(answer), "HTTP/1.1 503") {
+		t.Fatalf("a connection over the bound: read %q, %v; want a 503 and the end", answer, err)
+	}
+	r.conn.Close()
+	testutil.Eventually(t, 10*time.Second, "the first connection's end counted", func() bool {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+b.WSAddr(), nil)
+		if err == nil {
+			ws.Close()
+		}
+		return err == nil
+	})
 }
 
 // TestWebSocketClientNeverReads: a WebSocket subscriber that stops reading its socket holds up
