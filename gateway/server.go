@@ -201,7 +201,7 @@ func (s *Server) listenWS() error {
 	s.ws = &http.Server{ReadHeaderTimeout: s.cfg.HandshakeTimeout, MaxHeaderBytes: 16 << 10,
 		ErrorLog:  log.New(io.Discard, "", 0), // a failed upgrade is answered to its client; nothing to log
 		ConnState: s.wsConnState,
-		Handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWS(up, w, r) })}
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWS(up, w, r) })}
 	s.accept.Add(1)
 	go func() {
 		defer s.accept.Done()
