@@ -114,12 +114,6 @@ func (c *pipeline) idle() bool { return len(c.queue) == 0 && len(c.blocked) == 0
 // turn, so answers keep their order.
 func (c *pipeline) publish(now time.Time, leader uint64, p *proposal) {
 	p.start = now
-	if p.empty {
-		p.done = true
-		c.queue = append(c.queue, p)
-		c.complete(now)
-		return
-	}
 	if len(c.blocked) > 0 || !c.tryPropose(now, leader, p) {
 		c.blocked = append(c.blocked, p)
 		c.armRetry()
@@ -159,6 +153,12 @@ func (c *pipeline) hold(now time.Time, leader uint64, p *proposal) bool {
 
 // tryPropose proposes p, reporting false (p untouched) when it must wait.
 func (c *pipeline) tryPropose(now time.Time, leader uint64, p *proposal) bool {
+	if p.empty { // nothing to propose: answered in turn, behind what went before it
+		p.done = true
+		c.queue = append(c.queue, p)
+		c.complete(now)
+		return true
+	}
 	if c.hold(now, leader, p) {
 		return false
 	}

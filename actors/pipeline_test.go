@@ -68,6 +68,13 @@ func TestPipelineScenarios(t *testing.T) {
 			{0, "pub p2 empty", ""},
 			{1, "done p1 committed", "answer p1 committed; answer p2 empty"},
 		}},
+		{"an empty publish behind a blocked one waits its turn (a new channel's first publish, then an oversize one)", false, []step{
+			{0, "next busy", ""},
+			{0, "pub p1", "propose p1 busy; arm retry 2ms"},
+			{1, "pub p2 empty", ""},
+			{2, "retry", "propose p1 ok"},
+			{3, "done p1 committed", "answer p1 committed; answer p2 empty"},
+		}},
 		{"back-pressure: a busy proposal waits, later publishes queue behind it, order kept", false, []step{
 			{0, "next busy", ""},
 			{0, "pub p1", "propose p1 busy; arm retry 2ms"},

@@ -203,7 +203,11 @@ func Start(cfg Config, log zerolog.Logger) (b *Broker, err error) {
 	if err = b.startBridge(); err != nil {
 		return b, err
 	}
-	log.Info().Str("listen", b.Addr()).Str("http", b.HTTPAddr()).Str("data", cfg.Data).Msg("sampan serving")
+	ev := log.Info().Str("listen", b.Addr()).Str("http", b.HTTPAddr())
+	if ws := b.WSAddr(); ws != "" {
+		ev = ev.Str("ws", ws)
+	}
+	ev.Str("data", cfg.Data).Msg("sampan serving")
 	return b, nil
 }
 
@@ -240,6 +244,7 @@ func (b *Broker) handler() http.Handler {
 	mux.HandleFunc("GET /metrics", b.readable(promhttp.HandlerFor(b.Registry, promhttp.HandlerOpts{Registry: b.Registry}).ServeHTTP))
 	b.adminRoutes(mux)
 	mux.HandleFunc("GET /bridges", b.readable(b.httpBridges))
+	b.consoleRoutes(mux)
 	if b.cfg.PProf {
 		// Off by default: profiles expose internals and cost CPU while taken; the HTTP listener is
 		// meant for operators (127.0.0.1 by default).
@@ -550,6 +555,14 @@ func (b *Broker) syncMembers() {
 
 // Addr is the client listener's address.
 func (b *Broker) Addr() string { return b.gw.Addr().String() }
+
+// WSAddr is the WebSocket listener's address, "" without one.
+func (b *Broker) WSAddr() string {
+	if a := b.gw.WSAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
 
 // channelExists reports whether the channel is in this node's copy of the registry (a local read: a
 // channel created on another node a moment ago may not be there yet).

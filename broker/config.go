@@ -62,12 +62,17 @@ type Config struct {
 	// listen address (a wildcard host, NAT, a proxy). Other nodes hand it to clients in ROUTE frames.
 	// Empty: the listen address, unless its host is a wildcard (then no client is routed here).
 	Advertise string `yaml:"advertise"`
-	HTTP      string `yaml:"http"`      // /healthz, /readyz, /metrics
-	Raft      string `yaml:"raft"`      // Raft address; the node's identity in its data dir
-	Actor     string `yaml:"actor"`     // protoactor remote address (port 0: any free port)
-	LogLevel  string `yaml:"log_level"` // debug, info, warn, error
-	LogJSON   *bool  `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
-	PProf     bool   `yaml:"pprof"`     // serve Go's /debug/pprof/ on the HTTP listener
+	HTTP      string `yaml:"http"` // /healthz, /readyz, /metrics, the admin API and the web console
+	// WS is the host:port of the WebSocket listener (the client protocol over WebSocket, for web pages
+	// and the console's live tail); empty: none. WSOrigins bounds the web pages that may connect
+	// (Origin patterns like https://*.example.com; empty: any page).
+	WS        string   `yaml:"ws"`
+	WSOrigins []string `yaml:"ws_origins"`
+	Raft      string   `yaml:"raft"`      // Raft address; the node's identity in its data dir
+	Actor     string   `yaml:"actor"`     // protoactor remote address (port 0: any free port)
+	LogLevel  string   `yaml:"log_level"` // debug, info, warn, error
+	LogJSON   *bool    `yaml:"log_json"`  // nil: JSON unless stderr is a terminal
+	PProf     bool     `yaml:"pprof"`     // serve Go's /debug/pprof/ on the HTTP listener
 
 	Channels ChannelDefaults `yaml:"channels"`
 	Limits   Limits          `yaml:"limits"`
@@ -285,6 +290,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sampan: %s address %q: %v", a.name, a.v, err)
 		}
 	}
+	if c.WS != "" {
+		if _, _, err := net.SplitHostPort(c.WS); err != nil {
+			return fmt.Errorf("sampan: ws address %q: %v", c.WS, err)
+		}
+	}
 	if c.Advertise != "" {
 		host, port, err := net.SplitHostPort(c.Advertise)
 		if err != nil {
@@ -384,6 +394,7 @@ func (c *Config) gatewayConfig() gateway.Config {
 	g.Keepalive = time.Duration(c.Limits.Keepalive)
 	g.MaxConnections, g.MaxUserConnections, g.MaxSubscriptions = c.Limits.MaxConnections, c.Limits.MaxUserConnections, c.Limits.MaxSubscriptions
 	g.Tap = c.Hooks.GatewayTap
+	g.WSAddr, g.WSOrigins = c.WS, c.WSOrigins
 	if g.MaxPendingWrite < int(g.MaxFrame)*2 {
 		g.MaxPendingWrite = int(g.MaxFrame) * 2
 	}

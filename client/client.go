@@ -117,6 +117,12 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 	var list []string
 	for _, s := range strings.Split(servers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
+			if isWebSocket(s) {
+				// ROUTE frames name nodes' TCP listeners: a client that came by WebSocket stays on it.
+				o.routing = false
+				list = append(list, s)
+				continue
+			}
 			s, useTLS := splitScheme(s)
 			if useTLS && o.tls == nil {
 				o.tls = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -159,17 +165,24 @@ func Connect(ctx context.Context, servers string, opts ...Option) (*Client, erro
 func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAck, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sampan: connect %s: %w", addr, err)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	if c.opts.tls != nil {
-		if conn, err = TLSHandshake(dctx, conn, c.opts.tls, addr); err != nil {
+	var conn net.Conn
+	var err error
+	if isWebSocket(addr) {
+		if conn, err = dialWebSocket(dctx, addr, c.opts.tls); err != nil {
 			return nil, nil, err
+		}
+	} else {
+		var d net.Dialer
+		if conn, err = d.DialContext(dctx, "tcp", addr); err != nil {
+			return nil, nil, fmt.Errorf("sampan: connect %s: %w", addr, err)
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		if c.opts.tls != nil {
+			if conn, err = TLSHandshake(dctx, conn, c.opts.tls, addr); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	// The handshake is synchronous; unblock it if ctx ends first.
@@ -186,6 +199,7 @@ func (c *Client) dial(ctx context.Context, addr string) (*link, *protocol.ConnAc
 	}
 	_ = conn.SetDeadline(time.Time{})
 	r.SetMaxFrame(ack.MaxFrame)
+	setReadLimit(conn, ack.MaxFrame)
 	l := &link{c: c, conn: conn, addr: addr, wake: make(chan struct{}, 1), dead: make(chan struct{})}
 	go l.writeLoop()
 	go l.readLoop(r)

@@ -12,28 +12,63 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/sampan-io/sampan/broker"
 	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/internal/testutil"
+	"github.com/sampan-io/sampan/internal/wsframe"
 	"github.com/sampan-io/sampan/protocol"
 )
+
+// transport is one of the client listeners; the session tests run over each (the same sessions,
+// limits and errors, whatever carries the frames).
+type transport struct {
+	name string
+	addr func(b *broker.Broker) string // what client.Connect and dialRaw take
+}
+
+var transports = []transport{
+	{"tcp", func(b *broker.Broker) string { return b.Addr() }},
+	{"ws", func(b *broker.Broker) string { return "ws://" + b.WSAddr() }},
+}
+
+// overTransports runs test once per transport.
+func overTransports(t *testing.T, test func(t *testing.T, tr transport)) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { test(t, tr) })
+	}
+}
 
 // rawConn speaks the protocol by hand, to send what a correct client never would.
 type rawConn struct {
 	t    *testing.T
 	conn net.Conn
+	ws   *websocket.Conn // over WebSocket; conn is then its frame stream
 	r    *protocol.Reader
 }
 
+// dialRaw connects to host:port over TCP, or to a ws:// URL.
 func dialRaw(t *testing.T, addr string) *rawConn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	rc := &rawConn{t: t}
+	if url, ok := strings.CutPrefix(addr, "ws://"); ok {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.ws, rc.conn = ws, wsframe.New(ws, protocol.DefaultMaxFrame)
+	} else {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.conn = c
 	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	return &rawConn{t: t, conn: c, r: protocol.NewReader(c, protocol.DefaultMaxFrame)}
+	t.Cleanup(func() { rc.conn.Close() })
+	_ = rc.conn.SetDeadline(time.Now().Add(20 * time.Second))
+	rc.r = protocol.NewReader(rc.conn, protocol.DefaultMaxFrame)
+	return rc
 }
 
 func (r *rawConn) send(f protocol.Frame) {
@@ -43,9 +78,30 @@ func (r *rawConn) send(f protocol.Frame) {
 	}
 }
 
+// sendRaw writes bytes as they are; over WebSocket each complete frame is a message, and bytes left
+// after the last complete one are one more.
 func (r *rawConn) sendRaw(b []byte) {
 	r.t.Helper()
-	if _, err := r.conn.Write(b); err != nil {
+	if r.ws == nil {
+		if _, err := r.conn.Write(b); err != nil {
+			r.t.Fatal(err)
+		}
+		return
+	}
+	for len(b) > 0 {
+		end := len(b)
+		if len(b) >= 4 {
+			end = min(len(b), 4+int(binary.BigEndian.Uint32(b)))
+		}
+		r.sendMessage(websocket.BinaryMessage, b[:end])
+		b = b[end:]
+	}
+}
+
+// sendMessage sends one WebSocket message as it is.
+func (r *rawConn) sendMessage(typ int, b []byte) {
+	r.t.Helper()
+	if err := r.ws.WriteMessage(typ, b); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -94,6 +150,7 @@ func frame(typ byte, body []byte) []byte {
 
 func start(t *testing.T, mod ...func(*broker.Config)) *broker.Broker {
 	cfg := testutil.Config(t, t.TempDir())
+	cfg.WS = "127.0.0.1:0"
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -102,12 +159,14 @@ func start(t *testing.T, mod ...func(*broker.Config)) *broker.Broker {
 
 // TestBadInput sends every kind of bad input while another client keeps publishing, and checks each gets
 // the documented ERR, fatal ones close only their own connection, and the good client loses nothing.
-func TestBadInput(t *testing.T) {
+func TestBadInput(t *testing.T) { overTransports(t, testBadInput) }
+
+func testBadInput(t *testing.T, tr transport) {
 	b := start(t, func(c *broker.Config) { c.Limits.MaxPayload = 1024 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	good, err := client.Connect(ctx, b.Addr())
+	good, err := client.Connect(ctx, tr.addr(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +194,7 @@ func TestBadInput(t *testing.T) {
 	}()
 
 	t.Run("publish before connect", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.send(&protocol.Pub{Req: 1, Channel: "a", Payload: []byte("x")})
 		e := r.expectErr(protocol.CodeNotConnected)
 		if !e.Fatal {
@@ -145,7 +204,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("unknown or malformed frame before connect", func(t *testing.T) {
 		for _, raw := range [][]byte{frame(99, []byte{0x80}), frame(byte(protocol.TypePub), []byte{0xc1})} {
-			r := dialRaw(t, b.Addr())
+			r := dialRaw(t, tr.addr(b))
 			r.sendRaw(raw)
 			r.send(&protocol.Connect{Version: protocol.Version})
 			if e := r.expectErr(protocol.CodeNotConnected); !e.Fatal {
@@ -155,7 +214,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("malformed publish answered with its request id", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		// {r: 7, c: "a", p: <a str where bin belongs is fine>, h: 5 (not a map)}, then trailing bytes.
 		r.sendRaw(frame(byte(protocol.TypePub), []byte{0x83, 0xa1, 'c', 0xa1, 'a', 0xa1, 'h', 0x05, 0xa1, 'r', 0x07}))
@@ -168,7 +227,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("request id reused while unanswered", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		pub := &protocol.Pub{Req: 5, Channel: "reuse.req", Payload: []byte("x")}
 		one, _ := protocol.AppendFrame(nil, pub)
@@ -188,7 +247,7 @@ func TestBadInput(t *testing.T) {
 		}
 		r.expectClosed()
 		// An answered id may be used again.
-		r2 := dialRaw(t, b.Addr())
+		r2 := dialRaw(t, tr.addr(b))
 		r2.connect()
 		for i := 0; i < 2; i++ {
 			r2.send(pub)
@@ -198,20 +257,20 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("unsupported version", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.send(&protocol.Connect{Version: 99})
 		r.expectErr(protocol.CodeUnsupportedVersion)
 		r.expectClosed()
 	})
 	t.Run("frame too large", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.sendRaw([]byte{0xff, 0xff, 0xff, 0xf0, byte(protocol.TypePub)})
 		r.expectErr(protocol.CodeFrameTooLarge)
 		r.expectClosed()
 	})
 	t.Run("malformed body then good frame", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.sendRaw(frame(byte(protocol.TypePub), []byte{0xc1, 0x00, 0x01}))
 		r.expectErr(protocol.CodeMalformedFrame)
@@ -221,7 +280,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("unknown frame type", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.sendRaw(frame(200, []byte{0x80}))
 		r.expectErr(protocol.CodeUnknownFrame)
@@ -231,13 +290,13 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("server frame from client", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.send(&protocol.PubAck{Req: 1, Seq: 1})
 		r.expectErr(protocol.CodeUnknownFrame)
 	})
 	t.Run("payload too large", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.send(&protocol.Pub{Req: 7, Channel: "big", Payload: bytes.Repeat([]byte("x"), 2000)})
 		e := r.expectErr(protocol.CodePayloadTooLarge)
@@ -250,7 +309,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("invalid channel names", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		for i, name := range []string{"", "a..b", ".a", "a b", "a/b", strings.Repeat("x", 256), "a.*", "a.>"} {
 			r.send(&protocol.Pub{Req: uint64(100 + i), Channel: name, Payload: []byte("x")})
@@ -264,7 +323,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("unknown subscription", func(t *testing.T) {
-		r := dialRaw(t, b.Addr())
+		r := dialRaw(t, tr.addr(b))
 		r.connect()
 		r.send(&protocol.Unsub{Sid: 42})
 		r.expectErr(protocol.CodeUnknownSubscription)
@@ -324,9 +383,11 @@ func readAll(t *testing.T, ctx context.Context, c *client.Client, channel string
 }
 
 // TestSubscriptionIDReuse: a sid reused right after UNSUB gets exactly its own SUBACK and messages.
-func TestSubscriptionIDReuse(t *testing.T) {
+func TestSubscriptionIDReuse(t *testing.T) { overTransports(t, testSubscriptionIDReuse) }
+
+func testSubscriptionIDReuse(t *testing.T, tr transport) {
 	b := start(t)
-	r := dialRaw(t, b.Addr())
+	r := dialRaw(t, tr.addr(b))
 	r.connect()
 	for i := 1; i <= 20; i++ {
 		r.send(&protocol.Pub{Req: uint64(i), Channel: "reuse.xx", Payload: []byte("x")})
@@ -388,9 +449,11 @@ func TestSubscriptionIDReuse(t *testing.T) {
 
 // TestWindowWithoutCredit: a client that never returns credit gets exactly a window of messages, and
 // more once it does.
-func TestWindowWithoutCredit(t *testing.T) {
+func TestWindowWithoutCredit(t *testing.T) { overTransports(t, testWindowWithoutCredit) }
+
+func testWindowWithoutCredit(t *testing.T, tr transport) {
 	b := start(t)
-	r := dialRaw(t, b.Addr())
+	r := dialRaw(t, tr.addr(b))
 	r.connect()
 	r.send(&protocol.Sub{Sid: 7, Channel: "credit.ch", Start: protocol.StartEarliest, Window: 5})
 	ack, ok := r.next().(*protocol.SubAck)
@@ -399,7 +462,7 @@ func TestWindowWithoutCredit(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Connect(ctx, b.Addr())
+	c, err := client.Connect(ctx, tr.addr(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,9 +502,11 @@ func TestWindowWithoutCredit(t *testing.T) {
 
 // TestOversizeAnswersInOrder: with retention max_bytes, a message too large for the channel is refused
 // with payload_too_large, and answers keep publish order within the batch.
-func TestOversizeAnswersInOrder(t *testing.T) {
+func TestOversizeAnswersInOrder(t *testing.T) { overTransports(t, testOversizeAnswersInOrder) }
+
+func testOversizeAnswersInOrder(t *testing.T, tr transport) {
 	b := start(t, func(c *broker.Config) { c.Channels.MaxBytes = 100 })
-	r := dialRaw(t, b.Addr())
+	r := dialRaw(t, tr.addr(b))
 	r.connect()
 	var buf []byte
 	for i, size := range []int{10, 500, 10, 500} {

@@ -8,19 +8,25 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/sampan-io/sampan/auth"
 	sc "github.com/sampan-io/sampan/cluster"
 	"github.com/sampan-io/sampan/internal/metrics"
+	"github.com/sampan-io/sampan/internal/wsframe"
 	"github.com/sampan-io/sampan/protocol"
 	"github.com/sampan-io/sampan/store"
 )
@@ -49,6 +55,13 @@ type Config struct {
 	MaxConnections     int
 	MaxUserConnections int
 	MaxSubscriptions   int
+	// WSAddr, when set, is the host:port of a WebSocket listener carrying the same protocol: one frame
+	// per binary message, the same sessions, limits and errors as the TCP listener's (TLS too).
+	// WSOrigins bounds the web pages that may connect: browser Origin headers matched against these
+	// patterns (path.Match, e.g. "https://*.example.com"); empty: any page. A client that sends no
+	// Origin (not a browser) is always let in; logins are checked in CONNECT as on TCP.
+	WSAddr    string
+	WSOrigins []string
 	// TLS, when set, makes the listener speak TLS only: a plain connection fails its handshake and is
 	// closed.
 	TLS *tls.Config
@@ -96,6 +109,11 @@ func (c *Config) Validate() error {
 	case c.HandshakeTimeout <= 0:
 		return errors.New("sampan: handshake timeout must be > 0")
 	}
+	for _, o := range c.WSOrigins {
+		if _, err := path.Match(o, ""); err != nil {
+			return fmt.Errorf("sampan: ws_origins: %q is not a pattern like https://*.example.com: %v", o, err)
+		}
+	}
 	return nil
 }
 
@@ -114,6 +132,13 @@ type Server struct {
 	// routes maps other nodes' actor addresses to what a ROUTE frame tells clients about them; replaced
 	// whole by SetRoutes (the broker's member sync), read by session actors.
 	routes atomic.Pointer[map[string]NodeRoute]
+
+	// ws serves the WebSocket listener (nil without one); wsUp counts its handlers between their check
+	// of draining (under mu) and their session's start, so that Drain waits for them.
+	ws        *http.Server
+	wsLn      net.Listener
+	wsUp      sync.WaitGroup
+	wsPending atomic.Int64 // the WebSocket listener's connections not upgraded yet (wsConnState)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -147,9 +172,89 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		return nil, fmt.Errorf("sampan: spawn gateway: %w", err)
 	}
 	s.gateway = gw
+	if cfg.WSAddr != "" {
+		if err := s.listenWS(); err != nil {
+			ln.Close()
+			cl.ActorSystem.Root.Stop(gw)
+			return nil, err
+		}
+	}
 	s.accept.Add(1)
 	go s.acceptLoop()
 	return s, nil
+}
+
+// listenWS starts the WebSocket listener. The HTTP upgrade must come within the handshake timeout
+// (TLS handshake included); the session then waits for CONNECT as on TCP.
+func (s *Server) listenWS() error {
+	ln, err := net.Listen("tcp", s.cfg.WSAddr)
+	if err != nil {
+		return fmt.Errorf("sampan: listen on %s (ws): %w", s.cfg.WSAddr, err)
+	}
+	s.wsLn = ln
+	ln = wsframe.Listener(ln)
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	up := &websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10, HandshakeTimeout: s.cfg.HandshakeTimeout,
+		CheckOrigin: s.originAllowed}
+	s.ws = &http.Server{ReadHeaderTimeout: s.cfg.HandshakeTimeout, MaxHeaderBytes: 16 << 10,
+		ErrorLog:  log.New(io.Discard, "", 0), // a failed upgrade is answered to its client; nothing to log
+		ConnState: s.wsConnState,
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveWS(up, w, r) })}
+	s.accept.Add(1)
+	go func() {
+		defer s.accept.Done()
+		_ = s.ws.Serve(ln) // returns when Drain closes it
+	}()
+	return nil
+}
+
+// WSAddr is the WebSocket listener's address (nil without one).
+func (s *Server) WSAddr() net.Addr {
+	if s.wsLn == nil {
+		return nil
+	}
+	return s.wsLn.Addr()
+}
+
+// originAllowed is the upgrade's check of a browser page's Origin against WSOrigins.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.cfg.WSOrigins) == 0 {
+		return true
+	}
+	for _, p := range s.cfg.WSOrigins {
+		if ok, _ := path.Match(p, origin); ok {
+			return true
+		}
+	}
+	s.metrics.Refused.Inc()
+	s.log.Debug().Str("origin", origin).Msg("WebSocket origin refused")
+	return false
+}
+
+// serveWS upgrades one request (net/http's goroutine for it) and runs a session on the connection.
+func (s *Server) serveWS(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		http.Error(w, "sampan: server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.wsUp.Add(1)
+	s.mu.Unlock()
+	defer s.wsUp.Done()
+	if s.fullWS() {
+		s.metrics.Refused.Inc()
+		http.Error(w, fmt.Sprintf("sampan: the server holds its maximum of %d connections", s.cfg.MaxConnections), http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade answered the request with the reason
+	}
+	s.startSession(wsframe.New(ws, s.cfg.MaxFrame))
 }
 
 // tapMiddleware shows every received message to tap; it runs after UnwrapMiddleware (decoded values).
@@ -246,14 +351,47 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// full reports whether the node holds its maximum of connections.
+// full reports whether the node holds its maximum of connections: sessions and WebSocket
+// connections not upgraded yet.
 func (s *Server) full() bool {
 	if s.cfg.MaxConnections <= 0 {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions) >= s.cfg.MaxConnections
+	return len(s.sessions)+int(s.wsPending.Load()) >= s.cfg.MaxConnections
+}
+
+// fullWS is full for a WebSocket connection being upgraded, not counting itself.
+func (s *Server) fullWS() bool {
+	if s.cfg.MaxConnections <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)+int(s.wsPending.Load())-1 >= s.cfg.MaxConnections
+}
+
+// wsConnState counts the WebSocket listener's connections until their upgrade (net/http's serving
+// goroutine of each), and closes a new one at once over the node's bound: a flood of connections
+// that never upgrade holds no more than the bound, each for the handshake timeout at most.
+func (s *Server) wsConnState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		if s.full() {
+			// Answered like the TCP listener's refusal: why, when there is no TLS handshake to pay for.
+			s.metrics.Refused.Inc()
+			if s.cfg.TLS == nil {
+				msg := fmt.Sprintf("sampan: the server holds its maximum of %d connections\n", s.cfg.MaxConnections)
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
+			}
+			_ = c.Close() // net/http then reports it closed
+		}
+		s.wsPending.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		s.wsPending.Add(-1)
+	}
 }
 
 // refuse closes a connection over the node's bound; a plain one is told why first (a TLS one would
@@ -372,9 +510,15 @@ func (s *Server) sessionDone(ss *session) {
 // ERR shutting_down. When ctx ends first, connections are closed anyway and the error says how many
 // publishes were still unanswered (their outcome is unknown to their clients).
 func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
 	s.draining.Store(true)
+	s.mu.Unlock()
 	s.ln.Close()
+	if s.ws != nil {
+		_ = s.ws.Close() // its listener; upgraded connections are sessions, drained below
+	}
 	s.accept.Wait() // no session is being set up any more
+	s.wsUp.Wait()
 	s.mu.Lock()
 	list := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ func newBenchPub() *cobra.Command {
 		prefix                                 string
 		asJSON                                 bool
 		route                                  bool
+		ws                                     string
 	)
 	cmd := &cobra.Command{
 		Use:   "pub",
@@ -58,6 +60,12 @@ unacknowledged) spread over --channels channels, and print msgs/s, MB/s and ack 
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if channels < 1 || publishers < 1 || size < 0 || count < 1 || win < 1 {
 				return fmt.Errorf("channels, publishers, count and window must be >= 1, size >= 0")
+			}
+			if ws != "" {
+				if !strings.Contains(ws, "://") {
+					ws = "ws://" + ws
+				}
+				server = ws
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -86,6 +94,7 @@ unacknowledged) spread over --channels channels, and print msgs/s, MB/s and ack 
 	f.IntVar(&rate, "rate", 0, "total msgs/s to pace at (0: as fast as possible)")
 	f.StringVar(&prefix, "prefix", fmt.Sprintf("bench.%d", time.Now().Unix()), "channel name prefix")
 	f.BoolVar(&asJSON, "json", false, "print one JSON line")
+	f.StringVar(&ws, "ws", "", "publish over the server's WebSocket listener at this host:port (or ws:// or wss:// URL) instead of --server")
 	f.BoolVar(&route, "route", true, "publish each channel through the node that serves it (false: through --server, which forwards)")
 	return cmd
 }

@@ -51,5 +51,5 @@ func connect(ctx context.Context, servers string, opts ...client.Option) (*clien
 }
 
 func addServerFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "server", "s", broker.DefaultListen, "server address host:port (comma-separated list: the first reachable is used)")
+	cmd.Flags().StringVarP(p, "server", "s", broker.DefaultListen, "server address host:port, tls://host:port or ws://host:port (the --ws listener); a comma-separated list: the first reachable is used")
 }
