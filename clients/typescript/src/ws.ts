@@ -96,7 +96,7 @@ class WsTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.ws.close();
+      this.ws.close(1000);
     } catch {
       // already closing
     }
