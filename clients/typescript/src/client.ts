@@ -381,7 +381,11 @@ export class Client {
   /** @internal */
   emit<K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>): void {
     const set = this.listeners[event] as Set<(...a: unknown[]) => void> | undefined;
-    if (!set) return;
+    if (!set || set.size === 0) {
+      // Nobody listens for errors: do not swallow them (a throwing handler, a subscription the server ended).
+      if (event === "error") console.error("sampan:", args[0]);
+      return;
+    }
     for (const l of [...set]) {
       try {
         l(...args);

@@ -53,6 +53,8 @@ export async function freePort(): Promise<number> {
 }
 
 export interface ServerOptions {
+  /** PEM files of a certificate and key: the client (and HTTP) listeners speak TLS. */
+  tls?: { cert: string; key: string };
   /** YAML config file contents (passed with --config). */
   config?: string;
   /** Reuse the data dir and ports of an earlier server (a restart). */
@@ -66,6 +68,7 @@ export class Server {
     readonly dir: string,
     readonly ports: { listen: number; http: number; raft: number; ws: number },
     readonly configPath: string | undefined,
+    readonly tls?: { cert: string; key: string },
   ) {}
 
   get tcpAddr(): string {
@@ -100,6 +103,7 @@ export class Server {
       "--log-json",
     ];
     if (this.configPath) args.push("--config", this.configPath);
+    if (this.tls) args.push("--tls-cert", this.tls.cert, "--tls-key", this.tls.key);
     if (serverHasWebSocket()) args.push("--ws", `127.0.0.1:${this.ports.ws}`);
     const fd = openSync(this.logPath, "a");
     const proc = spawn(sampanBinary(), args, { stdio: ["ignore", fd, fd] });
@@ -112,9 +116,7 @@ export class Server {
     for (;;) {
       if (gone) throw new Error(`sampan serve exited before it was ready:\n${this.log()}`);
       try {
-        const r = await fetch(`http://127.0.0.1:${this.ports.http}/readyz`, { signal: AbortSignal.timeout(1000) });
-        await r.arrayBuffer();
-        if (r.status === 200) return;
+        if ((await this.readyz()) === 200) return;
       } catch {
         // not listening yet
       }
@@ -124,6 +126,24 @@ export class Server {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** GET /readyz (over https with a TLS server; its certificate is not checked: this only asks whether it is up). */
+  private async readyz(): Promise<number> {
+    if (!this.tls) {
+      const r = await fetch(`http://127.0.0.1:${this.ports.http}/readyz`, { signal: AbortSignal.timeout(1000) });
+      await r.arrayBuffer();
+      return r.status;
+    }
+    const https = await import("node:https");
+    return await new Promise((res, rej) => {
+      const req = https.get({ host: "127.0.0.1", port: this.ports.http, path: "/readyz", rejectUnauthorized: false, timeout: 1000 }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      });
+      req.on("error", rej);
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+    });
   }
 
   /** SIGTERM, then SIGKILL if it has not exited within the deadline. */
@@ -151,7 +171,7 @@ export class Server {
 /** Starts a server on a new temp dir and free ports (or, with like, on the same ones: a restart). */
 export async function startServer(o: ServerOptions = {}): Promise<Server> {
   let s: Server;
-  if (o.like) s = new Server(o.like.dir, o.like.ports, o.like.configPath);
+  if (o.like) s = new Server(o.like.dir, o.like.ports, o.like.configPath, o.like.tls);
   else {
     const dir = mkdtempSync(join(tmpdir(), "sampan-ts-"));
     let configPath: string | undefined;
@@ -159,7 +179,7 @@ export async function startServer(o: ServerOptions = {}): Promise<Server> {
       configPath = join(dir, "sampan.yaml");
       writeFileSync(configPath, o.config);
     }
-    s = new Server(dir, { listen: await freePort(), http: await freePort(), raft: await freePort(), ws: await freePort() }, configPath);
+    s = new Server(dir, { listen: await freePort(), http: await freePort(), raft: await freePort(), ws: await freePort() }, configPath, o.tls);
   }
   await s.start();
   return s;
