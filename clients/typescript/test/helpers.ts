@@ -40,16 +40,17 @@ export function transports(): ("tcp" | "ws")[] {
   return serverHasWebSocket() ? ["tcp", "ws"] : ["tcp"];
 }
 
+/** A free port below Linux's ephemeral range (32768+), so outgoing connections do not take it before the server binds it. */
 export async function freePort(): Promise<number> {
-  return await new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => res(port));
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const ok = await new Promise<boolean>((res) => {
+      const s = createServer();
+      s.once("error", () => res(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 export interface ServerOptions {
@@ -179,7 +180,17 @@ export async function startServer(o: ServerOptions = {}): Promise<Server> {
       configPath = join(dir, "sampan.yaml");
       writeFileSync(configPath, o.config);
     }
-    s = new Server(dir, { listen: await freePort(), http: await freePort(), raft: await freePort(), ws: await freePort() }, configPath, o.tls);
+    // A port found free may still be taken before the server binds it: then again on new ports.
+    for (let attempt = 1; ; attempt++) {
+      s = new Server(dir, { listen: await freePort(), http: await freePort(), raft: await freePort(), ws: await freePort() }, configPath, o.tls);
+      try {
+        await s.start();
+        return s;
+      } catch (e) {
+        if (attempt >= 3 || !/address already in use/.test(String(e))) throw e;
+        rmSync(join(dir, "data"), { recursive: true, force: true });
+      }
+    }
   }
   await s.start();
   return s;
