@@ -73,6 +73,8 @@ type ChannelStatus struct {
 	Bytes    uint64 `json:"bytes,omitempty"`
 	// Retention is the settings the channel last applied: limits or interest ("" before any).
 	Retention string `json:"retention,omitempty"`
+	// Subscribers: this node's client connections subscribed to the channel (each node counts its own).
+	Subscribers int `json:"subscribers"`
 }
 
 func (b *Broker) adminRoutes(mux *http.ServeMux) {
@@ -124,7 +126,7 @@ func (b *Broker) leaderNode(info *store.ChannelInfo) (uint64, bool) {
 }
 
 func (b *Broker) channelStatus(info *store.ChannelInfo) ChannelStatus {
-	cs := ChannelStatus{Name: info.Name, ShardID: info.ShardID, Replicas: info.Replicas, State: "cold"}
+	cs := ChannelStatus{Name: info.Name, ShardID: info.ShardID, Replicas: info.Replicas, State: "cold", Subscribers: b.gw.Subscribers(info.Name)}
 	if leader, running := b.leaderNode(info); running {
 		cs.State, cs.Leader = "warm", leader
 		if b.env.Hot(info.Name) {

@@ -358,3 +358,48 @@ func TestClusterNodeWithoutClusterCertificate(t *testing.T) {
 		t.Fatal("the node without a cluster certificate joined")
 	}
 }
+
+// The WebSocket listener speaks TLS with the client listener's certificate and client_auth: wss://
+// with the CA and a client certificate works; no certificate, another CA, or plain ws:// does not.
+func TestTLSWebSocket(t *testing.T) {
+	certs := tu.GenCerts(t, t.TempDir())
+	b := start(t, func(c *broker.Config) {
+		c.TLS = broker.TLSConfig{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA, ClientAuth: true}
+		c.WS = "127.0.0.1:0"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := "wss://" + b.WSAddr()
+	c, err := client.Connect(ctx, url, client.WithTLS(tlsClient(t, certs.CA, certs.ClientCert, certs.ClientKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	col := &collector{}
+	if _, err := c.Subscribe(ctx, "secure.ws", client.StartEarliest(), col.handle); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := c.Publish(ctx, "secure.ws", []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tu.Eventually(t, 10*time.Second, "10 messages over wss", func() bool { return col.len() == 10 })
+	for name, tc := range map[string]struct {
+		url string
+		cfg *tls.Config
+	}{
+		"no client certificate": {url, tlsClient(t, certs.CA, "", "")},
+		"another CA":            {url, tlsClient(t, certs.OtherCA, certs.ClientCert, certs.ClientKey)},
+		"plain ws://":           {"ws://" + b.WSAddr(), nil},
+	} {
+		opts := []client.Option{client.WithReconnect(false, 0), client.WithDialTimeout(3 * time.Second)}
+		if tc.cfg != nil {
+			opts = append(opts, client.WithTLS(tc.cfg))
+		}
+		if c, err := client.Connect(ctx, tc.url, opts...); err == nil {
+			c.Close()
+			t.Fatalf("%s: connected", name)
+		}
+	}
+}

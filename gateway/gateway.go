@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -78,11 +79,35 @@ type channelInterest struct {
 type gatewayActor struct {
 	cl       *pcluster.Cluster
 	channels map[string]*channelInterest
+	counts   *subscriberCounts // written here, read by the admin API
 	log      zerolog.Logger
 }
 
-func newGatewayActor(cl *pcluster.Cluster, log zerolog.Logger) *gatewayActor {
-	return &gatewayActor{cl: cl, channels: map[string]*channelInterest{}, log: log}
+func newGatewayActor(cl *pcluster.Cluster, counts *subscriberCounts, log zerolog.Logger) *gatewayActor {
+	return &gatewayActor{cl: cl, channels: map[string]*channelInterest{}, counts: counts, log: log}
+}
+
+// subscriberCounts is, by channel, how many of this node's sessions subscribe to it: written by the
+// gateway actor as sessions come and go, read by any goroutine (Server.Subscribers) under mu.
+type subscriberCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *subscriberCounts) set(channel string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n == 0 {
+		delete(c.n, channel)
+		return
+	}
+	c.n[channel] = n
+}
+
+func (c *subscriberCounts) get(channel string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[channel]
 }
 
 func (g *gatewayActor) Receive(ctx actor.Context) {
@@ -108,6 +133,7 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 			g.channels[m.channel] = ci
 		}
 		ci.sessions[m.session.String()] = m.session
+		g.counts.set(m.channel, len(ci.sessions))
 		if !m.passive && !ci.registered && !ci.registering {
 			g.register(ctx, m.channel, ci, nil)
 		}
@@ -117,6 +143,7 @@ func (g *gatewayActor) Receive(ctx actor.Context) {
 			return
 		}
 		delete(ci.sessions, m.session.String())
+		g.counts.set(m.channel, len(ci.sessions))
 		if len(ci.sessions) == 0 {
 			if ci.actor != nil {
 				sc.Send(ctx, ci.actor, &actors.Unregister{Channel: m.channel, Gateway: ctx.Self()})

@@ -124,6 +124,7 @@ type Server struct {
 	system   *actor.ActorSystem
 	cluster  *pcluster.Cluster
 	gateway  *actor.PID
+	subs     *subscriberCounts // the gateway actor's, by channel
 	metrics  *metrics.Metrics
 	log      zerolog.Logger
 	draining atomic.Bool
@@ -157,7 +158,7 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 	if err != nil {
 		return nil, fmt.Errorf("sampan: listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m,
+	s := &Server{cfg: cfg, ln: ln, system: cl.ActorSystem, cluster: cl, metrics: m, subs: &subscriberCounts{n: map[string]int{}},
 		log: log.With().Str("component", "gateway").Logger(), sessions: map[*session]struct{}{}, perUser: map[string]int{},
 		creates: map[string]*rate.Limiter{}}
 	mw := []actor.ReceiverMiddleware{sc.UnwrapMiddleware}
@@ -165,7 +166,7 @@ func Start(cfg Config, cl *pcluster.Cluster, m *metrics.Metrics, log zerolog.Log
 		mw = append(mw, tapMiddleware(cfg.Tap))
 	}
 	gw, err := cl.ActorSystem.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newGatewayActor(cl, s.log)
+		return newGatewayActor(cl, s.subs, s.log)
 	}, actor.WithReceiverMiddleware(mw...)), GatewayName)
 	if err != nil {
 		ln.Close()
@@ -322,6 +323,10 @@ func (s *Server) NodeDown(addr string) {
 // NodeDown is sent to sessions and the gateway actor when a node is detected dead.
 type NodeDown struct{ Address string }
 
+// Subscribers is how many of this node's client connections subscribe to channel (durable consumer
+// members included).
+func (s *Server) Subscribers(channel string) int { return s.subs.get(channel) }
+
 // GatewayPID is the node's gateway actor.
 func (s *Server) GatewayPID() *actor.PID { return s.gateway }
 
@@ -353,23 +358,19 @@ func (s *Server) acceptLoop() {
 
 // full reports whether the node holds its maximum of connections: sessions and WebSocket
 // connections not upgraded yet.
-func (s *Server) full() bool {
-	if s.cfg.MaxConnections <= 0 {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)+int(s.wsPending.Load()) >= s.cfg.MaxConnections
-}
+func (s *Server) full() bool { return s.holding(0) }
 
 // fullWS is full for a WebSocket connection being upgraded, not counting itself.
-func (s *Server) fullWS() bool {
+func (s *Server) fullWS() bool { return s.holding(1) }
+
+// holding reports whether the node's connections, less self of them, are at its maximum.
+func (s *Server) holding(self int) bool {
 	if s.cfg.MaxConnections <= 0 {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions)+int(s.wsPending.Load())-1 >= s.cfg.MaxConnections
+	return len(s.sessions)+int(s.wsPending.Load())-self >= s.cfg.MaxConnections
 }
 
 // wsConnState counts the WebSocket listener's connections until their upgrade (net/http's serving

@@ -39,6 +39,7 @@ function statusView(c) {
     ['Seq range', c.last_seq ? `${fmtInt(c.first_seq)} – ${fmtInt(c.last_seq)}` : h('span.muted', 'empty')],
     ['Messages', fmtInt(c.messages)],
     ['Bytes', fmtBytes(c.bytes)],
+    ['Subscribers', `${fmtInt(c.subscribers)} on this node`],
     ['Retention', c.retention || h('span.muted', 'default')],
   ]);
 }

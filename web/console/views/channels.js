@@ -45,7 +45,7 @@ export function render(root, ctx) {
       return;
     }
     body.replaceChildren(h('div.table-wrap', h('table.channels',
-      h('thead', h('tr', ['Channel', 'State', 'Leader', 'Replicas', 'Last seq', 'Messages', 'Bytes', 'Retention'].map((t) => h('th', t)))),
+      h('thead', h('tr', ['Channel', 'State', 'Leader', 'Replicas', 'Last seq', 'Messages', 'Bytes', 'Subscribers', 'Retention'].map((t) => h('th', t)))),
       h('tbody', page.channels.map((c) => h('tr',
         h('td', h('a', { href: channelHref(c.name), class: 'chan' }, c.name)),
         h('td', stateBadge(c.state)),
@@ -54,6 +54,7 @@ export function render(root, ctx) {
         h('td.num', fmtInt(c.last_seq)),
         h('td.num', fmtInt(c.messages)),
         h('td.num', fmtBytes(c.bytes)),
+        h('td.num', { title: "this node's connections subscribed" }, fmtInt(c.subscribers)),
         h('td', c.retention || h('span.muted', 'default')),
       ))))));
   };
