@@ -424,9 +424,9 @@ export class Client {
     throw new SampanError(ErrorCode.ConnectionLost, `no server answered: ${errs.map((e) => e.message).join("; ")}`);
   }
 
-  /** Opens a connection and runs the handshake (CONNECT, then CONNACK or ERR), bounded by the dial timeout. */
-  private async dialServer(addr: ServerAddr): Promise<Link> {
-    const timeout = this.opts.dialTimeout ?? 5000;
+  /** Opens a connection and runs the handshake (CONNECT, then CONNACK or ERR), bounded by the dial timeout and by deadline (ms since the epoch) when given. */
+  private async dialServer(addr: ServerAddr, deadline = Infinity): Promise<Link> {
+    const timeout = Math.max(1, Math.min(this.opts.dialTimeout ?? 5000, deadline - Date.now()));
     const t0 = Date.now();
     const t = await dial(addr, { timeout, webSocket: this.opts.webSocket, tls: this.opts.tls, maxFrame: Defaults.maxFrame });
     return await new Promise<Link>((resolve, reject) => {
@@ -619,7 +619,7 @@ export class Client {
         if (this.closedErr) return;
         const idx = (next + i) % this.servers.length;
         try {
-          const l = await this.dialServer(this.servers[idx]!);
+          const l = await this.dialServer(this.servers[idx]!, deadline); // reconnectFor bounds each attempt too
           if (this.closedErr) {
             l.stop();
             l.t.close();
