@@ -50,17 +50,20 @@ type Broker struct {
 
 	stopMembers chan struct{}
 	drains      drains
-	live        *cluster.Liveness
-	gw          *gateway.Server
-	httpLn      net.Listener
-	tlsCfg      *tls.Config         // the listeners' TLS (nil: plain); set in Start, read-only after
-	nodeTLS     *cluster.NodeTLS    // TLS between nodes (nil: plain); likewise
-	auth        *auth.Authenticator // users (nil: no login); set in Start, read-only after
-	bridgeToken string              // the NATS bridge's login with auth (Authenticator.Internal); likewise
-	httpSrv     *http.Server
-	Registry    *prometheus.Registry
-	Metrics     *metrics.Metrics
-	bridge      *bridge.Bridge // nil without NATS bridge rules
+	// replaceWaiting: nodes down past cluster.replace_after that cannot be replaced yet, and why, as
+	// the last replace round saw them (the controller goroutine's).
+	replaceWaiting map[uint64]string
+	live           *cluster.Liveness
+	gw             *gateway.Server
+	httpLn         net.Listener
+	tlsCfg         *tls.Config         // the listeners' TLS (nil: plain); set in Start, read-only after
+	nodeTLS        *cluster.NodeTLS    // TLS between nodes (nil: plain); likewise
+	auth           *auth.Authenticator // users (nil: no login); set in Start, read-only after
+	bridgeToken    string              // the NATS bridge's login with auth (Authenticator.Internal); likewise
+	httpSrv        *http.Server
+	Registry       *prometheus.Registry
+	Metrics        *metrics.Metrics
+	bridge         *bridge.Bridge // nil without NATS bridge rules
 
 	closeOnce sync.Once
 	closeErr  error

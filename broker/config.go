@@ -248,7 +248,8 @@ func DefaultConfig() Config {
 		Limits: Limits{MaxFrame: protocol.DefaultMaxFrame, MaxPayload: protocol.DefaultMaxPayload,
 			MaxInflight: 4096, MaxInflightMB: 64, MaxWindow: 8192, DefaultWindow: 1024, HandshakeTimeout: Duration(10 * time.Second),
 			Keepalive: Duration(30 * time.Second), MaxConnections: 65536, MaxSubscriptions: 100000},
-		Tuning: Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
+		Tuning:  Tuning{RTTMillisecond: 50, LogDBShards: 1, ExecShards: 1, LogDBMemory: "small", ProposalTimeout: Duration(10 * time.Second)},
+		Cluster: ClusterConfig{ReplaceAfter: Duration(10 * time.Minute), MovesParallel: 4},
 	}
 }
 
@@ -289,6 +290,10 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return fmt.Errorf("sampan: %s address %q: %v", a.name, a.v, err)
 		}
+	}
+	if c.Cluster.ReplaceAfter < 0 || c.Cluster.MovesParallel < 1 {
+		return fmt.Errorf("sampan: cluster.replace_after must be >= 0 (0: off) and cluster.moves_parallel >= 1, not %s and %d",
+			time.Duration(c.Cluster.ReplaceAfter), c.Cluster.MovesParallel)
 	}
 	if c.WS != "" {
 		if _, _, err := net.SplitHostPort(c.WS); err != nil {

@@ -25,10 +25,6 @@ import (
 // it out of the metadata group. Every step is recorded in the metadata group and re-checked each
 // round, so a drain survives the restart or failover of the node driving it.
 
-// drainParallel is how many channels one drain moves at once: each move streams a replica to a new
-// node, so a few in parallel use the links without starving the channels' own traffic.
-const drainParallel = 4
-
 // drainProgress is what the drain of one node has left to do, as the driver last saw it.
 type drainProgress struct {
 	Left    int    `json:"replicas_left"`
@@ -77,6 +73,9 @@ func (b *Broker) controller() {
 			b.log.Debug().Err(err).Msg("metadata membership reconciliation")
 		}
 		cancel()
+		if m.Leader() {
+			b.replaceRound(m)
+		}
 		if m.Leader() && b.drains.running.CompareAndSwap(false, true) {
 			go func() {
 				defer b.drains.running.Store(false)
@@ -121,7 +120,9 @@ func (b *Broker) drainRound(m *cluster.Meta) {
 			mu   sync.Mutex
 			next = make(chan string)
 		)
-		for i := 0; i < drainParallel; i++ {
+		// A few moves at once (cluster.moves_parallel): each streams a replica to a new node, so a few
+		// in parallel use the links without starving the channels' own traffic.
+		for i := 0; i < b.cfg.Cluster.MovesParallel; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -326,8 +327,12 @@ func (b *Broker) nodeStatuses(m *cluster.Meta) []NodeStatus {
 
 func nodeState(n store.NodeInfo) string {
 	switch {
+	case n.Removed && n.Replaced:
+		return "replaced"
 	case n.Removed:
 		return "removed"
+	case n.Draining && n.Replaced:
+		return "replacing"
 	case n.Draining:
 		return "draining"
 	case n.Pending:

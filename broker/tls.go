@@ -40,6 +40,12 @@ type ClusterConfig struct {
 	// key_file are this node's certificate, which its peers check against their ca_file, and it
 	// accepts only peers with a certificate signed by its ca_file. client_auth is implied.
 	TLS TLSConfig `yaml:"tls"`
+	// ReplaceAfter: a node down this long (as the metadata leader's probes see it) is replaced: every
+	// channel with a replica on it gets one on a live node, as `sampan cluster remove` does, and it is
+	// marked removed. 0: never (an operator removes dead nodes).
+	ReplaceAfter Duration `yaml:"replace_after"`
+	// MovesParallel is how many channel replicas one drain or replacement moves at once.
+	MovesParallel int `yaml:"moves_parallel"`
 }
 
 // nodeTLS builds the TLS between nodes (nil when off).

@@ -24,18 +24,19 @@ type Liveness struct {
 	// dialer, so that a simulated partition is seen by the probes as it would be by a real one).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 
-	mu      sync.Mutex
-	misses  map[uint64]int
-	upSince map[uint64]time.Time // first success of the current up period
-	stop    chan struct{}
-	done    chan struct{}
+	mu        sync.Mutex
+	misses    map[uint64]int
+	upSince   map[uint64]time.Time // first success of the current up period
+	downSince map[uint64]time.Time // when the current down period was counted (Misses reached)
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // NewLiveness returns a tracker probing every 100 ms with a 200 ms timeout, down after 2 misses. Up and
 // Suspect may be called before Start (every node counts as up until probed).
 func NewLiveness(addrs func() map[uint64]string, onDown func(id uint64, addr string)) *Liveness {
 	return &Liveness{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond, Misses: 2,
-		Addrs: addrs, OnDown: onDown, misses: map[uint64]int{}, upSince: map[uint64]time.Time{}}
+		Addrs: addrs, OnDown: onDown, misses: map[uint64]int{}, upSince: map[uint64]time.Time{}, downSince: map[uint64]time.Time{}}
 }
 
 // Start probes in the background until Stop.
@@ -65,10 +66,14 @@ func (l *Liveness) loop() {
 						l.upSince[id] = time.Now()
 					}
 					l.misses[id] = 0
+					delete(l.downSince, id)
 				} else {
 					l.misses[id]++
 				}
 				wentDown := l.misses[id] == l.Misses
+				if _, ok := l.downSince[id]; !ok && l.misses[id] >= l.Misses {
+					l.downSince[id] = time.Now()
+				}
 				l.mu.Unlock()
 				if wentDown && l.OnDown != nil {
 					l.OnDown(id, addr)
@@ -121,6 +126,19 @@ func (l *Liveness) UpSince(id uint64) time.Time {
 	return l.upSince[id]
 }
 
+// DownFor returns how long node id has been down without a successful probe, as this node has seen
+// it (0 while it is up or not probed yet; a node that was down when this one started counts from its
+// first failed probes).
+func (l *Liveness) DownFor(id uint64, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, ok := l.downSince[id]
+	if !ok || l.misses[id] < l.Misses {
+		return 0
+	}
+	return now.Sub(since)
+}
+
 // Stop ends probing.
 func (l *Liveness) Stop() {
 	if l.stop != nil {
@@ -142,6 +160,9 @@ func (l *Liveness) Suspect(addr string) {
 	for _, id := range down {
 		l.misses[id] = l.Misses
 		delete(l.upSince, id)
+		if _, ok := l.downSince[id]; !ok {
+			l.downSince[id] = time.Now()
+		}
 	}
 	l.mu.Unlock()
 }

@@ -32,6 +32,12 @@ func (m *Meta) DrainNode(ctx context.Context, id uint64) error {
 	return m.propose(ctx, &store.MetaCommand{Op: store.MetaDrainNode, Node: store.NodeInfo{ID: id}})
 }
 
+// ReplaceNode starts removing a node that stayed down (cluster.replace_after): DrainNode, with the
+// node marked replaced.
+func (m *Meta) ReplaceNode(ctx context.Context, id uint64) error {
+	return m.propose(ctx, &store.MetaCommand{Op: store.MetaDrainNode, Node: store.NodeInfo{ID: id, Replaced: true}})
+}
+
 // MarkRemoved marks a drained node (one that holds no replica any more) removed.
 func (m *Meta) MarkRemoved(ctx context.Context, id uint64) error {
 	return m.propose(ctx, &store.MetaCommand{Op: store.MetaRemoveNode, Node: store.NodeInfo{ID: id}})

@@ -73,6 +73,9 @@ type NodeInfo struct {
 	// Draining: being removed. It gets no new replicas, and its replicas are moved to other nodes; once
 	// it holds none, MetaRemoveNode marks it Removed.
 	Draining bool `msgpack:"draining,omitempty"`
+	// Replaced: drained because it stayed down past cluster.replace_after, not by an operator (set by
+	// MetaDrainNode with Node.Replaced); kept once it is Removed.
+	Replaced bool `msgpack:"replaced,omitempty"`
 	// Registry is the metadata format the node's build runs, set by the node's own MetaRegisterNode:
 	// RegistryVersion, or 0 for builds before the on-disk registry (they do not send it). The legacy
 	// group migrates only once every member node registered with RegistryVersion.

@@ -103,7 +103,7 @@ func applyMeta(t metaTxn, c *MetaCommand) (*ChannelInfo, error) {
 	case MetaAddNode:
 		return nil, addNode(t, c.Node)
 	case MetaDrainNode:
-		return nil, drainNode(t, c.Node.ID)
+		return nil, drainNode(t, c.Node.ID, c.Node.Replaced)
 	case MetaAddReplica:
 		return addReplica(t, c.Channel, c.Node.ID, c.Avoid)
 	case MetaFinishMove:
@@ -164,7 +164,7 @@ func addNode(t metaTxn, n NodeInfo) error {
 // drainNode refuses a removal that would leave some channel fewer nodes than it has replicas: the
 // replicas are re-created elsewhere before the node goes, so that no channel drops below its count.
 // It visits only the node's own channels (channelsOn), not the whole registry.
-func drainNode(t metaTxn, id uint64) error {
+func drainNode(t metaTxn, id uint64, replaced bool) error {
 	n := t.node(id)
 	if n == nil || n.Removed {
 		return fmt.Errorf("node %d is not a member", id)
@@ -194,7 +194,7 @@ func drainNode(t metaTxn, id uint64) error {
 	if refused != nil {
 		return refused
 	}
-	n.Draining = true
+	n.Draining, n.Replaced = true, replaced
 	t.putNode(n)
 	return nil
 }

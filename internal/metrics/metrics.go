@@ -23,6 +23,7 @@ type Metrics struct {
 	AuthFailures   prometheus.Counter   // logins refused (auth_failed)
 	Denied         prometheus.Counter   // publishes and subscriptions refused (permission_denied)
 	Refused        prometheus.Counter   // connections and subscriptions refused over a limit (limit_exceeded)
+	NodesReplaced  prometheus.Counter   // nodes this node, leading the metadata group, marked replaced (cluster.replace_after)
 	// Durable consumers, over all consumers of the node's channels (no per-consumer label).
 	ConsumerDeliveries   prometheus.Counter // deliveries handed to consumer members (redeliveries included)
 	ConsumerRedeliveries prometheus.Counter // deliveries after the first of the same message
@@ -59,6 +60,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		AuthFailures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_auth_failures_total", Help: "Client logins refused (wrong or missing credentials)."}),
 		Denied:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_permission_denied_total", Help: "Publishes and subscriptions refused by the user's permissions."}),
 		Refused:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_limit_refusals_total", Help: "Connections and subscriptions refused over a configured limit."}),
+		NodesReplaced:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_nodes_replaced_total", Help: "Nodes down past cluster.replace_after that this node, leading the metadata group, started replacing."}),
 		ConsumerDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_deliveries_total",
 			Help: "Messages handed to durable consumer members, redeliveries included."}),
 		ConsumerRedeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sampan_consumer_redeliveries_total",
@@ -74,7 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Publishes, m.Acks, m.PublishErrors, m.Deliveries, m.Sessions, m.ActiveChannels,
 		m.Activations, m.AckLatency, m.ActivationTime, m.ProtocolErrors, m.Reproposed, m.Resident, m.Campaigns,
-		m.AuthFailures, m.Denied, m.Refused, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters,
+		m.AuthFailures, m.Denied, m.Refused, m.NodesReplaced, m.ConsumerDeliveries, m.ConsumerRedeliveries, m.ConsumerAcks, m.ConsumerDeadLetters,
 		m.ConsumerSuperseded, m.LeaseWaits)
 	m.consumers = newConsumerVecs(reg)
 	return m
