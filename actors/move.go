@@ -20,8 +20,8 @@ import (
 // short (crash, node restart) is completed by the next attempt:
 //
 //  1. metadata: a Joining replica on another node (MetaAddReplica; chosen once, kept on retries);
-//  2. Raft: the joining replica added to the shard's membership;
-//  3. that node starts the replica with Dragonboat's join flag, and it catches up (a read-index read
+//  2. that node starts the replica with Dragonboat's join flag (it waits, idle, for the leader);
+//  3. Raft: the joining replica added to the shard's membership, and it catches up (a read-index read
 //     there returns);
 //  4. Raft: the old replica removed from the membership; its node drops the replica and its data;
 //  5. metadata: the move recorded (MetaFinishMove).
@@ -180,16 +180,11 @@ func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uin
 	if !ok {
 		return fmt.Errorf("node %d is not registered", r.NodeID)
 	}
-	err := e.retryMembership(ctx, shard, func(ctx context.Context, mem *dragonboat.Membership) error {
-		if _, ok := mem.Nodes[r.ReplicaID]; ok {
-			return nil
-		}
-		return e.NodeHost.SyncRequestAddReplica(ctx, shard, r.ReplicaID, node.Raft, mem.ConfigChangeID)
-	})
-	if err != nil {
-		return fmt.Errorf("add replica %d on node %d to shard %d: %w", r.ReplicaID, r.NodeID, shard, err)
-	}
-	e.Log.Debug().Uint64("shard", shard).Uint64("replica", r.ReplicaID).Msg("replica in the shard's membership; starting it")
+	// The new replica runs before it joins the membership. Once the add applies, the shard counts it
+	// among its voters: with one of the old replicas dead (a node replaced, or a dead node removed),
+	// the two live ones alone are no quorum of four, and the add's answer, the membership reads of a
+	// retry, every proposal would wait for a replica nobody starts (seen: moves stalled until their
+	// timeout).
 	shards := actor.NewPID(node.Actor, ShardsName)
 	if err := askUntil(ctx, root, shards, &StartShard{ShardID: shard, ReplicaID: r.ReplicaID, Starter: owner.String(), Owner: owner, Join: true}, remoteStartTimeout, func(v any) string {
 		if st, ok := v.(*ShardStarted); ok {
@@ -199,7 +194,17 @@ func (e *Env) addToShard(ctx context.Context, root *actor.RootContext, shard uin
 	}); err != nil {
 		return fmt.Errorf("start the new replica on node %d: %w", r.NodeID, err)
 	}
-	e.Log.Debug().Uint64("shard", shard).Uint64("replica", r.ReplicaID).Msg("replica started; waiting for it to catch up")
+	e.Log.Debug().Uint64("shard", shard).Uint64("replica", r.ReplicaID).Msg("replica started; adding it to the shard's membership")
+	err := e.retryMembership(ctx, shard, func(ctx context.Context, mem *dragonboat.Membership) error {
+		if _, ok := mem.Nodes[r.ReplicaID]; ok {
+			return nil
+		}
+		return e.NodeHost.SyncRequestAddReplica(ctx, shard, r.ReplicaID, node.Raft, mem.ConfigChangeID)
+	})
+	if err != nil {
+		return fmt.Errorf("add replica %d on node %d to shard %d: %w", r.ReplicaID, r.NodeID, shard, err)
+	}
+	e.Log.Debug().Uint64("shard", shard).Uint64("replica", r.ReplicaID).Msg("replica in the shard's membership; waiting for it to catch up")
 	if err := askUntil(ctx, root, shards, &CatchUp{ShardID: shard}, catchUpTimeout+time.Second, func(v any) string {
 		if c, ok := v.(*CaughtUp); ok {
 			return c.Err
