@@ -1,8 +1,8 @@
 // Package wsframe carries the protocol's frames over a WebSocket connection: one frame (its 4-byte
 // length prefix included) per binary WebSocket message, in both directions (protocol/PROTOCOL.md §1).
 // Conn presents the connection as the byte stream a TCP connection is, so that the server's session
-// and the Go client read and write it with the same code; the rule of one frame per message is
-// checked as the bytes stream through, without buffering a message whole.
+// and the Go client read and write it with the same code. Each message's length prefix is checked
+// against the frame limit before its body is read or allocated, and its end must be the frame's.
 package wsframe
 
 import (
