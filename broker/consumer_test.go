@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,14 +391,26 @@ func TestConsumerClusterFailover(t *testing.T) {
 	k := joinConsumer(t, ctx, mc, ch, "w", client.WithConsumerStart(client.StartEarliest()), client.WithAckWait(2*time.Second))
 	var mu sync.Mutex
 	confirmed, unknown := map[uint64]bool{}, map[uint64]bool{}
+	// raceable: acks confirmed after the channel's node began to stop. The member still holds
+	// deliveries of the stopping activation that it acks afterwards, through the new activation,
+	// which meanwhile hands out again what its state shows unacked: that second delivery can be on
+	// its way when the ack is recorded (the ack floor below still covers it). An ack confirmed
+	// before the stop, or a third delivery, means an ack was undone.
+	raceable := map[uint64]bool{}
+	var stopping atomic.Bool
 	var bad []string
+	raced := 0
 	if err := k.Consume(ctx, func(d *client.Delivery) {
 		mu.Lock()
 		again := confirmed[d.Seq]
 		mu.Unlock()
 		if again {
 			mu.Lock()
-			bad = append(bad, fmt.Sprintf("seq %d delivered again (attempt %d) after its ack was confirmed", d.Seq, d.Attempt))
+			if raceable[d.Seq] && d.Attempt == 2 {
+				raced++
+			} else {
+				bad = append(bad, fmt.Sprintf("seq %d delivered again (attempt %d) after its ack was confirmed", d.Seq, d.Attempt))
+			}
 			mu.Unlock()
 			return
 		}
@@ -411,6 +424,7 @@ func TestConsumerClusterFailover(t *testing.T) {
 		}
 		mu.Lock()
 		confirmed[d.Seq] = true
+		raceable[d.Seq] = stopping.Load()
 		mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
@@ -421,6 +435,7 @@ func TestConsumerClusterFailover(t *testing.T) {
 		return len(confirmed)
 	}
 	tu.Eventually(t, 30*time.Second, "some acks", func() bool { return count() >= n/4 })
+	stopping.Store(true)
 	stopCtx, stopCancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := nodes[hot].Close(stopCtx); err != nil {
 		t.Fatalf("stop node %d: %v", hot+1, err)
@@ -453,7 +468,7 @@ func TestConsumerClusterFailover(t *testing.T) {
 			t.Fatalf("seq %d recorded done though no ack of it was sent", s)
 		}
 	}
-	t.Logf("%d acks confirmed, %d with the outcome unknown", len(confirmed), len(unknown))
+	t.Logf("%d acks confirmed, %d with the outcome unknown, %d second deliveries that raced an ack made after the stop", len(confirmed), len(unknown), raced)
 }
 
 // Consume hands the handler everything that arrived, also when one wake-up stands for more deliveries
