@@ -136,15 +136,7 @@ func TestAuthProtectReads(t *testing.T) {
 	b := start(t, func(c *broker.Config) { c.Auth = auth.Config{Users: users, ProtectReads: true} })
 	get := func(path, user, pass string) int {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "http://"+b.HTTPAddr()+path, nil)
-		if user != "" {
-			req.SetBasicAuth(user, pass)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := httpGet(t, b, path, user, pass)
 		return resp.StatusCode
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sampan-io/sampan/broker"
-	"github.com/sampan-io/sampan/client"
 	tu "github.com/sampan-io/sampan/internal/testutil"
 )
 
@@ -87,32 +86,11 @@ func TestClusterReplacesDeadNode(t *testing.T) {
 	}
 	stopCancel()
 	for i := 0; i < channels; i++ {
-		got := readN(t, ctx, c, name(i), perChannel)
+		got := tu.ReadEarliest(t, ctx, c, name(i), perChannel)
 		for j, m := range got {
 			if m.Seq != uint64(j+1) || string(m.Payload) != fmt.Sprint(j) {
 				t.Fatalf("%s after two failures: message %d is seq %d %q", name(i), j, m.Seq, m.Payload)
 			}
 		}
 	}
-}
-
-// readN subscribes to channel from the earliest message and returns the first n.
-func readN(t *testing.T, ctx context.Context, c *client.Client, channel string, n int) []*client.Message {
-	t.Helper()
-	got := make(chan *client.Message, n+16)
-	sub, err := c.Subscribe(ctx, channel, client.StartEarliest(), func(m *client.Message) { got <- m })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe(ctx)
-	out := make([]*client.Message, 0, n)
-	for len(out) < n {
-		select {
-		case m := <-got:
-			out = append(out, m)
-		case <-ctx.Done():
-			t.Fatalf("read %d of %d messages of %s: %v", len(out), n, channel, ctx.Err())
-		}
-	}
-	return out
 }

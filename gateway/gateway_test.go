@@ -350,7 +350,7 @@ func testBadInput(t *testing.T, tr transport) {
 		}
 	}
 	// Everything acked is there, in order.
-	got := readAll(t, ctx, good, "good.channel", len(acked))
+	got := testutil.ReadEarliest(t, ctx, good, "good.channel", len(acked))
 	for i, m := range got {
 		if m.Seq != uint64(i+1) || string(m.Payload) != fmt.Sprint(i) {
 			t.Fatalf("message %d: seq %d payload %q", i, m.Seq, m.Payload)
@@ -359,27 +359,6 @@ func testBadInput(t *testing.T, tr transport) {
 	if len(acked) == 0 {
 		t.Fatal("good client published nothing")
 	}
-}
-
-// readAll subscribes from the earliest message and returns the first n.
-func readAll(t *testing.T, ctx context.Context, c *client.Client, channel string, n int) []*client.Message {
-	t.Helper()
-	got := make(chan *client.Message, n+16)
-	sub, err := c.Subscribe(ctx, channel, client.StartEarliest(), func(m *client.Message) { got <- m })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe(ctx)
-	out := make([]*client.Message, 0, n)
-	for len(out) < n {
-		select {
-		case m := <-got:
-			out = append(out, m)
-		case <-ctx.Done():
-			t.Fatalf("read %d of %d messages of %s: %v", len(out), n, channel, ctx.Err())
-		}
-	}
-	return out
 }
 
 // TestSubscriptionIDReuse: a sid reused right after UNSUB gets exactly its own SUBACK and messages.

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sampan-io/sampan/broker"
+	"github.com/sampan-io/sampan/client"
 	"github.com/sampan-io/sampan/internal/racecheck"
 )
 
@@ -135,4 +136,26 @@ func DumpGoroutines(t testing.TB, label string) {
 		f.Close()
 		t.Logf("goroutines dumped to %s", name)
 	}
+}
+
+// ReadEarliest subscribes to channel from its earliest message and returns the first n (failing the
+// test when ctx ends first).
+func ReadEarliest(t testing.TB, ctx context.Context, c *client.Client, channel string, n int) []*client.Message {
+	t.Helper()
+	got := make(chan *client.Message, n+16)
+	sub, err := c.Subscribe(ctx, channel, client.StartEarliest(), func(m *client.Message) { got <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe(ctx)
+	out := make([]*client.Message, 0, n)
+	for len(out) < n {
+		select {
+		case m := <-got:
+			out = append(out, m)
+		case <-ctx.Done():
+			t.Fatalf("read %d of %d messages of %s: %v", len(out), n, channel, ctx.Err())
+		}
+	}
+	return out
 }
