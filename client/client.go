@@ -106,8 +106,9 @@ func (l *link) alive() bool {
 	}
 }
 
-// Connect connects to the first reachable server of servers (a comma-separated list of host:port),
-// performs the handshake and returns a ready client. Later, if the connection breaks, the client
+// Connect connects to the first reachable server of servers (a comma-separated list of host:port,
+// tls://host:port, or ws://host:port and wss://host:port for a server's WebSocket listener, which turn
+// routing off), performs the handshake and returns a ready client. Later, if the connection breaks, the client
 // reconnects to any server of the list (WithReconnect).
 func Connect(ctx context.Context, servers string, opts ...Option) (*Client, error) {
 	o := options{maxInflight: 1024, dialTimeout: 5 * time.Second, log: zerolog.Nop(), reconnect: true, reconnectFor: 2 * time.Minute, routing: true}
